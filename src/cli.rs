@@ -1,0 +1,206 @@
+//! The `loyalty-gateway` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use base64::Engine;
+use clap::{Args, Parser, Subcommand};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::configuration::{self, Settings};
+use crate::embedded::{self, RedisServer};
+use crate::segments;
+use crate::startup::Application;
+use crate::templates::{Templates, SHIPPED_LOCALES, TEMPLATE_NAMES};
+
+#[derive(Parser, Debug)]
+#[command(name = "loyalty-gateway", version, about = "SMS-first customer loyalty gateway")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Configuration file (else $LOYALTY_CONFIG, else config/default.toml, else the built-in default).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP API, the outbound sender and the scheduler.
+    Serve(ConfigArg),
+    /// Validate the configuration and render every template.
+    Check(ConfigArg),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Print a fresh random API key (once) and the [[api_keys]] entry that accepts it.
+    New(NewKey),
+}
+
+#[derive(Args, Debug)]
+pub struct NewKey {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The program the key acts for.
+    #[arg(long)]
+    pub program: String,
+    /// pos, marketing or admin; repeat for several.
+    #[arg(long = "scope", required = true, value_parser = ["pos", "marketing", "admin"])]
+    pub scopes: Vec<String>,
+    /// Limit the key to a location; repeat for several.
+    #[arg(long = "location")]
+    pub locations: Vec<String>,
+    /// A name for logs (default: <program>-<scope>).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Check(args) => check(args),
+        Command::Keys {
+            command: KeysCommand::New(args),
+        } => new_key(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(args: &ConfigArg) -> anyhow::Result<Settings> {
+    Ok(configuration::load(args.config.as_deref())?)
+}
+
+async fn serve(args: ConfigArg) -> anyhow::Result<()> {
+    let mut settings = load(&args)?;
+    crate::telemetry::init(&settings.log);
+    let mut embedded_server = None;
+    let url = settings.redis.url.expose_secret().to_owned();
+    if settings.redis.embedded && !embedded::answers(&url, settings.redis.timeout()).await {
+        let dir = settings.redis.data_dir.clone();
+        let server = tokio::task::spawn_blocking(move || RedisServer::start(&dir, true))
+            .await
+            .context("starting redis-server")??;
+        tracing::info!(
+            port = server.port(),
+            dir = %settings.redis.data_dir.display(),
+            "no Redis answered at redis.url; started an embedded redis-server"
+        );
+        settings.redis.url = SecretString::from(server.url());
+        embedded_server = Some(server);
+    }
+    let bind_host = settings.server.bind.clone();
+    let app = Application::build(settings).await?;
+    let host = bind_host.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    let addr = format!("{host}:{}", app.port());
+    tracing::info!(%addr, "listening on {addr}");
+    println!("listening on {addr}");
+    let result = app.run_until_stopped().await;
+    drop(embedded_server);
+    tracing::info!("stopped");
+    result
+}
+
+fn check(args: ConfigArg) -> anyhow::Result<()> {
+    let settings = load(&args)?;
+    let templates = Templates::load(settings.templates.dir.as_deref())?;
+    let max = settings.sms.max_segments;
+    let mut problems = Vec::new();
+    println!("configuration ok: {} program(s), {} API key(s)", settings.programs.len(), settings.api_keys.len());
+    for program in &settings.programs {
+        let context = worst_case_context(program);
+        for locale in SHIPPED_LOCALES {
+            for name in TEMPLATE_NAMES {
+                match templates.render(&[locale], name, &context) {
+                    Ok(text) => {
+                        let text = if settings.sms.smart_encoding { segments::smart_encode(&text) } else { text };
+                        let count = segments::count(&text);
+                        println!(
+                            "{:<10} {locale}/{name:<14} {:<5} {} segment(s), {} units",
+                            program.id.as_str(), count.encoding, count.segments, count.units
+                        );
+                        if count.segments > max {
+                            problems.push(format!(
+                                "{locale}/{name} for program {:?} can take {} segments (sms.max_segments = {max})",
+                                program.id.as_str(), count.segments
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!("{locale}/{name}: {e:#}")),
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        println!("all templates ok");
+        Ok(())
+    } else {
+        for p in &problems {
+            eprintln!("template problem: {p}");
+        }
+        anyhow::bail!("{} template problem(s)", problems.len())
+    }
+}
+
+/// Sample values at their longest plausible size, so `check` reports worst-case segments.
+fn worst_case_context(program: &configuration::Program) -> serde_json::Value {
+    let mut context = Templates::sample_context(program);
+    if let Some(map) = context.as_object_mut() {
+        map.insert("balance".into(), 9_999_999.into());
+        map.insert("points".into(), 99_999.into());
+        map.insert("points_to_next_reward".into(), 99_999.into());
+        map.insert("first_name".into(), "Maximilian".into());
+    }
+    context
+}
+
+fn new_key(args: NewKey) -> anyhow::Result<()> {
+    // Validate against the configuration when one can be loaded.
+    if let Ok(settings) = configuration::load(args.config.config.as_deref()) {
+        let program = settings
+            .programs
+            .iter()
+            .find(|p| p.id.as_str() == args.program)
+            .with_context(|| format!("--program {:?} is not a configured program", args.program))?;
+        for l in &args.locations {
+            let known = program.locations.iter().any(|x| x.id.as_str() == l);
+            anyhow::ensure!(known, "--location {l:?} is not a location of program {:?}", args.program);
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let key = format!("lg_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let sha = hex::encode(Sha256::digest(key.as_bytes()));
+    let name = args
+        .name
+        .unwrap_or_else(|| format!("{}-{}", args.program, args.scopes.join("-")));
+    let quote = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+    println!("API key (shown once; store it in the POS, not in the config):\n\n  {key}\n");
+    println!("Add this to the configuration:\n");
+    println!("[[api_keys]]");
+    println!("name = {name:?}");
+    println!("sha256 = \"{sha}\"");
+    println!("program = {:?}", args.program);
+    println!("scopes = [{}]", quote(&args.scopes));
+    if !args.locations.is_empty() {
+        println!("locations = [{}]", quote(&args.locations));
+    }
+    Ok(())
+}

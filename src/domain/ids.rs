@@ -1,0 +1,148 @@
+//! Identifiers that become parts of Redis keys: they are bounded and restricted to characters
+//! that cannot break the key layout (no `:`, `{`, `}` or whitespace in ids; receipts are the last
+//! key segment, so they may hold any printable ASCII).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+
+use super::ParseError;
+
+fn slug(kind: &str, input: &str, max: usize) -> Result<String, ParseError> {
+    let value = input.trim();
+    if value.is_empty() {
+        return Err(ParseError::new(format!("{kind} is empty")));
+    }
+    if value.len() > max {
+        return Err(ParseError::new(format!(
+            "{kind} is longer than {max} characters"
+        )));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ParseError::new(format!(
+            "{kind} {value:?} may contain only letters, digits, '-', '_' and '.'"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+macro_rules! slug_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(input: &str) -> Result<Self, ParseError> {
+                slug($kind, input, 64).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+slug_id!(
+    /// A loyalty program (`bloom`): the unit of configuration and of Redis key hash tags.
+    ProgramId,
+    "program id"
+);
+slug_id!(
+    /// A store or till location (`store-12`).
+    LocationId,
+    "location"
+);
+slug_id!(
+    /// A reward in a program's catalogue (`r25`).
+    RewardId,
+    "reward id"
+);
+
+/// A POS receipt number: the idempotency key of a purchase within (program, location).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Receipt(String);
+
+impl Receipt {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err(ParseError::new("receipt is empty"));
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(ParseError::new(format!(
+                "receipt is longer than {} characters",
+                Self::MAX_LEN
+            )));
+        }
+        if !value.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+            return Err(ParseError::new(
+                "receipt may contain only printable ASCII characters",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ids_reject_key_breaking_characters() {
+        assert!(LocationId::parse("store-12").is_ok());
+        for bad in ["", "a:b", "{x}", "a b", "ü", &"x".repeat(65)] {
+            assert!(LocationId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn receipts_are_bounded_and_printable() {
+        assert_eq!(Receipt::parse(" R-1001/7 ").unwrap().as_str(), "R-1001/7");
+        assert!(Receipt::parse("").is_err());
+        assert!(Receipt::parse("a\nb").is_err());
+        assert!(Receipt::parse(&"9".repeat(129)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parsed_receipts_are_never_empty_or_control(input in "\\PC{0,200}") {
+            if let Ok(receipt) = Receipt::parse(&input) {
+                prop_assert!(!receipt.as_str().is_empty());
+                prop_assert!(receipt.as_str().len() <= Receipt::MAX_LEN);
+                prop_assert!(receipt.as_str().chars().all(|c| !c.is_control()));
+            }
+        }
+
+        #[test]
+        fn parsed_ids_never_contain_key_separators(input in "\\PC{0,80}") {
+            if let Ok(id) = LocationId::parse(&input) {
+                prop_assert!(!id.as_str().contains([':', '{', '}', ' ']));
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Domain values that are parsed once, at the edge, and trusted everywhere after.
+//!
+//! Each type has private fields and a fallible constructor: holding a `PhoneNumber` means the
+//! number parsed *and* is valid; holding an `Amount` means it is within the accepted range. The
+//! HTTP and SMS layers convert wire values into these types and report a [`ParseError`] that names
+//! what was wrong; nothing below the edge re-validates.
+
+mod ids;
+mod money;
+mod phone;
+mod reward_code;
+
+pub use ids::{LocationId, ProgramId, Receipt, RewardId};
+pub use money::{Amount, Multiplier};
+pub use phone::{MaskedPhone, PhoneNumber, Region};
+pub use reward_code::RewardCode;
+
+/// Why a wire value could not become a domain value. The message is safe to show to clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

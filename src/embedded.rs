@@ -1,0 +1,150 @@
+//! A `redis-server` child process: the zero-setup default for `serve`, and the tests' Redis.
+//!
+//! When `redis.embedded = true` and nothing answers at `redis.url`, `serve` starts one on a free
+//! port with append-only persistence in `redis.data_dir`, and stops it (SIGTERM, so the AOF is
+//! flushed) when the gateway exits. On Linux the child also gets SIGKILL if its parent thread
+//! dies, so a crashed gateway or test never leaves a server behind.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+pub struct RedisServer {
+    /// `None` once stopped, so the pid is never signalled after it was reaped.
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    appendonly: bool,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free port, storing data in `dir`, and waits until it answers.
+    pub fn start(dir: &Path, appendonly: bool) -> anyhow::Result<Self> {
+        Self::start_on(free_port()?, dir, appendonly)
+    }
+
+    pub fn start_on(port: u16, dir: &Path, appendonly: bool) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create Redis data directory {}", dir.display()))?;
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(dir)
+            .arg("--save")
+            .arg("")
+            .arg("--appendonly")
+            .arg(if appendonly { "yes" } else { "no" })
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "redis-server is not installed. Install it (Debian/Ubuntu: `apt-get install \
+                 redis-server`, macOS: `brew install redis`) or point the gateway at a running \
+                 Redis with LOYALTY__REDIS__URL=redis://HOST:6379/0"
+            ),
+            Err(e) => return Err(e).context("cannot start redis-server"),
+        };
+        let mut server = Self {
+            child: Some(child),
+            port,
+            dir: dir.to_owned(),
+            appendonly,
+        };
+        server.wait_until_ready()?;
+        Ok(server)
+    }
+
+    fn wait_until_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let client = redis::Client::open(self.url())?;
+        let mut delay = Duration::from_millis(5);
+        loop {
+            if let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) {
+                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                    return Ok(());
+                }
+            }
+            let exited = match self.child.as_mut() {
+                Some(child) => child.try_wait()?,
+                None => bail!("redis-server was stopped"),
+            };
+            if let Some(status) = exited {
+                bail!("redis-server exited at start-up ({status}); is port {} taken?", self.port);
+            }
+            if Instant::now() > deadline {
+                bail!("redis-server did not answer on port {} within 10 s", self.port);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Stops the server (SIGTERM, then waits), as an outage would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child, which has not been reaped yet.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same data.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let mut again = Self::start_on(self.port, &self.dir, self.appendonly)?;
+        self.child = again.child.take();
+        Ok(())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// True when a Redis answers at `url` within `timeout`.
+pub async fn answers(url: &str, timeout: Duration) -> bool {
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
+    let attempt = async {
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+    };
+    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(_)))
+}

@@ -1,0 +1,221 @@
+//! API errors as RFC 9457 problem details.
+//!
+//! Handlers return [`ApiError`]: a [`ErrorKind`] (one row of the table below decides its status,
+//! `type` and `title`), a `detail` written for the client, and for validation errors the
+//! offending `field`. Causes that clients must not see (Redis error texts, bugs) are logged here
+//! and replaced by a generic detail.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::ParseError;
+use crate::ledger::LedgerError;
+use crate::store::StoreError;
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Unauthorized,
+    Forbidden,
+    MalformedJson,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    Validation,
+    NotFound,
+    MemberNotFound,
+    ReceiptNotFound,
+    CodeNotFound,
+    ReceiptConflict,
+    InsufficientPoints,
+    CodeUsed,
+    CodeExpired,
+    CodeNotOwned,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    /// The one table: status, problem type slug, title.
+    fn describe(self) -> (StatusCode, &'static str, &'static str) {
+        use ErrorKind::*;
+        match self {
+            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing or unknown API key"),
+            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "This API key may not do that"),
+            MalformedJson => (StatusCode::BAD_REQUEST, "malformed-json", "The body is not valid JSON"),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "The body must be application/json",
+            ),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "The body is too large"),
+            Validation => (StatusCode::UNPROCESSABLE_ENTITY, "validation-error", "A field is invalid"),
+            NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MemberNotFound => (StatusCode::NOT_FOUND, "member-not-found", "No such member"),
+            ReceiptNotFound => (StatusCode::NOT_FOUND, "receipt-not-found", "No such receipt"),
+            CodeNotFound => (StatusCode::NOT_FOUND, "code-not-found", "No such reward code"),
+            ReceiptConflict => (
+                StatusCode::CONFLICT,
+                "receipt-conflict",
+                "This receipt was already used with a different request",
+            ),
+            InsufficientPoints => (StatusCode::CONFLICT, "insufficient-points", "Not enough points"),
+            CodeUsed => (StatusCode::CONFLICT, "code-already-used", "Reward code already used"),
+            CodeExpired => (StatusCode::CONFLICT, "code-expired", "Reward code expired"),
+            CodeNotOwned => (
+                StatusCode::CONFLICT,
+                "code-belongs-to-another-member",
+                "Reward code belongs to another member",
+            ),
+            Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "The ledger is temporarily unavailable",
+            ),
+            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal error"),
+        }
+    }
+
+    pub fn type_uri(self) -> String {
+        format!("/problems/{}", self.describe().1)
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// A 422 naming the field that failed.
+    pub fn invalid(field: &str, detail: impl std::fmt::Display) -> Self {
+        Self {
+            kind: ErrorKind::Validation,
+            detail: format!("{field}: {detail}"),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthorized, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, detail)
+    }
+
+    /// Logs the cause, returns a 500 whose detail says nothing about it.
+    pub fn unexpected(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "unexpected error");
+        Self::new(ErrorKind::Internal, "something went wrong; it has been logged")
+    }
+}
+
+/// Parse errors of a wire field: `field` names it in the problem.
+pub trait FieldContext<T> {
+    fn field(self, name: &str) -> Result<T, ApiError>;
+}
+
+impl<T> FieldContext<T> for Result<T, ParseError> {
+    fn field(self, name: &str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::invalid(name, e))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.detail)
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.describe().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, _, title) = self.kind.describe();
+        let problem = Problem {
+            kind: self.kind.type_uri(),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.detail.clone(),
+            field: self.field.clone(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        if self.kind == ErrorKind::Unavailable {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
+        if self.kind == ErrorKind::Unauthorized {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(problem)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "redis unavailable");
+                Self::new(
+                    ErrorKind::Unavailable,
+                    "the ledger store is not answering; retry shortly",
+                )
+            }
+            StoreError::Unexpected(cause) => Self::unexpected(cause),
+        }
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        let kind = match &e {
+            LedgerError::Store(_) => {
+                let LedgerError::Store(inner) = e else {
+                    unreachable!()
+                };
+                return inner.into();
+            }
+            LedgerError::ReceiptConflict => ErrorKind::ReceiptConflict,
+            LedgerError::MemberNotFound => ErrorKind::MemberNotFound,
+            LedgerError::ReceiptNotFound => ErrorKind::ReceiptNotFound,
+            LedgerError::InsufficientPoints { .. } | LedgerError::NegativeBalance { .. } => {
+                ErrorKind::InsufficientPoints
+            }
+            LedgerError::CodeNotFound => ErrorKind::CodeNotFound,
+            LedgerError::CodeNotOwned => ErrorKind::CodeNotOwned,
+            LedgerError::CodeUsed => ErrorKind::CodeUsed,
+            LedgerError::CodeExpired => ErrorKind::CodeExpired,
+        };
+        Self::new(kind, e.to_string())
+    }
+}

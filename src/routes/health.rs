@@ -1,0 +1,37 @@
+//! Operations endpoints (no auth): liveness, readiness, metrics.
+
+use actix_web::{get, web, HttpResponse};
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
+}
+
+/// The process is up.
+#[utoipa::path(responses((status = 200, description = "Up")), tag = "operations")]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Redis answers: 200, else 503.
+#[utoipa::path(
+    responses((status = 200, description = "Ready"), (status = 503, body = crate::error::Problem)),
+    tag = "operations"
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.store.ping().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(responses((status = 200, description = "Prometheus text")), tag = "operations")]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

@@ -1,0 +1,39 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use actix_web::{get, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{health, pos};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "loyalty-gateway", description = "SMS-first customer loyalty gateway"),
+    paths(
+        health::healthz, health::readyz, health::metrics,
+        pos::earn, pos::redeem, pos::reverse, pos::member, pos::history,
+        openapi_json,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "pos"), (name = "operations"))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(responses((status = 200, description = "OpenAPI 3.1 JSON")), tag = "operations")]
+#[get("/openapi.json")]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

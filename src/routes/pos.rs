@@ -1,0 +1,480 @@
+//! The POS API: what a till calls. Scope `pos`; keys limited to locations act only there.
+//!
+//! Handlers turn the wire body into domain values (422 naming the field on failure), check the
+//! key's location, and make exactly one ledger call. Nothing is written before every field is
+//! valid, so a bad request changes nothing and creates no member.
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::ApiKey;
+use crate::clock::rfc3339_from_ms;
+use crate::configuration::{Program, Scope};
+use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RewardCode, RewardId};
+use crate::error::{ApiError, FieldContext, Problem};
+use crate::extract::ValidJson;
+use crate::ledger::{
+    EarnCommand, IssuedCode, LedgerEntry, MemberStatus, RedeemCommand, RedeemWhat, Written,
+};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(earn)
+        .service(redeem)
+        .service(reverse)
+        .service(member)
+        .service(history);
+}
+
+/// Header set on a response that repeats the first response to the same receipt.
+pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+
+const MAX_FIRST_NAME: usize = 50;
+
+#[derive(Deserialize, ToSchema)]
+pub struct EarnRequest {
+    /// Any common format; normalised with the program's country.
+    #[schema(example = "(415) 555-2671")]
+    phone: String,
+    /// Minor units: 1250 is 12.50.
+    #[schema(example = 1250)]
+    amount: i64,
+    #[schema(example = "store-12")]
+    location: String,
+    /// Idempotency key within (program, location).
+    #[schema(example = "R-1001")]
+    receipt: String,
+    /// A tender the program defines (`store_card`), for its multiplier.
+    tender: Option<String>,
+    first_name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IssuedReward {
+    /// Display form, `XXXX-XXXX`.
+    code: String,
+    reward: String,
+    description: String,
+    expires_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EarnResponse {
+    phone: String,
+    points: i64,
+    balance: i64,
+    lifetime_points: i64,
+    tier: String,
+    status: MemberStatus,
+    rewards_issued: Vec<IssuedReward>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RedeemRequest {
+    phone: String,
+    location: String,
+    receipt: String,
+    /// Spend points on this reward now...
+    reward: Option<String>,
+    /// ...or use a reward code issued earlier.
+    code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedeemedReward {
+    reward: String,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    /// Points spent by this redemption (0 for a code: its points were spent when issued).
+    points: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedeemResponse {
+    phone: String,
+    balance: i64,
+    lifetime_points: i64,
+    tier: String,
+    status: MemberStatus,
+    redeemed: RedeemedReward,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReverseRequest {
+    location: String,
+    receipt: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReverseResponse {
+    phone: String,
+    location: String,
+    receipt: String,
+    /// Points taken back (negative).
+    points: i64,
+    balance: i64,
+    lifetime_points: i64,
+    tier: String,
+    status: MemberStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberResponse {
+    phone: String,
+    first_name: Option<String>,
+    status: MemberStatus,
+    balance: i64,
+    lifetime_points: i64,
+    tier: String,
+    visits: i64,
+    joined_at: String,
+    last_visit_at: Option<String>,
+    /// Unused, unexpired reward codes.
+    rewards: Vec<IssuedReward>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct HistoryQuery {
+    /// Most entries to return (1-500, default 100).
+    limit: Option<usize>,
+}
+
+fn location_of(key: &ApiKey, raw: &str) -> Result<LocationId, ApiError> {
+    let location = LocationId::parse(raw).field("location")?;
+    if key.program.location(&location).is_none() {
+        return Err(ApiError::invalid(
+            "location",
+            format!("{raw:?} is not a location of this program"),
+        ));
+    }
+    key.require_location(&location)?;
+    Ok(location)
+}
+
+fn phone_of(program: &Program, raw: &str) -> Result<PhoneNumber, ApiError> {
+    PhoneNumber::parse(raw, program.region).field("phone")
+}
+
+fn first_name_of(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_FIRST_NAME {
+        return Err(ApiError::invalid(
+            "first_name",
+            format!("must be at most {MAX_FIRST_NAME} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "first_name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+fn issued_reward(program: &Program, code: &IssuedCode) -> IssuedReward {
+    let description = RewardId::parse(&code.reward)
+        .ok()
+        .and_then(|id| program.reward(&id))
+        .map(|r| r.description.clone())
+        .unwrap_or_else(|| code.reward.clone());
+    let display = RewardCode::parse(&code.code)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|_| code.code.clone());
+    IssuedReward {
+        code: display,
+        reward: code.reward.clone(),
+        description,
+        expires_at: rfc3339_from_ms(code.expires_ms),
+    }
+}
+
+fn respond<T: Serialize, U>(written: &Written<U>, body: T) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if written.is_replay() {
+        response.insert_header((REPLAYED_HEADER, "true"));
+    }
+    response.json(body)
+}
+
+/// Credit a purchase.
+#[utoipa::path(
+    request_body = EarnRequest,
+    responses(
+        (status = 200, body = EarnResponse, description = "Credited, or the first response to this receipt again (header Idempotent-Replayed: true)"),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "receipt-conflict: the receipt was used with a different body"),
+        (status = 422, body = Problem), (status = 503, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "pos"
+)]
+#[post("/v1/earn")]
+#[tracing::instrument(skip_all, fields(program, location, phone))]
+pub async fn earn(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    body: ValidJson<EarnRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Pos)?;
+    let req = body.0;
+    let program = &key.program;
+    let location = location_of(&key, &req.location)?;
+    let phone = phone_of(program, &req.phone)?;
+    let amount = Amount::parse(req.amount).field("amount")?;
+    let receipt = Receipt::parse(&req.receipt).field("receipt")?;
+    let tender = match req.tender.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if program.tenders.contains_key(t) => Some(t.to_owned()),
+        Some(t) => {
+            return Err(ApiError::invalid(
+                "tender",
+                format!("{t:?} is not a tender of this program"),
+            ))
+        }
+        None => None,
+    };
+    let first_name = first_name_of(req.first_name.as_deref())?;
+    let span = tracing::Span::current();
+    span.record("program", program.id.as_str());
+    span.record("location", location.as_str());
+    span.record("phone", tracing::field::display(phone.masked()));
+
+    let cmd = EarnCommand {
+        phone,
+        amount,
+        location,
+        receipt,
+        tender,
+        first_name,
+    };
+    let written = state.ledger.earn(program, &cmd).await?;
+    let result = match &written {
+        Written::Fresh(r) | Written::Replayed(r) => r,
+    };
+    tracing::info!(points = result.points, replay = written.is_replay(), "earn");
+    let body = EarnResponse {
+        phone: result.member.phone.clone(),
+        points: result.points,
+        balance: result.member.balance,
+        lifetime_points: result.member.lifetime_points,
+        tier: result.member.tier.clone(),
+        status: result.member.status,
+        rewards_issued: result
+            .rewards_issued
+            .iter()
+            .map(|c| issued_reward(program, c))
+            .collect(),
+    };
+    Ok(respond(&written, body))
+}
+
+/// Redeem a reward (spending points) or a reward code.
+#[utoipa::path(
+    request_body = RedeemRequest,
+    responses(
+        (status = 200, body = RedeemResponse),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "member-not-found, code-not-found"),
+        (status = 409, body = Problem, description = "insufficient-points, code-already-used, code-expired, code-belongs-to-another-member, receipt-conflict"),
+        (status = 422, body = Problem), (status = 503, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "pos"
+)]
+#[post("/v1/redeem")]
+#[tracing::instrument(skip_all, fields(program, location, phone))]
+pub async fn redeem(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    body: ValidJson<RedeemRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Pos)?;
+    let req = body.0;
+    let program = &key.program;
+    let location = location_of(&key, &req.location)?;
+    let phone = phone_of(program, &req.phone)?;
+    let receipt = Receipt::parse(&req.receipt).field("receipt")?;
+    let what = match (req.reward.as_deref(), req.code.as_deref()) {
+        (Some(reward), None) => {
+            let id = RewardId::parse(reward).field("reward")?;
+            if program.reward(&id).is_none() {
+                return Err(ApiError::invalid(
+                    "reward",
+                    format!("{reward:?} is not a reward of this program"),
+                ));
+            }
+            RedeemWhat::Reward(id)
+        }
+        (None, Some(code)) => RedeemWhat::Code(RewardCode::parse(code).field("code")?),
+        _ => {
+            return Err(ApiError::invalid(
+                "reward",
+                "give exactly one of reward or code",
+            ))
+        }
+    };
+    let span = tracing::Span::current();
+    span.record("program", program.id.as_str());
+    span.record("location", location.as_str());
+    span.record("phone", tracing::field::display(phone.masked()));
+    let cmd = RedeemCommand {
+        phone,
+        location,
+        receipt,
+        what,
+    };
+    let written = state.ledger.redeem(program, &cmd).await?;
+    let result = match &written {
+        Written::Fresh(r) | Written::Replayed(r) => r,
+    };
+    let description = RewardId::parse(&result.redeemed.reward)
+        .ok()
+        .and_then(|id| program.reward(&id))
+        .map(|r| r.description.clone())
+        .unwrap_or_else(|| result.redeemed.reward.clone());
+    let body = RedeemResponse {
+        phone: result.member.phone.clone(),
+        balance: result.member.balance,
+        lifetime_points: result.member.lifetime_points,
+        tier: result.member.tier.clone(),
+        status: result.member.status,
+        redeemed: RedeemedReward {
+            reward: result.redeemed.reward.clone(),
+            description,
+            code: result.redeemed.code.as_deref().map(|c| {
+                RewardCode::parse(c)
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|_| c.to_owned())
+            }),
+            points: result.redeemed.points,
+        },
+    };
+    Ok(respond(&written, body))
+}
+
+/// Refund: take back exactly what a receipt earned. Idempotent.
+#[utoipa::path(
+    request_body = ReverseRequest,
+    responses(
+        (status = 200, body = ReverseResponse),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "receipt-not-found"),
+        (status = 422, body = Problem), (status = 503, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "pos"
+)]
+#[post("/v1/reverse")]
+#[tracing::instrument(skip_all, fields(program, location))]
+pub async fn reverse(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    body: ValidJson<ReverseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Pos)?;
+    let req = body.0;
+    let program = &key.program;
+    let location = location_of(&key, &req.location)?;
+    let receipt = Receipt::parse(&req.receipt).field("receipt")?;
+    let written = state.ledger.reverse(program, &location, &receipt).await?;
+    let result = match &written {
+        Written::Fresh(r) | Written::Replayed(r) => r,
+    };
+    let body = ReverseResponse {
+        phone: result.member.phone.clone(),
+        location: location.to_string(),
+        receipt: receipt.as_str().to_owned(),
+        points: result.points,
+        balance: result.member.balance,
+        lifetime_points: result.member.lifetime_points,
+        tier: result.member.tier.clone(),
+        status: result.member.status,
+    };
+    Ok(respond(&written, body))
+}
+
+fn path_phone(program: &Program, raw: &str) -> Result<PhoneNumber, ApiError> {
+    PhoneNumber::parse(raw, program.region).field("phone")
+}
+
+/// A member's balance, tier and unused reward codes.
+#[utoipa::path(
+    params(("phone" = String, Path, description = "Any common format")),
+    responses(
+        (status = 200, body = MemberResponse),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "pos"
+)]
+#[get("/v1/members/{phone}")]
+pub async fn member(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Pos)?;
+    let program = &key.program;
+    let phone = path_phone(program, &path)?;
+    let record = state
+        .ledger
+        .member(program, &phone)
+        .await?
+        .ok_or_else(|| ApiError::new(crate::error::ErrorKind::MemberNotFound, "no member with this phone number"))?;
+    let tier = record
+        .tier
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| program.tier_for(record.lifetime_points).name.clone());
+    Ok(HttpResponse::Ok().json(MemberResponse {
+        phone: record.phone.clone(),
+        first_name: record.first_name.clone(),
+        status: record.status,
+        balance: record.balance,
+        lifetime_points: record.lifetime_points,
+        tier,
+        visits: record.visits,
+        joined_at: record.joined_at.clone(),
+        last_visit_at: record.last_visit_at.clone(),
+        rewards: record
+            .rewards
+            .iter()
+            .map(|c| issued_reward(program, c))
+            .collect(),
+    }))
+}
+
+/// A member's ledger entries, newest first.
+#[utoipa::path(
+    params(("phone" = String, Path, description = "Any common format"), HistoryQuery),
+    responses(
+        (status = 200, body = Vec<LedgerEntry>),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "pos"
+)]
+#[get("/v1/members/{phone}/history")]
+pub async fn history(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Pos)?;
+    let program = &key.program;
+    let phone = path_phone(program, &path)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+    }
+    let entries = state.ledger.history(program, &phone, limit).await?;
+    if entries.is_empty() && state.ledger.member(program, &phone).await?.is_none() {
+        return Err(ApiError::new(
+            crate::error::ErrorKind::MemberNotFound,
+            "no member with this phone number",
+        ));
+    }
+    Ok(HttpResponse::Ok().json(entries))
+}

@@ -1,0 +1,179 @@
+//! Building and running the application: HTTP API plus background workers, started and stopped
+//! together.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+
+use crate::clock::Clock;
+use crate::configuration::{Program, Settings};
+use crate::domain::ProgramId;
+use crate::error::{ApiError, ErrorKind};
+use crate::extract::BodyLimit;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::outbound::{self, Outbox};
+use crate::routes;
+use crate::store::Store;
+use crate::templates::Templates;
+
+/// What every handler and worker shares.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub ledger: Ledger,
+    pub outbox: Outbox,
+    pub templates: Arc<Templates>,
+    pub metrics: Arc<Metrics>,
+    programs: HashMap<ProgramId, Arc<Program>>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.redis)?;
+        let templates = Templates::load(settings.templates.dir.as_deref())
+            .context("cannot load templates")?;
+        let ledger = Ledger::new(
+            store.clone(),
+            &settings.redis.key_prefix,
+            clock.clone(),
+            &settings.ledger,
+        );
+        let outbox = Outbox::new(store.clone(), &settings.redis.key_prefix, clock);
+        let programs = settings
+            .programs
+            .iter()
+            .map(|p| (p.id.clone(), Arc::new(p.clone())))
+            .collect();
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            ledger,
+            outbox,
+            templates: Arc::new(templates),
+            metrics: Arc::new(Metrics::default()),
+            programs,
+        })
+    }
+
+    pub fn program(&self, id: &ProgramId) -> Option<Arc<Program>> {
+        self.programs.get(id).cloned()
+    }
+
+    pub fn programs(&self) -> impl Iterator<Item = &Arc<Program>> {
+        self.programs.values()
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    shutdown: CancellationToken,
+    workers: bool,
+}
+
+impl Application {
+    /// Binds `server.bind` (port 0 picks a free port) and prepares the workers.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::default()).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let port = listener.local_addr()?.port();
+        let shutdown_timeout = settings.server.shutdown_timeout_secs;
+        let body_limit = settings.server.body_limit;
+        let state = web::Data::new(AppState::new(settings, clock)?);
+        let server = run(listener, state.clone(), body_limit, shutdown_timeout)?;
+        Ok(Self {
+            port,
+            server,
+            state,
+            shutdown: CancellationToken::new(),
+            workers: true,
+        })
+    }
+
+    /// Serve the API only; tests drive the outbox themselves.
+    pub fn without_workers(mut self) -> Self {
+        self.workers = false;
+        self
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Runs until SIGTERM/SIGINT: the server stops accepting, finishes in-flight requests, then
+    /// the workers finish what they hold and stop.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let workers = if self.workers {
+            Some(tokio::spawn(outbound::run_workers(
+                self.state.clone(),
+                self.shutdown.clone(),
+            )))
+        } else {
+            None
+        };
+        let result = self.server.await;
+        self.shutdown.cancel();
+        if let Some(workers) = workers {
+            match tokio::time::timeout(Duration::from_secs(30), workers).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "outbound workers panicked"),
+                Err(_) => tracing::warn!("outbound workers did not stop within 30 s"),
+            }
+        }
+        result.context("HTTP server failed")
+    }
+}
+
+fn problem_for_query(err: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::invalid("query", err)
+}
+
+fn problem_for_path(err: actix_web::error::PathError) -> ApiError {
+    ApiError::invalid("path", err)
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorKind::NotFound, "no such endpoint"))
+}
+
+fn run(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    body_limit: usize,
+    shutdown_timeout: u64,
+) -> anyhow::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .app_data(web::Data::new(BodyLimit(body_limit)))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| problem_for_query(e).into()))
+            .app_data(web::PathConfig::default().error_handler(|e, _| problem_for_path(e).into()))
+            .configure(routes::health::configure)
+            .configure(routes::pos::configure)
+            .service(routes::openapi::openapi_json)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(shutdown_timeout)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,275 @@
+//! Message templates: minijinja, `templates/{locale}/{name}.txt`, built into the binary.
+//!
+//! Files under `templates.dir` override or add to the built-in ones. Undefined variables are
+//! errors (a typo must fail `check`, not send "Balance  pts"). Rendering tries the member's
+//! locale, then the program's, then `en`. [`Templates::context`] builds the variables every
+//! template may use, so a message only carries what is specific to it.
+
+use std::path::Path;
+
+use anyhow::Context;
+use include_dir::{include_dir, Dir};
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::{json, Map, Value};
+
+use crate::clock::rfc3339_from_ms;
+use crate::configuration::Program;
+use crate::domain::{LocationId, RewardCode, RewardId};
+
+pub const SHIPPED_LOCALES: &[&str] = &["en", "es", "pt", "ar"];
+pub const FALLBACK_LOCALE: &str = "en";
+
+/// Every template the service renders; each shipped locale has all of them.
+pub const TEMPLATE_NAMES: &[&str] = &[
+    "welcome",
+    "earn",
+    "reverse",
+    "redeem",
+    "reward_issued",
+    "balance",
+    "rewards",
+    "help",
+    "stop",
+    "start",
+    "confirm",
+    "unknown",
+];
+
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+/// `4880` → `4,880`.
+fn thousands(value: i64) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if value < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Templates {
+    /// The built-in templates, then every `*.txt` under `dir/{locale}/` on top.
+    pub fn load(dir: Option<&Path>) -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(false);
+        env.add_filter("num", thousands);
+        for locale_dir in BUILTIN.dirs() {
+            for file in locale_dir.files() {
+                let name = file.path().to_string_lossy().replace('\\', "/");
+                let source = file
+                    .contents_utf8()
+                    .with_context(|| format!("built-in template {name} is not UTF-8"))?;
+                env.add_template_owned(name.clone(), source.trim_end().to_owned())
+                    .with_context(|| format!("built-in template {name}"))?;
+            }
+        }
+        if let Some(dir) = dir {
+            let entries = std::fs::read_dir(dir)
+                .with_context(|| format!("templates.dir {} cannot be read", dir.display()))?;
+            for locale in entries {
+                let locale = locale?;
+                if !locale.file_type()?.is_dir() {
+                    continue;
+                }
+                let locale_name = locale.file_name().to_string_lossy().into_owned();
+                for file in std::fs::read_dir(locale.path())? {
+                    let path = file?.path();
+                    if path.extension().and_then(|e| e.to_str()) != Some("txt") {
+                        continue;
+                    }
+                    let stem = path.file_name().unwrap_or_default().to_string_lossy();
+                    let name = format!("{locale_name}/{stem}");
+                    let source = std::fs::read_to_string(&path)
+                        .with_context(|| format!("template {}", path.display()))?;
+                    env.add_template_owned(name.clone(), source.trim_end().to_owned())
+                        .with_context(|| format!("template {}: syntax error", path.display()))?;
+                }
+            }
+        }
+        Ok(Self { env })
+    }
+
+    /// Template names present for `locale`.
+    pub fn has(&self, locale: &str, name: &str) -> bool {
+        self.env.get_template(&format!("{locale}/{name}.txt")).is_ok()
+    }
+
+    /// Renders `name` in the first of `locales` (then `en`) that has it.
+    pub fn render(
+        &self,
+        locales: &[&str],
+        name: &str,
+        context: &Value,
+    ) -> Result<String, minijinja::Error> {
+        let locale = locales
+            .iter()
+            .copied()
+            .chain(std::iter::once(FALLBACK_LOCALE))
+            .find(|l| self.has(l, name))
+            .unwrap_or(FALLBACK_LOCALE);
+        let template = self.env.get_template(&format!("{locale}/{name}.txt"))?;
+        let text = template.render(context)?;
+        Ok(text.trim().to_owned())
+    }
+
+    /// Renders a one-off template (a campaign body) with the same filters and strictness.
+    pub fn render_str(&self, source: &str, context: &Value) -> Result<String, minijinja::Error> {
+        Ok(self.env.render_str(source, context)?.trim().to_owned())
+    }
+
+    /// The variables every template may use, with `vars` (a message's own values) on top.
+    /// `vars` may carry ids (`location`, `reward`, `rewards_issued`); they are turned into what a
+    /// customer should read (names, descriptions, display codes, dates).
+    pub fn context(program: &Program, first_name: Option<&str>, vars: &Value) -> Value {
+        let balance = vars.get("balance").and_then(Value::as_i64).unwrap_or(0);
+        let (next_reward, to_next) = program
+            .next_reward(balance)
+            .map(|(r, n)| (r.description.clone(), n))
+            .unwrap_or_default();
+        let catalogue: Vec<Value> = program
+            .rewards
+            .iter()
+            .map(|r| json!({ "id": r.id.as_str(), "description": r.description, "points": r.points }))
+            .collect();
+        let mut ctx = json!({
+            "program": program.name,
+            "help_contact": program.help_contact,
+            "first_name": first_name.unwrap_or(""),
+            "balance": balance,
+            "points": 0,
+            "welcome_points": program.welcome_points,
+            "location": "",
+            "next_reward": next_reward,
+            "points_to_next_reward": to_next,
+            "catalogue": catalogue,
+            "codes": [],
+            "rewards_issued": [],
+            "reward": "",
+            "code": "",
+            "expires": "",
+        });
+        let map = ctx.as_object_mut().expect("object literal");
+        if let Some(vars) = vars.as_object() {
+            for (k, v) in vars {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        humanise(program, map);
+        ctx
+    }
+
+    /// Sample values for `check` and tests: every variable set, lists non-empty.
+    pub fn sample_context(program: &Program) -> Value {
+        let reward = program.rewards.first();
+        let reward_id = reward.map(|r| r.id.as_str()).unwrap_or("r1");
+        let code = json!({ "code": "7KQMX4TZ", "reward": reward_id, "expires_ms": 1_900_000_000_000i64 });
+        let location = program
+            .locations
+            .first()
+            .map(|l| l.id.as_str())
+            .unwrap_or("store");
+        Self::context(
+            program,
+            Some("Alex"),
+            &json!({
+                "balance": 4880, "points": 120, "location": location, "reward": reward_id,
+                "code": "7KQMX4TZ", "expires_ms": 1_900_000_000_000i64,
+                "rewards_issued": [code.clone()], "codes": [code],
+            }),
+        )
+    }
+}
+
+fn reward_description(program: &Program, id: &str) -> String {
+    RewardId::parse(id)
+        .ok()
+        .and_then(|id| program.reward(&id))
+        .map(|r| r.description.clone())
+        .unwrap_or_else(|| id.to_owned())
+}
+
+fn display_code(code: &str) -> String {
+    RewardCode::parse(code)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|_| code.to_owned())
+}
+
+fn humanise(program: &Program, map: &mut Map<String, Value>) {
+    if let Some(Value::String(id)) = map.get("location") {
+        if let Some(loc) = LocationId::parse(id).ok().and_then(|l| program.location(&l)) {
+            map.insert("location".into(), Value::String(loc.name.clone()));
+        }
+    }
+    if let Some(Value::String(id)) = map.get("reward").cloned() {
+        if !id.is_empty() {
+            map.insert("reward".into(), Value::String(reward_description(program, &id)));
+        }
+    }
+    if let Some(Value::String(code)) = map.get("code").cloned() {
+        map.insert("code".into(), Value::String(display_code(&code)));
+    }
+    if let Some(ms) = map.get("expires_ms").and_then(Value::as_i64) {
+        map.insert("expires".into(), Value::String(date_only(ms)));
+    }
+    for list in ["rewards_issued", "codes"] {
+        let items = match map.get(list) {
+            Some(Value::Array(items)) => items.clone(),
+            // Lua's cjson writes an empty list as an empty object.
+            _ => Vec::new(),
+        };
+        let items: Vec<Value> = items
+            .iter()
+            .map(|item| {
+                let code = item.get("code").and_then(Value::as_str).unwrap_or("");
+                let reward = item.get("reward").and_then(Value::as_str).unwrap_or("");
+                let expires = item.get("expires_ms").and_then(Value::as_i64).unwrap_or(0);
+                json!({
+                    "code": display_code(code),
+                    "reward": reward,
+                    "description": reward_description(program, reward),
+                    "expires": date_only(expires),
+                })
+            })
+            .collect();
+        map.insert(list.into(), Value::Array(items));
+    }
+}
+
+fn date_only(ms: i64) -> String {
+    rfc3339_from_ms(ms).chars().take(10).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(4880), "4,880");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(-1200), "-1,200");
+        assert_eq!(thousands(999), "999");
+    }
+
+    #[test]
+    fn every_shipped_locale_has_every_template() {
+        let templates = Templates::load(None).unwrap();
+        for locale in SHIPPED_LOCALES {
+            for name in TEMPLATE_NAMES {
+                assert!(templates.has(locale, name), "{locale}/{name}.txt is missing");
+            }
+        }
+    }
+}
