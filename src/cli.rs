@@ -17,7 +17,11 @@ use crate::startup::Application;
 use crate::templates::{Templates, SHIPPED_LOCALES, TEMPLATE_NAMES};
 
 #[derive(Parser, Debug)]
-#[command(name = "loyalty-gateway", version, about = "SMS-first customer loyalty gateway")]
+#[command(
+    name = "loyalty-gateway",
+    version,
+    about = "SMS-first customer loyalty gateway"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -108,7 +112,10 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     }
     let bind_host = settings.server.bind.clone();
     let app = Application::build(settings).await?;
-    let host = bind_host.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    let host = bind_host
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1");
     let addr = format!("{host}:{}", app.port());
     tracing::info!(%addr, "listening on {addr}");
     println!("listening on {addr}");
@@ -123,18 +130,29 @@ fn check(args: ConfigArg) -> anyhow::Result<()> {
     let templates = Templates::load(settings.templates.dir.as_deref())?;
     let max = settings.sms.max_segments;
     let mut problems = Vec::new();
-    println!("configuration ok: {} program(s), {} API key(s)", settings.programs.len(), settings.api_keys.len());
+    println!(
+        "configuration ok: {} program(s), {} API key(s)",
+        settings.programs.len(),
+        settings.api_keys.len()
+    );
     for program in &settings.programs {
         let context = worst_case_context(program);
         for locale in SHIPPED_LOCALES {
             for name in TEMPLATE_NAMES {
                 match templates.render(&[locale], name, &context) {
                     Ok(text) => {
-                        let text = if settings.sms.smart_encoding { segments::smart_encode(&text) } else { text };
+                        let text = if settings.sms.smart_encoding {
+                            segments::smart_encode(&text)
+                        } else {
+                            text
+                        };
                         let count = segments::count(&text);
                         println!(
                             "{:<10} {locale}/{name:<14} {:<5} {} segment(s), {} units",
-                            program.id.as_str(), count.encoding, count.segments, count.units
+                            program.id.as_str(),
+                            count.encoding,
+                            count.segments,
+                            count.units
                         );
                         if count.segments > max {
                             problems.push(format!(
@@ -181,17 +199,29 @@ fn new_key(args: NewKey) -> anyhow::Result<()> {
             .with_context(|| format!("--program {:?} is not a configured program", args.program))?;
         for l in &args.locations {
             let known = program.locations.iter().any(|x| x.id.as_str() == l);
-            anyhow::ensure!(known, "--location {l:?} is not a location of program {:?}", args.program);
+            anyhow::ensure!(
+                known,
+                "--location {l:?} is not a location of program {:?}",
+                args.program
+            );
         }
     }
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let key = format!("lg_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let key = format!(
+        "lg_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
     let sha = hex::encode(Sha256::digest(key.as_bytes()));
     let name = args
         .name
         .unwrap_or_else(|| format!("{}-{}", args.program, args.scopes.join("-")));
-    let quote = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+    let quote = |v: &[String]| {
+        v.iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!("API key (shown once; store it in the POS, not in the config):\n\n  {key}\n");
     println!("Add this to the configuration:\n");
     println!("[[api_keys]]");

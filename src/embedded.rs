@@ -93,10 +93,16 @@ impl RedisServer {
                 None => bail!("redis-server was stopped"),
             };
             if let Some(status) = exited {
-                bail!("redis-server exited at start-up ({status}); is port {} taken?", self.port);
+                bail!(
+                    "redis-server exited at start-up ({status}); is port {} taken?",
+                    self.port
+                );
             }
             if Instant::now() > deadline {
-                bail!("redis-server did not answer on port {} within 10 s", self.port);
+                bail!(
+                    "redis-server did not answer on port {} within 10 s",
+                    self.port
+                );
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(100));
@@ -144,7 +150,10 @@ pub async fn answers(url: &str, timeout: Duration) -> bool {
     };
     let attempt = async {
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
     };
     matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(_)))
 }

@@ -42,27 +42,63 @@ impl ErrorKind {
     fn describe(self) -> (StatusCode, &'static str, &'static str) {
         use ErrorKind::*;
         match self {
-            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing or unknown API key"),
-            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "This API key may not do that"),
-            MalformedJson => (StatusCode::BAD_REQUEST, "malformed-json", "The body is not valid JSON"),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or unknown API key",
+            ),
+            Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This API key may not do that",
+            ),
+            MalformedJson => (
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "The body is not valid JSON",
+            ),
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "The body must be application/json",
             ),
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "The body is too large"),
-            Validation => (StatusCode::UNPROCESSABLE_ENTITY, "validation-error", "A field is invalid"),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "The body is too large",
+            ),
+            Validation => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-error",
+                "A field is invalid",
+            ),
             NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             MemberNotFound => (StatusCode::NOT_FOUND, "member-not-found", "No such member"),
-            ReceiptNotFound => (StatusCode::NOT_FOUND, "receipt-not-found", "No such receipt"),
-            CodeNotFound => (StatusCode::NOT_FOUND, "code-not-found", "No such reward code"),
+            ReceiptNotFound => (
+                StatusCode::NOT_FOUND,
+                "receipt-not-found",
+                "No such receipt",
+            ),
+            CodeNotFound => (
+                StatusCode::NOT_FOUND,
+                "code-not-found",
+                "No such reward code",
+            ),
             ReceiptConflict => (
                 StatusCode::CONFLICT,
                 "receipt-conflict",
                 "This receipt was already used with a different request",
             ),
-            InsufficientPoints => (StatusCode::CONFLICT, "insufficient-points", "Not enough points"),
-            CodeUsed => (StatusCode::CONFLICT, "code-already-used", "Reward code already used"),
+            InsufficientPoints => (
+                StatusCode::CONFLICT,
+                "insufficient-points",
+                "Not enough points",
+            ),
+            CodeUsed => (
+                StatusCode::CONFLICT,
+                "code-already-used",
+                "Reward code already used",
+            ),
             CodeExpired => (StatusCode::CONFLICT, "code-expired", "Reward code expired"),
             CodeNotOwned => (
                 StatusCode::CONFLICT,
@@ -74,7 +110,11 @@ impl ErrorKind {
                 "service-unavailable",
                 "The ledger is temporarily unavailable",
             ),
-            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal error"),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal error",
+            ),
         }
     }
 
@@ -123,7 +163,10 @@ impl ApiError {
     /// Logs the cause, returns a 500 whose detail says nothing about it.
     pub fn unexpected(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "unexpected error");
-        Self::new(ErrorKind::Internal, "something went wrong; it has been logged")
+        Self::new(
+            ErrorKind::Internal,
+            "something went wrong; it has been logged",
+        )
     }
 }
 

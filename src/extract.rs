@@ -86,7 +86,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                     let message = inner.to_string();
                     let message = message.split(" at line").next().unwrap_or(&message);
                     let field = missing_field(message).unwrap_or(path);
-                    let field = if field == "." { "body".to_owned() } else { field };
+                    let field = if field == "." {
+                        "body".to_owned()
+                    } else {
+                        field
+                    };
                     ApiError::invalid(&field, message)
                 }
                 _ => ApiError::new(

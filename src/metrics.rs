@@ -28,15 +28,51 @@ impl Metrics {
     pub fn render(&self) -> String {
         let rows: [(&str, &str, &AtomicU64); 10] = [
             ("loyalty_earns_total", "Earns credited", &self.earns),
-            ("loyalty_earn_replays_total", "Earn requests answered from the idempotency record", &self.earn_replays),
-            ("loyalty_redemptions_total", "Redemptions", &self.redemptions),
-            ("loyalty_reversals_total", "Reversals (refunds)", &self.reversals),
-            ("loyalty_messages_sent_total", "Texts accepted by the provider", &self.messages_sent),
-            ("loyalty_messages_failed_total", "Texts given up on", &self.messages_failed),
-            ("loyalty_messages_retried_total", "Send attempts scheduled for retry", &self.messages_retried),
-            ("loyalty_messages_suppressed_total", "Texts not sent because of the member's status", &self.messages_suppressed),
-            ("loyalty_segments_sent_total", "SMS segments sent", &self.segments_sent),
-            ("loyalty_inbound_messages_total", "Inbound texts processed", &self.inbound_messages),
+            (
+                "loyalty_earn_replays_total",
+                "Earn requests answered from the idempotency record",
+                &self.earn_replays,
+            ),
+            (
+                "loyalty_redemptions_total",
+                "Redemptions",
+                &self.redemptions,
+            ),
+            (
+                "loyalty_reversals_total",
+                "Reversals (refunds)",
+                &self.reversals,
+            ),
+            (
+                "loyalty_messages_sent_total",
+                "Texts accepted by the provider",
+                &self.messages_sent,
+            ),
+            (
+                "loyalty_messages_failed_total",
+                "Texts given up on",
+                &self.messages_failed,
+            ),
+            (
+                "loyalty_messages_retried_total",
+                "Send attempts scheduled for retry",
+                &self.messages_retried,
+            ),
+            (
+                "loyalty_messages_suppressed_total",
+                "Texts not sent because of the member's status",
+                &self.messages_suppressed,
+            ),
+            (
+                "loyalty_segments_sent_total",
+                "SMS segments sent",
+                &self.segments_sent,
+            ),
+            (
+                "loyalty_inbound_messages_total",
+                "Inbound texts processed",
+                &self.inbound_messages,
+            ),
         ];
         let mut out = String::new();
         for (name, help, counter) in rows {

@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn extension_characters_cost_two_septets_and_are_never_split() {
         let one = count(&format!("€{}", digits(158)));
-        assert_eq!((one.encoding, one.units, one.segments), (Encoding::Gsm7, 160, 1));
+        assert_eq!(
+            (one.encoding, one.units, one.segments),
+            (Encoding::Gsm7, 160, 1)
+        );
         assert_eq!(count(&format!("€{}", digits(159))).segments, 2);
         // 152 septets then an escape pair: the pair moves whole to segment two.
         let text = format!("{}€{}", digits(152), digits(10));

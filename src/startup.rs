@@ -38,8 +38,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.redis)?;
-        let templates = Templates::load(settings.templates.dir.as_deref())
-            .context("cannot load templates")?;
+        let templates =
+            Templates::load(settings.templates.dir.as_deref()).context("cannot load templates")?;
         let ledger = Ledger::new(
             store.clone(),
             &settings.redis.key_prefix,

@@ -49,7 +49,7 @@ fn thousands(value: i64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -102,7 +102,9 @@ impl Templates {
 
     /// Template names present for `locale`.
     pub fn has(&self, locale: &str, name: &str) -> bool {
-        self.env.get_template(&format!("{locale}/{name}.txt")).is_ok()
+        self.env
+            .get_template(&format!("{locale}/{name}.txt"))
+            .is_ok()
     }
 
     /// Renders `name` in the first of `locales` (then `en`) that has it.
@@ -173,7 +175,8 @@ impl Templates {
     pub fn sample_context(program: &Program) -> Value {
         let reward = program.rewards.first();
         let reward_id = reward.map(|r| r.id.as_str()).unwrap_or("r1");
-        let code = json!({ "code": "7KQMX4TZ", "reward": reward_id, "expires_ms": 1_900_000_000_000i64 });
+        let code =
+            json!({ "code": "7KQMX4TZ", "reward": reward_id, "expires_ms": 1_900_000_000_000i64 });
         let location = program
             .locations
             .first()
@@ -207,13 +210,19 @@ fn display_code(code: &str) -> String {
 
 fn humanise(program: &Program, map: &mut Map<String, Value>) {
     if let Some(Value::String(id)) = map.get("location") {
-        if let Some(loc) = LocationId::parse(id).ok().and_then(|l| program.location(&l)) {
+        if let Some(loc) = LocationId::parse(id)
+            .ok()
+            .and_then(|l| program.location(&l))
+        {
             map.insert("location".into(), Value::String(loc.name.clone()));
         }
     }
     if let Some(Value::String(id)) = map.get("reward").cloned() {
         if !id.is_empty() {
-            map.insert("reward".into(), Value::String(reward_description(program, &id)));
+            map.insert(
+                "reward".into(),
+                Value::String(reward_description(program, &id)),
+            );
         }
     }
     if let Some(Value::String(code)) = map.get("code").cloned() {
@@ -268,7 +277,10 @@ mod tests {
         let templates = Templates::load(None).unwrap();
         for locale in SHIPPED_LOCALES {
             for name in TEMPLATE_NAMES {
-                assert!(templates.has(locale, name), "{locale}/{name}.txt is missing");
+                assert!(
+                    templates.has(locale, name),
+                    "{locale}/{name}.txt is missing"
+                );
             }
         }
     }

@@ -141,7 +141,8 @@ mod tests {
         #[test]
         fn parsed_ids_never_contain_key_separators(input in "\\PC{0,80}") {
             if let Ok(id) = LocationId::parse(&input) {
-                prop_assert!(!id.as_str().contains([':', '{', '}', ' ']));
+                let breaks_key = id.as_str().contains([':', '{', '}', ' ']);
+                prop_assert!(!breaks_key, "{:?}", id);
             }
         }
     }

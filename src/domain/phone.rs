@@ -48,7 +48,8 @@ impl PhoneNumber {
             .strip_prefix("tel:")
             .or_else(|| trimmed.strip_prefix("TEL:"))
             .unwrap_or(trimmed);
-        let parsed = phonenumber::parse(Some(region.id()), without_scheme)
+        let ascii = ascii_digits(without_scheme);
+        let parsed = phonenumber::parse(Some(region.id()), &ascii)
             .map_err(|_| ParseError::new(format!("{trimmed:?} is not a phone number")))?;
         if !parsed.is_valid() {
             return Err(ParseError::new(format!(
@@ -96,6 +97,20 @@ impl fmt::Debug for PhoneNumber {
     }
 }
 
+/// Folds full-width forms (NFKC: `４` → `4`, `＋` → `+`) and Arabic-Indic digits to ASCII, as
+/// libphonenumber does and the Rust port does not.
+fn ascii_digits(input: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    input
+        .nfkc()
+        .map(|c| match c {
+            '\u{0660}'..='\u{0669}' => char::from(b'0' + (c as u32 - 0x0660) as u8),
+            '\u{06F0}'..='\u{06F9}' => char::from(b'0' + (c as u32 - 0x06F0) as u8),
+            other => other,
+        })
+        .collect()
+}
+
 /// A phone number for logs: country prefix and last two digits (`+1********71`).
 pub struct MaskedPhone<'a>(&'a PhoneNumber);
 
@@ -106,7 +121,13 @@ impl fmt::Display for MaskedPhone<'_> {
         if len <= 5 {
             return f.write_str("***");
         }
-        write!(f, "{}{}{}", &digits[..2], "*".repeat(len - 4), &digits[len - 2..])
+        write!(
+            f,
+            "{}{}{}",
+            &digits[..2],
+            "*".repeat(len - 4),
+            &digits[len - 2..]
+        )
     }
 }
 
@@ -128,6 +149,7 @@ mod tests {
             "1-415-555-2671",
             "tel:+1-415-555-2671",
             "415.555.2671 ext. 12",
+            "\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0662}\u{0666}\u{0667}\u{0661}",
             "\u{FF14}\u{FF11}\u{FF15}\u{FF15}\u{FF15}\u{FF15}\u{FF12}\u{FF16}\u{FF17}\u{FF11}",
         ] {
             let phone = PhoneNumber::parse(input, us()).unwrap_or_else(|e| panic!("{input}: {e}"));

@@ -292,7 +292,10 @@ impl Ledger {
         invocation
     }
 
-    async fn run(&self, invocation: redis::ScriptInvocation<'_>) -> Result<(String, String), LedgerError> {
+    async fn run(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<(String, String), LedgerError> {
         let mut conn = self.store.conn();
         Ok(self
             .store

@@ -168,7 +168,9 @@ impl Outbox {
         block: Option<Duration>,
     ) -> Result<Vec<Entry>, StoreError> {
         let key = self.keys(program).outbox();
-        let mut options = StreamReadOptions::default().group(GROUP, consumer).count(count);
+        let mut options = StreamReadOptions::default()
+            .group(GROUP, consumer)
+            .count(count);
         if let Some(block) = block {
             options = options.block(block.as_millis() as usize);
         }
@@ -344,9 +346,16 @@ impl Sender {
         }
     }
 
-    fn retry_delay(&self, attempts: u32, retry_after: Option<Duration>, throttled: bool) -> Duration {
+    fn retry_delay(
+        &self,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        throttled: bool,
+    ) -> Duration {
         let schedule = &self.settings.sms.retry_schedule_secs;
-        let index = (attempts as usize).saturating_sub(1).min(schedule.len().saturating_sub(1));
+        let index = (attempts as usize)
+            .saturating_sub(1)
+            .min(schedule.len().saturating_sub(1));
         let base = Duration::from_secs(schedule.get(index).copied().unwrap_or(60));
         let jitter = rand::thread_rng().gen_range(0.8..1.2);
         let mut delay = base.mul_f64(jitter);
@@ -367,7 +376,11 @@ impl Sender {
             .filter(|l| !l.is_empty())
             .collect();
         let text = if claim.template == "campaign" {
-            let source = claim.vars.get("body").and_then(|b| b.as_str()).unwrap_or("");
+            let source = claim
+                .vars
+                .get("body")
+                .and_then(|b| b.as_str())
+                .unwrap_or("");
             self.templates.render_str(source, &context)?
         } else {
             self.templates.render(&locales, &claim.template, &context)?
@@ -398,7 +411,16 @@ impl Sender {
                 Metrics::inc(&self.metrics.messages_failed);
                 return self
                     .outbox
-                    .finish(program, entry, Outcome::Failed, "", "", 0, &format!("template: {e}"), 0)
+                    .finish(
+                        program,
+                        entry,
+                        Outcome::Failed,
+                        "",
+                        "",
+                        0,
+                        &format!("template: {e}"),
+                        0,
+                    )
                     .await;
             }
         };
@@ -406,7 +428,16 @@ impl Sender {
         let Some(from) = program.sending_number() else {
             return self
                 .outbox
-                .finish(program, entry, Outcome::Failed, "", &body, count.segments, "the program has no sending number", 0)
+                .finish(
+                    program,
+                    entry,
+                    Outcome::Failed,
+                    "",
+                    &body,
+                    count.segments,
+                    "the program has no sending number",
+                    0,
+                )
                 .await;
         };
         self.throttle(from.as_str(), count.segments).await;
@@ -419,9 +450,10 @@ impl Sender {
         let (outcome, provider_id, error, retry_at) = match result {
             Ok(sid) => {
                 Metrics::inc(&self.metrics.messages_sent);
-                self.metrics
-                    .segments_sent
-                    .fetch_add(u64::from(count.segments), std::sync::atomic::Ordering::Relaxed);
+                self.metrics.segments_sent.fetch_add(
+                    u64::from(count.segments),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 (Outcome::Sent, sid, String::new(), 0)
             }
             Err(SendError::OptedOut(e)) => {
@@ -457,7 +489,16 @@ impl Sender {
             "send attempt"
         );
         self.outbox
-            .finish(program, entry, outcome, &provider_id, &outgoing.body, count.segments, &error, retry_at)
+            .finish(
+                program,
+                entry,
+                outcome,
+                &provider_id,
+                &outgoing.body,
+                count.segments,
+                &error,
+                retry_at,
+            )
             .await
     }
 }
@@ -471,7 +512,9 @@ pub async fn drain(state: &AppState, sender: &Sender, program: &Program) -> anyh
     let mut conn = state.store.conn();
     let mut handled = 0;
     loop {
-        let batch = outbox.read_new(&mut conn, program, "drain", 100, None).await?;
+        let batch = outbox
+            .read_new(&mut conn, program, "drain", 100, None)
+            .await?;
         if batch.is_empty() {
             return Ok(handled);
         }
@@ -502,13 +545,18 @@ pub async fn run_workers(state: actix_web::web::Data<AppState>, shutdown: Cancel
         }
     };
     let consumer = format!("{}-{}", hostname(), std::process::id());
-    let loops = state.programs().cloned().collect::<Vec<_>>().into_iter().map(|program| {
-        let state = state.clone();
-        let sender = sender.clone();
-        let shutdown = shutdown.clone();
-        let consumer = consumer.clone();
-        async move { program_loop(&state, &sender, &program, &consumer, shutdown).await }
-    });
+    let loops = state
+        .programs()
+        .cloned()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|program| {
+            let state = state.clone();
+            let sender = sender.clone();
+            let shutdown = shutdown.clone();
+            let consumer = consumer.clone();
+            async move { program_loop(&state, &sender, &program, &consumer, shutdown).await }
+        });
     futures_util::future::join_all(loops).await;
 }
 

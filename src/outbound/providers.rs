@@ -49,7 +49,10 @@ pub type ProviderMessageId = String;
 
 pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
-    fn send<'a>(&'a self, msg: &'a Outgoing) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>>;
+    fn send<'a>(
+        &'a self,
+        msg: &'a Outgoing,
+    ) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>>;
 }
 
 /// What a provider's `send` returns (a boxed future keeps the trait object-safe).
@@ -88,7 +91,10 @@ impl Provider for Console {
         "console"
     }
 
-    fn send<'a>(&'a self, msg: &'a Outgoing) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>> {
+    fn send<'a>(
+        &'a self,
+        msg: &'a Outgoing,
+    ) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>> {
         Box::pin(async move {
             let id = format!("console-{}", uuid_like());
             println!("SMS {} -> {}: {}", msg.from, msg.to, msg.body);
@@ -139,8 +145,18 @@ struct TwilioError {
 }
 
 /// Twilio error codes (twilio.com/docs/api/errors) to what we do about them.
-pub fn classify_twilio(status: u16, code: Option<i64>, message: &str, retry_after: Option<Duration>) -> SendError {
-    let text = format!("twilio {}: {}", code.map(|c| c.to_string()).unwrap_or_else(|| status.to_string()), message);
+pub fn classify_twilio(
+    status: u16,
+    code: Option<i64>,
+    message: &str,
+    retry_after: Option<Duration>,
+) -> SendError {
+    let text = format!(
+        "twilio {}: {}",
+        code.map(|c| c.to_string())
+            .unwrap_or_else(|| status.to_string()),
+        message
+    );
     match (status, code) {
         (_, Some(21610)) => SendError::OptedOut(text),
         (_, Some(21211 | 21614 | 21635 | 21408 | 21612)) => SendError::Undeliverable(text),
@@ -163,7 +179,10 @@ impl Provider for Twilio {
         "twilio"
     }
 
-    fn send<'a>(&'a self, msg: &'a Outgoing) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>> {
+    fn send<'a>(
+        &'a self,
+        msg: &'a Outgoing,
+    ) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>> {
         Box::pin(async move {
             let url = format!(
                 "{}/2010-04-01/Accounts/{}/Messages.json",
@@ -180,7 +199,10 @@ impl Provider for Twilio {
                 .http
                 .post(url)
                 .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
                 .body(body)
                 .send()
                 .await
@@ -243,7 +265,10 @@ impl Provider for Telnyx {
         "telnyx"
     }
 
-    fn send<'a>(&'a self, msg: &'a Outgoing) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>> {
+    fn send<'a>(
+        &'a self,
+        msg: &'a Outgoing,
+    ) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>> {
         Box::pin(async move {
             let response = self
                 .http
@@ -265,8 +290,13 @@ impl Provider for Telnyx {
             let first = serde_json::from_slice::<TelnyxErrors>(&bytes)
                 .ok()
                 .and_then(|e| e.errors.into_iter().next());
-            let code = first.as_ref().and_then(|e| e.code.clone()).unwrap_or_default();
-            let title = first.and_then(|e| e.title).unwrap_or_else(|| format!("HTTP {status}"));
+            let code = first
+                .as_ref()
+                .and_then(|e| e.code.clone())
+                .unwrap_or_default();
+            let title = first
+                .and_then(|e| e.title)
+                .unwrap_or_else(|| format!("HTTP {status}"));
             let text = format!("telnyx {code}: {title}");
             Err(match (status, code.as_str()) {
                 (_, "40300") => SendError::OptedOut(text),
@@ -292,17 +322,29 @@ mod tests {
 
     #[test]
     fn twilio_errors_map_to_what_the_sender_does() {
-        assert!(matches!(classify_twilio(400, Some(21610), "", None), SendError::OptedOut(_)));
+        assert!(matches!(
+            classify_twilio(400, Some(21610), "", None),
+            SendError::OptedOut(_)
+        ));
         for code in [21211, 21614, 21635] {
-            assert!(matches!(classify_twilio(400, Some(code), "", None), SendError::Undeliverable(_)));
+            assert!(matches!(
+                classify_twilio(400, Some(code), "", None),
+                SendError::Undeliverable(_)
+            ));
         }
         assert!(matches!(
             classify_twilio(429, Some(20429), "", None),
-            SendError::Transient { throttled: true, .. }
+            SendError::Transient {
+                throttled: true,
+                ..
+            }
         ));
         assert!(matches!(
             classify_twilio(503, None, "", None),
-            SendError::Transient { throttled: false, .. }
+            SendError::Transient {
+                throttled: false,
+                ..
+            }
         ));
     }
 

@@ -226,7 +226,12 @@ pub async fn earn(
     let phone = phone_of(program, &req.phone)?;
     let amount = Amount::parse(req.amount).field("amount")?;
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
-    let tender = match req.tender.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    let tender = match req
+        .tender
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         Some(t) if program.tenders.contains_key(t) => Some(t.to_owned()),
         Some(t) => {
             return Err(ApiError::invalid(
@@ -417,11 +422,12 @@ pub async fn member(
     let key = key.require(Scope::Pos)?;
     let program = &key.program;
     let phone = path_phone(program, &path)?;
-    let record = state
-        .ledger
-        .member(program, &phone)
-        .await?
-        .ok_or_else(|| ApiError::new(crate::error::ErrorKind::MemberNotFound, "no member with this phone number"))?;
+    let record = state.ledger.member(program, &phone).await?.ok_or_else(|| {
+        ApiError::new(
+            crate::error::ErrorKind::MemberNotFound,
+            "no member with this phone number",
+        )
+    })?;
     let tier = record
         .tier
         .clone()

@@ -1,0 +1,188 @@
+//! The real binary, end to end: `check`, `keys new`, and `serve` answering an earn over HTTP,
+//! texting through the console provider, and stopping cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_loyalty-gateway");
+
+fn write_config(dir: &std::path::Path, toml: &str) -> std::path::PathBuf {
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+#[test]
+fn check_accepts_the_shipped_default_and_reports_segments() {
+    let output = Command::new(BIN)
+        .args([
+            "check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        ])
+        .env_remove("LOYALTY_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("en/earn"));
+    assert!(stdout.contains("GSM-7"));
+    assert!(stdout.contains("ar/help") && stdout.contains("UCS-2"));
+}
+
+#[test]
+fn check_rejects_a_broken_configuration_with_a_readable_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_toml("redis://127.0.0.1:1/0", "p", "http://127.0.0.1:1")
+        .replace("points = 5000", "points = 0");
+    let path = write_config(dir.path(), &toml);
+    let output = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("programs[0].rewards[1].points"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn check_fails_when_a_template_exceeds_max_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates/en");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(templates.join("help.txt"), "{{ program }} ".repeat(60)).unwrap();
+    let toml = config_toml("redis://127.0.0.1:1/0", "p", "http://127.0.0.1:1").replace(
+        "[sms]",
+        &format!(
+            "[templates]\ndir = {:?}\n\n[sms]",
+            dir.path().join("templates")
+        ),
+    );
+    let path = write_config(dir.path(), &toml);
+    let output = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("en/help"), "{stderr}");
+    assert!(stderr.contains("sms.max_segments"), "{stderr}");
+}
+
+#[test]
+fn keys_new_prints_a_key_whose_hash_is_in_the_entry() {
+    let output = Command::new(BIN)
+        .args([
+            "keys",
+            "new",
+            "--program",
+            "bloom",
+            "--scope",
+            "pos",
+            "--location",
+            "store-12",
+        ])
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let key = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lg_"))
+        .map(|k| format!("lg_{k}"))
+        .unwrap();
+    use sha2::{Digest, Sha256};
+    let sha = hex::encode(Sha256::digest(key.as_bytes()));
+    assert!(stdout.contains(&format!("sha256 = \"{sha}\"")), "{stdout}");
+    assert!(stdout.contains("locations = [\"store-12\"]"));
+    let unknown = Command::new(BIN)
+        .args(["keys", "new", "--program", "nope", "--scope", "pos"])
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("--program \"nope\""));
+}
+
+#[test]
+fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix();
+    let toml = config_toml(&redis_url(), &prefix, "http://127.0.0.1:1")
+        .replace("provider = \"twilio\"", "provider = \"console\"");
+    let path = write_config(dir.path(), &toml);
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| -> String {
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no line containing {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    };
+    let listening = wait_for("listening on ");
+    let addr = listening.trim().rsplit(' ').next().unwrap().to_owned();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let body: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/v1/earn"))
+            .bearer_auth(POS_KEY)
+            .json(
+                &serde_json::json!({ "phone": "415 555 2671", "amount": 2500,
+                "location": "store-12", "receipt": "E2E-1" }),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(body["points"], 25);
+    assert_eq!(body["phone"], "+14155552671");
+    let sms = wait_for("SMS ");
+    assert!(sms.contains("-> +14155552671"), "{sms}");
+    assert!(sms.contains("Reply YES"), "{sms}");
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+}

@@ -1,0 +1,153 @@
+//! Configuration validation: each mistake is reported with the key and value at fault.
+
+use loyalty_gateway::configuration::{load_from_str, parse_str};
+
+use crate::helpers::config_toml;
+
+fn base() -> String {
+    config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9")
+}
+
+fn error_of(toml: &str) -> String {
+    format!("{:#}", parse_str(toml).expect_err("should be invalid"))
+}
+
+#[test]
+fn the_test_and_shipped_configurations_are_valid() {
+    parse_str(&base()).unwrap();
+    parse_str(include_str!("../../config/default.toml")).unwrap();
+    parse_str(include_str!("../../config/production.toml")).unwrap_or_else(|e| {
+        // The example ships without a token on purpose; everything else must be valid.
+        assert!(format!("{e:#}").contains("sms.twilio.auth_token"), "{e:#}");
+        parse_str(
+            &include_str!("../../config/production.toml")
+                .replace("auth_token = \"\"", "auth_token = \"x\""),
+        )
+        .unwrap()
+    });
+}
+
+#[test]
+fn mistakes_name_the_key_and_value() {
+    let cases = [
+        (
+            base().replace("\"+15005550006\"", "\"+1555\""),
+            "programs[0].numbers[0]",
+        ),
+        (
+            base().replace("\"+15005550007\"", "\"+15005550006\""),
+            "belongs to both",
+        ),
+        (
+            base().replace("id = \"r5\"\npoints = 1000", "id = \"r5\"\npoints = 0"),
+            "programs[0].rewards[0].points",
+        ),
+        (
+            base().replace("locations = [\"store-12\"]", "locations = [\"store-99\"]"),
+            "api_keys[1].locations",
+        ),
+        (
+            base().replace(
+                "timezone = \"America/New_York\"",
+                "timezone = \"Mars/Olympus\"",
+            ),
+            "programs[0].timezone",
+        ),
+        (
+            base().replace("country = \"US\"", "country = \"XX\""),
+            "programs[0].country",
+        ),
+        (
+            base().replace("multiplier = 2", "multiplier = 2.125"),
+            "programs[0].tenders[0].multiplier",
+        ),
+        (
+            base().replace("program = \"other\"", "program = \"nope\""),
+            "api_keys[4].program",
+        ),
+        (
+            base().replace("bind = \"127.0.0.1:0\"", "bind = \"localhost\""),
+            "server.bind",
+        ),
+        (
+            base().replace(
+                "visibility_timeout_ms = 5000",
+                "visibility_timeout_ms = 100",
+            ),
+            "sms.visibility_timeout_ms",
+        ),
+        (
+            base().replace(
+                "[[programs.locations]]\nid = \"store-7\"",
+                "[[programs.locations]]\nid = \"store-12\"",
+            ),
+            "listed twice",
+        ),
+        (
+            base().replace("scopes = [\"marketing\"]", "scopes = [\"everything\"]"),
+            "api_keys[2].scopes",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let message = error_of(&toml);
+        assert!(
+            message.contains(expected),
+            "expected {expected:?} in: {message}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_are_rejected_rather_than_ignored() {
+    let toml = base().replace("[redis]", "[redis]\nurll = \"x\"");
+    assert!(error_of(&toml).contains("urll"));
+}
+
+#[test]
+fn environment_variables_override_any_key() {
+    let env = vec![
+        (
+            "LOYALTY__REDIS__URL".to_owned(),
+            "redis://10.0.0.5:6379/0".to_owned(),
+        ),
+        (
+            "LOYALTY__SERVER__BIND".to_owned(),
+            "0.0.0.0:8080".to_owned(),
+        ),
+        (
+            "LOYALTY__SMS__MESSAGES_PER_SECOND".to_owned(),
+            "2.5".to_owned(),
+        ),
+        (
+            "LOYALTY__SMS__TWILIO__AUTH_TOKEN".to_owned(),
+            "12345".to_owned(),
+        ),
+        ("OTHER__SERVER__BIND".to_owned(), "ignored".to_owned()),
+    ];
+    let settings = load_from_str(&base(), "test", env)
+        .unwrap()
+        .validate()
+        .unwrap();
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        settings.redis.url.expose_secret(),
+        "redis://10.0.0.5:6379/0"
+    );
+    assert_eq!(settings.server.bind, "0.0.0.0:8080");
+    assert_eq!(settings.sms.messages_per_second, 2.5);
+    assert_eq!(settings.sms.twilio.auth_token.expose_secret(), "12345");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let settings = parse_str(&base()).unwrap();
+    let debug = format!("{settings:?}");
+    assert!(
+        !debug.contains(crate::helpers::AUTH_TOKEN),
+        "auth token leaked"
+    );
+    assert!(
+        !debug.contains("redis://127.0.0.1:6379"),
+        "redis url leaked"
+    );
+}

@@ -1,0 +1,383 @@
+//! `spawn_app()`: the gateway in-process against a real Redis, with Twilio played by wiremock.
+
+use std::sync::OnceLock;
+
+use loyalty_gateway::clock::Clock;
+use loyalty_gateway::configuration::{self, Settings};
+use loyalty_gateway::embedded::RedisServer;
+use loyalty_gateway::outbound::{self, Sender};
+use loyalty_gateway::startup::{AppState, Application};
+use reqwest::Response;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const POS_KEY: &str = "test-pos-key";
+pub const DOWNTOWN_KEY: &str = "test-pos-downtown-key";
+pub const MARKETING_KEY: &str = "test-marketing-key";
+pub const ADMIN_KEY: &str = "test-admin-key";
+pub const OTHER_PROGRAM_KEY: &str = "test-other-program-key";
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const AUTH_TOKEN: &str = "test-auth-token";
+pub const SENDER: &str = "+15005550006";
+pub const TWILIO_PATH: &str =
+    "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
+
+fn sha(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The tests' Redis: `TEST_REDIS_URL`, or one `redis-server` per test process started on a
+/// thread that lives as long as the process (the server dies with it).
+pub fn redis_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("TEST_REDIS_URL") {
+            return url;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let server =
+                RedisServer::start(dir.path(), false).expect("start redis-server for tests");
+            tx.send(server.url()).expect("send url");
+            let _keep = (server, dir);
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("redis url")
+    })
+    .clone()
+}
+
+pub fn unique_prefix() -> String {
+    use rand::Rng;
+    format!("test-{:016x}", rand::thread_rng().gen::<u64>())
+}
+
+/// The configuration every test starts from: two programs, keys of every scope.
+pub fn config_toml(redis_url: &str, prefix: &str, twilio_url: &str) -> String {
+    format!(
+        r#"
+[server]
+bind = "127.0.0.1:0"
+public_url = "http://gateway.test"
+
+[redis]
+url = "{redis_url}"
+key_prefix = "{prefix}"
+timeout_ms = 1000
+
+[sms]
+provider = "twilio"
+messages_per_second = 1000.0
+burst = 100
+http_timeout_ms = 2000
+visibility_timeout_ms = 5000
+retry_schedule_secs = [5, 30, 120]
+
+[sms.twilio]
+base_url = "{twilio_url}"
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+
+[[programs]]
+id = "bloom"
+name = "Bloom Rewards"
+numbers = ["{SENDER}"]
+country = "US"
+timezone = "America/New_York"
+locale = "en"
+help_contact = "bloom.example/help"
+join_keywords = ["JOIN", "BLOOM"]
+welcome_points = 50
+points_per_unit = 1
+
+[[programs.tenders]]
+name = "store_card"
+multiplier = 2
+
+[[programs.tiers]]
+name = "member"
+min_lifetime_points = 0
+multiplier = 1
+
+[[programs.tiers]]
+name = "gold"
+min_lifetime_points = 10000
+multiplier = 1.25
+
+[[programs.rewards]]
+id = "r5"
+points = 1000
+description = "$5 off"
+
+[[programs.rewards]]
+id = "r25"
+points = 5000
+description = "$25 reward card"
+auto_issue = true
+valid_days = 90
+
+[[programs.locations]]
+id = "store-12"
+name = "Downtown"
+
+[[programs.locations]]
+id = "store-7"
+name = "Riverside"
+
+[[programs]]
+id = "other"
+name = "Other Shop"
+numbers = ["+15005550007"]
+country = "GB"
+timezone = "Europe/London"
+
+[[programs.rewards]]
+id = "r1"
+points = 10
+auto_issue = true
+
+[[programs.locations]]
+id = "shop"
+
+[[api_keys]]
+name = "pos"
+sha256 = "{pos}"
+program = "bloom"
+scopes = ["pos"]
+
+[[api_keys]]
+name = "pos-downtown"
+sha256 = "{downtown}"
+program = "bloom"
+scopes = ["pos"]
+locations = ["store-12"]
+
+[[api_keys]]
+name = "marketing"
+sha256 = "{marketing}"
+program = "bloom"
+scopes = ["marketing"]
+
+[[api_keys]]
+name = "admin"
+sha256 = "{admin}"
+program = "bloom"
+scopes = ["admin"]
+
+[[api_keys]]
+name = "other-pos"
+sha256 = "{other}"
+program = "other"
+scopes = ["pos"]
+"#,
+        pos = sha(POS_KEY),
+        downtown = sha(DOWNTOWN_KEY),
+        marketing = sha(MARKETING_KEY),
+        admin = sha(ADMIN_KEY),
+        other = sha(OTHER_PROGRAM_KEY),
+    )
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub prefix: String,
+    pub redis_url: String,
+    pub twilio: MockServer,
+    pub clock: Clock,
+    pub state: actix_web::web::Data<AppState>,
+    sender: Sender,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after `adjust` has had a go at the settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(&redis_url(), adjust).await
+}
+
+pub async fn spawn_app_on(redis_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        loyalty_gateway::telemetry::init(&Default::default());
+    }
+    let twilio = MockServer::start().await;
+    let prefix = unique_prefix();
+    let mut settings = configuration::parse_str(&config_toml(redis_url, &prefix, &twilio.uri()))
+        .expect("test configuration is valid");
+    adjust(&mut settings);
+    let clock = Clock::default();
+    let app = Application::build_with_clock(settings, clock.clone())
+        .await
+        .expect("build app")
+        .without_workers();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    let sender = Sender::new(&state, clock.clone()).expect("sender");
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        prefix,
+        redis_url: redis_url.to_owned(),
+        twilio,
+        clock,
+        state,
+        sender,
+    }
+}
+
+/// A Twilio that accepts every message with a fresh SM sid.
+pub async fn twilio_accepts_everything(app: &TestApp) {
+    Mock::given(method("POST"))
+        .and(path(TWILIO_PATH))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "sid": "SM00000000000000000000000000000001", "status": "queued",
+            "num_segments": "1", "error_code": null
+        })))
+        .mount(&app.twilio)
+        .await;
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn earn(&self, body: Value) -> Response {
+        self.post("/v1/earn", POS_KEY, &body).await
+    }
+
+    /// Earns and asserts success, returning the body.
+    pub async fn earn_ok(&self, phone: &str, amount: i64, receipt: &str) -> Value {
+        let response = self
+            .earn(json!({ "phone": phone, "amount": amount, "location": "store-12", "receipt": receipt }))
+            .await;
+        assert_eq!(
+            response.status(),
+            200,
+            "earn failed: {:?}",
+            response.text().await
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn redeem(&self, body: Value) -> Response {
+        self.post("/v1/redeem", POS_KEY, &body).await
+    }
+
+    pub async fn reverse(&self, body: Value) -> Response {
+        self.post("/v1/reverse", POS_KEY, &body).await
+    }
+
+    pub async fn member(&self, phone: &str) -> Response {
+        self.get(&format!("/v1/members/{}", urlencode(phone)), POS_KEY)
+            .await
+    }
+
+    pub async fn member_json(&self, phone: &str) -> Value {
+        let response = self.member(phone).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn history(&self, phone: &str) -> Vec<Value> {
+        let response = self
+            .get(
+                &format!("/v1/members/{}/history", urlencode(phone)),
+                POS_KEY,
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Sends everything queued for `bloom` now, as the worker would; returns how many entries.
+    pub async fn drain_outbox(&self) -> usize {
+        let program = self
+            .state
+            .programs()
+            .find(|p| p.id.as_str() == "bloom")
+            .unwrap()
+            .clone();
+        outbound::drain(&self.state, &self.sender, &program)
+            .await
+            .expect("drain outbox")
+    }
+
+    /// The texts Twilio received, as (To, Body), oldest first.
+    pub async fn sent_texts(&self) -> Vec<(String, String)> {
+        self.twilio
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == TWILIO_PATH)
+            .map(|r| {
+                let form: std::collections::HashMap<String, String> =
+                    url::form_urlencoded::parse(&r.body).into_owned().collect();
+                (form["To"].clone(), form["Body"].clone())
+            })
+            .collect()
+    }
+
+    /// Every key this test's app wrote.
+    pub async fn keys(&self) -> Vec<String> {
+        let client = redis::Client::open(self.redis_url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Asserts a problem+json response and returns its body.
+pub async fn assert_problem(response: Response, status: u16, type_suffix: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    let kind = body["type"].as_str().unwrap_or_default();
+    assert!(
+        kind.ends_with(type_suffix),
+        "type {kind:?} should end with {type_suffix:?}"
+    );
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}

@@ -1,0 +1,14 @@
+//! One integration-test binary (one link step) with a module per area.
+
+mod auth;
+mod bad_input;
+mod binary;
+mod config;
+mod earn;
+mod helpers;
+mod members;
+mod operations;
+mod outage;
+mod outbound;
+mod redeem;
+mod reverse;
