@@ -140,6 +140,8 @@ pub struct SmsSettings {
     pub max_in_flight: usize,
     /// Most reply texts a member can cause per hour (STOP confirmations are exempt).
     pub max_replies_per_hour: u32,
+    /// Inbound texts processed per phone number per minute (STOP is always processed).
+    pub inbound_per_minute: u32,
     pub twilio: TwilioSettings,
     pub telnyx: TelnyxSettings,
 }
@@ -157,6 +159,7 @@ impl Default for SmsSettings {
             retry_schedule_secs: vec![5, 30, 120, 600, 1800, 3600],
             max_in_flight: 16,
             max_replies_per_hour: 10,
+            inbound_per_minute: 10,
             twilio: TwilioSettings::default(),
             telnyx: TelnyxSettings::default(),
         }
@@ -692,6 +695,16 @@ fn validate_sms(sms: &SmsSettings) -> Result<(), ConfigError> {
              or a slow send would be delivered twice",
             sms.visibility_timeout_ms, sms.http_timeout_ms
         )));
+    }
+    if sms.inbound_per_minute == 0 {
+        return Err(invalid("sms.inbound_per_minute: must be at least 1"));
+    }
+    if !sms.telnyx.public_key.trim().is_empty()
+        && crate::inbound::signature::telnyx_public_key(&sms.telnyx.public_key).is_none()
+    {
+        return Err(invalid(
+            "sms.telnyx.public_key: must be the base64 Ed25519 public key from the Telnyx portal",
+        ));
     }
     if sms.max_in_flight == 0 {
         return Err(invalid("sms.max_in_flight: must be at least 1"));

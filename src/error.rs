@@ -21,6 +21,9 @@ pub enum ErrorKind {
     Unauthorized,
     Forbidden,
     MalformedJson,
+    BadRequest,
+    MissingSignature,
+    InvalidSignature,
     UnsupportedMediaType,
     PayloadTooLarge,
     Validation,
@@ -56,6 +59,21 @@ impl ErrorKind {
                 StatusCode::BAD_REQUEST,
                 "malformed-json",
                 "The body is not valid JSON",
+            ),
+            BadRequest => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "The request is not understood",
+            ),
+            MissingSignature => (
+                StatusCode::BAD_REQUEST,
+                "missing-signature",
+                "The webhook signature header is missing",
+            ),
+            InvalidSignature => (
+                StatusCode::FORBIDDEN,
+                "invalid-signature",
+                "The webhook signature does not match",
             ),
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

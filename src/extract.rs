@@ -24,21 +24,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<BodyLimit>>()
-            .map(|l| l.0)
-            .unwrap_or(64 * 1024);
+        let (limit, declared_len) = limits(req);
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
             let essence = content_type.split(';').next().unwrap_or("").trim();
@@ -48,28 +40,68 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                     "send the body as application/json",
                 ));
             }
-            let too_large = || {
-                ApiError::new(
-                    ErrorKind::PayloadTooLarge,
-                    format!("the body must be at most {limit} bytes"),
-                )
-            };
-            if declared_len.is_some_and(|len| len > limit) {
-                return Err(too_large());
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::new(ErrorKind::MalformedJson, "the body could not be read")
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_limited(&mut payload, limit, declared_len).await?;
             parse_json(&body).map(ValidJson)
         })
     }
+}
+
+/// The raw body, up to the configured limit (413 beyond): for webhooks, whose signatures are
+/// computed over the exact bytes.
+pub struct RawBody(pub web::Bytes);
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (limit, declared_len) = limits(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            read_limited(&mut payload, limit, declared_len)
+                .await
+                .map(|b| RawBody(b.freeze()))
+        })
+    }
+}
+
+fn limits(req: &HttpRequest) -> (usize, Option<usize>) {
+    let limit = req
+        .app_data::<web::Data<BodyLimit>>()
+        .map(|l| l.0)
+        .unwrap_or(64 * 1024);
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    (limit, declared_len)
+}
+
+async fn read_limited(
+    payload: &mut Payload,
+    limit: usize,
+    declared_len: Option<usize>,
+) -> Result<web::BytesMut, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("the body must be at most {limit} bytes"),
+        )
+    };
+    if declared_len.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|_| ApiError::new(ErrorKind::BadRequest, "the body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Parses a JSON body, sorting errors into 400 (not JSON) and 422 (wrong shape, field named).

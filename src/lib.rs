@@ -5,6 +5,7 @@
 //! - [`domain`]: values parsed once at the edge (phone numbers, amounts, receipts, codes).
 //! - [`ledger`]: members, balances, history and idempotency in Redis; every change is one Lua
 //!   script that also enqueues the text it causes (transactional outbox).
+//! - [`inbound`], [`commands`]: provider webhooks, their signatures, and the SMS keyword engine.
 //! - [`outbound`]: the outbox stream, send-time rules, providers, throttling and retries.
 //! - [`routes`], [`auth`], [`extract`], [`error`]: the HTTP API and its problem+json errors.
 //! - [`templates`], [`segments`]: what texts say, and what they cost in SMS segments.
@@ -14,11 +15,13 @@
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod configuration;
 pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod extract;
+pub mod inbound;
 pub mod ledger;
 pub mod metrics;
 pub mod outbound;

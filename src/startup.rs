@@ -14,15 +14,18 @@ use tracing_actix_web::TracingLogger;
 
 use crate::clock::Clock;
 use crate::configuration::{Program, Settings};
-use crate::domain::ProgramId;
+use crate::domain::{PhoneNumber, ProgramId};
 use crate::error::{ApiError, ErrorKind};
 use crate::extract::BodyLimit;
+use crate::inbound::signature::telnyx_public_key;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::outbound::{self, Outbox};
 use crate::routes;
 use crate::store::Store;
 use crate::templates::Templates;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
 
 /// What every handler and worker shares.
 pub struct AppState {
@@ -32,7 +35,14 @@ pub struct AppState {
     pub outbox: Outbox,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,
+    /// Enables `/webhooks/telnyx` when set.
+    pub telnyx_key: Option<ed25519_dalek::VerifyingKey>,
     programs: HashMap<ProgramId, Arc<Program>>,
+    /// Which program owns each of our numbers.
+    numbers: HashMap<PhoneNumber, ProgramId>,
+    /// Inbound texts per (program, phone), so a flood or an auto-responder loop cannot make the
+    /// gateway work (and reply) without end.
+    inbound_limiter: DefaultKeyedRateLimiter<(ProgramId, PhoneNumber)>,
 }
 
 impl AppState {
@@ -52,6 +62,17 @@ impl AppState {
             .iter()
             .map(|p| (p.id.clone(), Arc::new(p.clone())))
             .collect();
+        let numbers = settings
+            .programs
+            .iter()
+            .flat_map(|p| p.numbers.iter().map(|n| (n.clone(), p.id.clone())))
+            .collect();
+        let per_minute =
+            NonZeroU32::new(settings.sms.inbound_per_minute).unwrap_or(NonZeroU32::MIN);
+        let inbound_limiter = RateLimiter::keyed(Quota::per_minute(per_minute));
+        let telnyx_key = Some(settings.sms.telnyx.public_key.trim())
+            .filter(|k| !k.is_empty())
+            .and_then(telnyx_public_key);
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -59,8 +80,28 @@ impl AppState {
             outbox,
             templates: Arc::new(templates),
             metrics: Arc::new(Metrics::default()),
+            telnyx_key,
             programs,
+            numbers,
+            inbound_limiter,
         })
+    }
+
+    /// The program that owns `number` (the `To` of an inbound text).
+    pub fn program_for_number(&self, number: &PhoneNumber) -> Option<Arc<Program>> {
+        self.numbers.get(number).and_then(|id| self.program(id))
+    }
+
+    /// Texts from our own numbers are never answered (two gateways would talk forever).
+    pub fn is_own_number(&self, number: &PhoneNumber) -> bool {
+        self.numbers.contains_key(number)
+    }
+
+    /// Counts an inbound text against the sender's per-minute allowance.
+    pub fn inbound_allowed(&self, program: &Program, from: &PhoneNumber) -> bool {
+        self.inbound_limiter
+            .check_key(&(program.id.clone(), from.clone()))
+            .is_ok()
     }
 
     pub fn program(&self, id: &ProgramId) -> Option<Arc<Program>> {
@@ -169,6 +210,8 @@ fn run(
             .app_data(web::PathConfig::default().error_handler(|e, _| problem_for_path(e).into()))
             .configure(routes::health::configure)
             .configure(routes::pos::configure)
+            .configure(routes::admin::configure)
+            .configure(routes::webhooks::configure)
             .service(routes::openapi::openapi_json)
             .default_service(web::to(not_found))
     })

@@ -33,6 +33,8 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "start",
     "confirm",
     "unknown",
+    "name",
+    "lang",
 ];
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");

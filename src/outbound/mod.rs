@@ -51,6 +51,7 @@ macro_rules! outbox_script {
 static PREPARE: LazyLock<Script> = outbox_script!("prepare.lua");
 static FINISH: LazyLock<Script> = outbox_script!("finish.lua");
 static PROMOTE: LazyLock<Script> = outbox_script!("promote.lua");
+static STATUS: LazyLock<Script> = outbox_script!("status.lua");
 
 pub const GROUP: &str = "senders";
 /// How long a status-callback lookup (provider id → message) is kept.
@@ -276,6 +277,23 @@ impl Outbox {
             .run(async move { invocation.invoke_async::<String>(&mut conn).await })
             .await
             .map(|_| ())
+    }
+
+    /// Records a provider's delivery status for the message it knows as `provider_id`.
+    /// Returns what happened: `updated`, `stale` (older than what we have), `unknown`, `ignored`.
+    pub async fn record_status(
+        &self,
+        program: &Program,
+        provider_id: &str,
+        status: &str,
+        error_code: &str,
+    ) -> Result<String, StoreError> {
+        let mut invocation = self.invocation(&STATUS, program);
+        invocation.arg(provider_id).arg(status).arg(error_code);
+        let mut conn = self.store.conn();
+        self.store
+            .run(async move { invocation.invoke_async(&mut conn).await })
+            .await
     }
 
     /// A message's stored record (status, body, attempts...).

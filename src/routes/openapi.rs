@@ -4,7 +4,7 @@ use actix_web::{get, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, pos};
+use super::{admin, health, pos, webhooks};
 
 struct BearerAuth;
 
@@ -24,10 +24,12 @@ impl Modify for BearerAuth {
     paths(
         health::healthz, health::readyz, health::metrics,
         pos::earn, pos::redeem, pos::reverse, pos::member, pos::history,
+        admin::consent, admin::message,
+        webhooks::twilio_inbound, webhooks::twilio_status, webhooks::telnyx,
         openapi_json,
     ),
     modifiers(&BearerAuth),
-    tags((name = "pos"), (name = "operations"))
+    tags((name = "pos"), (name = "admin"), (name = "webhooks"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

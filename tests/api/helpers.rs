@@ -381,3 +381,72 @@ pub async fn assert_problem(response: Response, status: u16, type_suffix: &str) 
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
 }
+
+/// A fresh Twilio-style message sid.
+pub fn new_sid() -> String {
+    use rand::Rng;
+    format!("SM{:032x}", rand::thread_rng().gen::<u128>())
+}
+
+impl TestApp {
+    /// Posts a correctly signed Twilio inbound webhook.
+    pub async fn text_with_sid(&self, from: &str, body: &str, sid: &str) -> Response {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", sid),
+            ("SmsSid", sid),
+            ("AccountSid", ACCOUNT_SID),
+            ("From", from),
+            ("To", SENDER),
+            ("Body", body),
+            ("NumMedia", "0"),
+            ("FromCountry", "US"),
+            ("ApiVersion", "2010-04-01"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        self.post_twilio_form("/webhooks/twilio", &params).await
+    }
+
+    pub async fn text(&self, from: &str, body: &str) -> Response {
+        let response = self.text_with_sid(from, body, &new_sid()).await;
+        assert_eq!(response.status(), 200, "inbound text refused");
+        response
+    }
+
+    /// Posts `params` signed for `http://gateway.test{path}` (the test `server.public_url`).
+    pub async fn post_twilio_form(&self, path: &str, params: &[(String, String)]) -> Response {
+        let signature = loyalty_gateway::inbound::signature::twilio_signature(
+            AUTH_TOKEN,
+            &format!("http://gateway.test{path}"),
+            params,
+        );
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        self.client
+            .post(self.url(path))
+            .header("X-Twilio-Signature", signature)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Texts sent to `phone`, in order.
+    pub async fn texts_to(&self, phone: &str) -> Vec<String> {
+        self.sent_texts()
+            .await
+            .into_iter()
+            .filter(|(to, _)| to == phone)
+            .map(|(_, body)| body)
+            .collect()
+    }
+
+    /// Delivers the outbox, then returns the texts `phone` has received so far.
+    pub async fn deliver_to(&self, phone: &str) -> Vec<String> {
+        self.drain_outbox().await;
+        self.texts_to(phone).await
+    }
+}

@@ -19,7 +19,9 @@ end
 local mkey = member_key(phone)
 local created = ensure_member(phone, 'pos', 'pending', ARGV[15])
 if created then
-  redis.call('HSET', mkey, 'consent_via', 'pos')
+  -- A number typed at a till is not consent; the record says so, and the member stays pending.
+  redis.call('LPUSH', mkey .. ':consent', cjson.encode({ action = 'enrolled_pending',
+    channel = 'pos', at = NOW, location = location, receipt = receipt }))
 end
 if first_name ~= '' and not redis.call('HGET', mkey, 'first_name') then
   redis.call('HSET', mkey, 'first_name', first_name)

@@ -17,16 +17,14 @@ local member = redis.call('HMGET', member_key(to), 'status', 'locale', 'first_na
 local status = member[1]
 -- Who may receive what:
 --   optout_confirmation: anyone (the one text after STOP).
---   reply_any (HELP):   anyone not opted out.
+--   reply_any (HELP):   anyone, opted out or not (CTIA: HELP is always answered).
 --   consent_request:    pending members.
 --   everything else:    active members only.
 local allowed
-if kind == 'optout_confirmation' then
+if kind == 'optout_confirmation' or kind == 'reply_any' then
   allowed = true
 elseif status == 'opted_out' then
   allowed = false
-elseif kind == 'reply_any' then
-  allowed = true
 elseif kind == 'consent_request' then
   allowed = (status == 'pending')
 else

@@ -1,0 +1,14 @@
+//! BAL, BALANCE, POINTS (SALDO, PUNTOS, PONTOS, رصيد, نقاط).
+
+use super::{sms_script, Command, Parsed, Text};
+
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("balance.lua");
+
+const KEYWORDS: &[&str] = &[
+    "BAL", "BALANCE", "POINTS", "PTS", "SALDO", "PUNTOS", "PONTOS", "رصيد", "نقاط",
+];
+
+pub(super) fn parse(text: &Text) -> Option<Parsed> {
+    text.starts_with_word(KEYWORDS)
+        .then(|| Parsed::new(Command::Balance))
+}

@@ -1,0 +1,12 @@
+//! HELP, INFO (AYUDA, AJUDA, مساعدة): answered to anyone.
+
+use super::{sms_script, Command, Parsed, Text};
+
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("help.lua");
+
+const KEYWORDS: &[&str] = &["HELP", "INFO", "AYUDA", "AJUDA", "مساعدة"];
+
+pub(super) fn parse(text: &Text) -> Option<Parsed> {
+    text.starts_with_word(KEYWORDS)
+        .then(|| Parsed::new(Command::Help))
+}

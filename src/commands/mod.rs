@@ -1,0 +1,439 @@
+//! The SMS keyword engine: one module per command, each with its keywords (in every shipped
+//! locale) and its parser; each command's effect is one Lua script (`scripts/`), run with the
+//! shared prelude that claims the provider message id in the same atomic step.
+//!
+//! Matching is case-, accent- and punctuation-insensitive ([`Text`]). STOP is tried first, so no
+//! other reading can shadow an opt-out; anything unrecognised is [`Command::Unknown`].
+
+mod balance;
+mod help;
+mod join;
+mod lang;
+mod name;
+mod redeem;
+mod rewards;
+mod start;
+mod stop;
+mod unknown;
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+use crate::clock::rfc3339;
+use crate::configuration::{fold_keyword, Program};
+use crate::domain::{PhoneNumber, RewardCode};
+use crate::startup::AppState;
+use crate::store::StoreError;
+
+/// An inbound text, normalised for matching: accents and punctuation gone, upper case, single
+/// spaces (`"¡Únete!"` → `"UNETE"`, `"don't text me"` → `"DONT TEXT ME"`).
+pub struct Text<'a> {
+    raw: &'a str,
+    normalised: String,
+}
+
+impl<'a> Text<'a> {
+    pub fn new(raw: &'a str) -> Self {
+        let folded = fold_keyword(raw);
+        let mut normalised = String::with_capacity(folded.len());
+        for c in folded.chars() {
+            if c.is_alphanumeric() {
+                normalised.push(c);
+            } else if matches!(c, '\'' | '\u{2019}' | '`') {
+                // Apostrophes join words: DON'T → DONT.
+            } else if !normalised.ends_with(' ') && !normalised.is_empty() {
+                normalised.push(' ');
+            }
+        }
+        let normalised = normalised.trim_end().to_owned();
+        Self { raw, normalised }
+    }
+
+    pub fn normalised(&self) -> &str {
+        &self.normalised
+    }
+
+    pub fn first_word(&self) -> &str {
+        self.normalised.split(' ').next().unwrap_or("")
+    }
+
+    /// Normalised words after the first.
+    pub fn rest(&self) -> &str {
+        self.normalised
+            .split_once(' ')
+            .map(|(_, rest)| rest)
+            .unwrap_or("")
+    }
+
+    /// The original text after the first word, trimmed (for NAME, which keeps case and accents).
+    pub fn raw_rest(&self) -> &str {
+        self.raw
+            .trim()
+            .split_once(char::is_whitespace)
+            .map(|(_, rest)| rest.trim())
+            .unwrap_or("")
+    }
+
+    /// The whole text is one of `words`, or starts with one of them followed by more words.
+    fn is(&self, words: &[&str]) -> bool {
+        words.iter().any(|w| self.normalised == fold(w))
+    }
+
+    pub(crate) fn starts_with_word(&self, words: &[&str]) -> bool {
+        let first = self.first_word();
+        words.iter().any(|w| first == fold(w))
+    }
+}
+
+/// Keyword tables are written naturally (`"PRÊMIOS"`); they are compared folded.
+fn fold(word: &str) -> String {
+    Text::new(word).normalised
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Join,
+    Stop,
+    Start,
+    Help,
+    Balance,
+    Rewards,
+    /// The reward id as typed (matched case-insensitively against the catalogue).
+    Redeem(String),
+    Name(String),
+    /// A shipped locale, or `None` when the language asked for is not one.
+    Lang(Option<&'static str>),
+    Unknown,
+}
+
+/// A command and the language its keyword was in, when that says something (`ÚNETE` is es).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub command: Command,
+    pub locale: Option<&'static str>,
+}
+
+impl Parsed {
+    fn new(command: Command) -> Self {
+        Self {
+            command,
+            locale: None,
+        }
+    }
+}
+
+pub fn parse(raw: &str, program: &Program) -> Parsed {
+    let text = Text::new(raw);
+    stop::parse(&text)
+        .or_else(|| join::parse(&text, program))
+        .or_else(|| start::parse(&text))
+        .or_else(|| help::parse(&text))
+        .or_else(|| balance::parse(&text))
+        .or_else(|| rewards::parse(&text))
+        .or_else(|| redeem::parse(&text))
+        .or_else(|| name::parse(&text))
+        .or_else(|| lang::parse(&text))
+        .unwrap_or_else(unknown::parse)
+}
+
+macro_rules! sms_script {
+    ($file:literal) => {
+        std::sync::LazyLock::new(|| {
+            redis::Script::new(concat!(
+                include_str!("../ledger/scripts/lib.lua"),
+                include_str!("scripts/prelude.lua"),
+                include_str!(concat!("scripts/", $file))
+            ))
+        })
+    };
+}
+pub(crate) use sms_script;
+
+/// A text that arrived through a provider webhook (or `loyalty-gateway text`).
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub from: PhoneNumber,
+    pub text: String,
+    /// The provider's message id: the key of exactly-once processing.
+    pub provider_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundOutcome {
+    /// The command ran; the script says what it did (`joined`, `opted_out`...).
+    Applied(String),
+    /// This provider message id was processed before.
+    Duplicate,
+    /// Nothing was done, for the reason given.
+    Ignored(&'static str),
+}
+
+/// Longest inbound text stored in a consent record.
+const MAX_STORED_TEXT: usize = 1600;
+
+/// Parses and applies one inbound text for `program`.
+#[tracing::instrument(skip_all, fields(program = %program.id, from = %inbound.from.masked()))]
+pub async fn handle(
+    state: &AppState,
+    program: &Program,
+    inbound: &Inbound,
+) -> Result<InboundOutcome, StoreError> {
+    if state.is_own_number(&inbound.from) {
+        tracing::warn!("ignored a text from one of our own numbers");
+        return Ok(InboundOutcome::Ignored("own number"));
+    }
+    let parsed = parse(&inbound.text, program);
+    // STOP is honoured whatever the rate: only the other commands are limited.
+    if parsed.command != Command::Stop && !state.inbound_allowed(program, &inbound.from) {
+        tracing::warn!("inbound rate limit reached; text ignored");
+        return Ok(InboundOutcome::Ignored("rate limited"));
+    }
+    crate::metrics::Metrics::inc(&state.metrics.inbound_messages);
+    // A random-code collision (one in ~10^12) releases the claim; one retry settles it.
+    for _ in 0..2 {
+        let reply = run(state, program, inbound, &parsed).await?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => {
+                let what = reply.get(1).cloned().unwrap_or_default();
+                tracing::info!(command = ?parsed.command, outcome = %what, "inbound text");
+                return Ok(InboundOutcome::Applied(what));
+            }
+            Some("duplicate") => return Ok(InboundOutcome::Duplicate),
+            Some("collision") => continue,
+            other => {
+                return Err(StoreError::Unexpected(format!(
+                    "inbound script returned {other:?}"
+                )))
+            }
+        }
+    }
+    Err(StoreError::Unexpected("reward code collided twice".into()))
+}
+
+async fn run(
+    state: &AppState,
+    program: &Program,
+    inbound: &Inbound,
+    parsed: &Parsed,
+) -> Result<Vec<String>, StoreError> {
+    let settings = &state.settings;
+    let script: &LazyLock<Script> = match &parsed.command {
+        Command::Join => &join::SCRIPT,
+        Command::Stop => &stop::SCRIPT,
+        Command::Start => &start::SCRIPT,
+        Command::Help => &help::SCRIPT,
+        Command::Balance => &balance::SCRIPT,
+        Command::Rewards => &rewards::SCRIPT,
+        Command::Redeem(_) => &redeem::SCRIPT,
+        Command::Name(_) => &name::SCRIPT,
+        Command::Lang(_) => &lang::SCRIPT,
+        Command::Unknown => &unknown::SCRIPT,
+    };
+    let now = state.ledger.clock().now();
+    let tiers: Vec<(&str, i64)> = program
+        .tiers
+        .iter()
+        .map(|t| (t.name.as_str(), t.min_lifetime_points))
+        .collect();
+    let text: String = inbound.text.chars().take(MAX_STORED_TEXT).collect();
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(state.ledger.keys(program).base())
+        .arg(now.timestamp_millis())
+        .arg(rfc3339(now))
+        .arg(&inbound.provider_id)
+        .arg(inbound.from.as_str())
+        .arg(text)
+        .arg(settings.ledger.message_retention_days * 86_400)
+        .arg(settings.sms.max_replies_per_hour)
+        .arg(parsed.locale.unwrap_or(""))
+        .arg(program.welcome_points)
+        .arg(serde_json::to_string(&tiers).unwrap_or_else(|_| "[]".into()))
+        .arg(&program.locale);
+    match &parsed.command {
+        Command::Redeem(wanted) => {
+            let reward = program
+                .rewards
+                .iter()
+                .find(|r| r.id.as_str().eq_ignore_ascii_case(wanted));
+            invocation
+                .arg(reward.map(|r| r.id.as_str()).unwrap_or(""))
+                .arg(reward.map(|r| r.points).unwrap_or(0))
+                .arg(reward.map(|r| r.valid_days).unwrap_or(1))
+                .arg(RewardCode::generate().as_str())
+                .arg(settings.ledger.receipt_retention_days * 86_400);
+        }
+        Command::Name(first_name) => {
+            invocation.arg(first_name);
+        }
+        Command::Lang(locale) => {
+            invocation.arg(locale.unwrap_or(""));
+        }
+        _ => {}
+    }
+    let mut conn = state.store.conn();
+    state
+        .store
+        .run(async move { invocation.invoke_async(&mut conn).await })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program() -> Program {
+        let toml = r#"
+[[programs]]
+id = "bloom"
+name = "Bloom"
+join_keywords = ["BLOOM", "Flor"]
+[[programs.rewards]]
+id = "r25"
+points = 5000
+"#;
+        crate::configuration::parse_str(toml)
+            .unwrap()
+            .programs
+            .remove(0)
+    }
+
+    fn command(text: &str) -> Command {
+        parse(text, &program()).command
+    }
+
+    #[test]
+    fn normalising_drops_case_accents_and_punctuation() {
+        assert_eq!(Text::new("  ¡Únete!! ").normalised(), "UNETE");
+        assert_eq!(Text::new("don't  text...me").normalised(), "DONT TEXT ME");
+        assert_eq!(Text::new("Stop.").normalised(), "STOP");
+    }
+
+    #[test]
+    fn every_opt_out_keyword_and_plain_request_is_stop() {
+        for text in [
+            "STOP",
+            "stop",
+            "Stop!",
+            " STOP ",
+            "STOPALL",
+            "STOP ALL",
+            "stop all",
+            "UNSUBSCRIBE",
+            "CANCEL",
+            "END",
+            "QUIT",
+            "REVOKE",
+            "OPTOUT",
+            "OPT OUT",
+            "opt-out",
+            "ARRET",
+            "REMOVE",
+            "TD",
+            "please stop texting me",
+            "Remove me from this list",
+            "take me off your list",
+            "wrong number",
+            "Don't text me anymore",
+            "STOP please",
+            "ALTO",
+            "Parar",
+            "BAJA",
+            "cancelar",
+            "número equivocado",
+            "SAIR",
+            "Pare de me mandar mensagem",
+            "توقف",
+            "إلغاء",
+        ] {
+            assert_eq!(command(text), Command::Stop, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn stop_words_inside_other_sentences_do_not_opt_out() {
+        for text in [
+            "The end of the line",
+            "cancellation policy?",
+            "Can I stop by later",
+        ] {
+            assert_ne!(command(text), Command::Stop, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn join_keywords_include_the_programs_own_and_set_the_language() {
+        assert_eq!(command("join"), Command::Join);
+        assert_eq!(command("Bloom"), Command::Join);
+        assert_eq!(command("FLOR"), Command::Join);
+        let es = parse("Únete", &program());
+        assert_eq!((es.command, es.locale), (Command::Join, Some("es")));
+        let pt = parse("ENTRAR", &program());
+        assert_eq!((pt.command, pt.locale), (Command::Join, Some("pt")));
+        let ar = parse("اشترك", &program());
+        assert_eq!((ar.command, ar.locale), (Command::Join, Some("ar")));
+        assert_eq!(parse("JOIN", &program()).locale, None);
+    }
+
+    #[test]
+    fn opt_in_help_balance_and_rewards_in_every_locale() {
+        for (text, expected) in [
+            ("START", Command::Start),
+            ("unstop", Command::Start),
+            ("Yes", Command::Start),
+            ("yes!", Command::Start),
+            ("SÍ", Command::Start),
+            ("sim", Command::Start),
+            ("نعم", Command::Start),
+            ("HELP", Command::Help),
+            ("info", Command::Help),
+            ("AYUDA", Command::Help),
+            ("Ajuda", Command::Help),
+            ("مساعدة", Command::Help),
+            ("BAL", Command::Balance),
+            ("Balance?", Command::Balance),
+            ("points", Command::Balance),
+            ("SALDO", Command::Balance),
+            ("puntos", Command::Balance),
+            ("pontos", Command::Balance),
+            ("رصيد", Command::Balance),
+            ("REWARDS", Command::Rewards),
+            ("premios", Command::Rewards),
+            ("PRÊMIOS", Command::Rewards),
+            ("مكافآت", Command::Rewards),
+            ("Si quiero saber mi saldo", Command::Unknown),
+            ("hello there", Command::Unknown),
+            ("", Command::Unknown),
+            ("🙂", Command::Unknown),
+        ] {
+            assert_eq!(command(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn commands_with_an_argument() {
+        assert_eq!(command("REDEEM r25"), Command::Redeem("R25".into()));
+        assert_eq!(command("canjear R25"), Command::Redeem("R25".into()));
+        assert_eq!(command("redeem"), Command::Rewards);
+        assert_eq!(
+            command("NAME José María"),
+            Command::Name("José María".into())
+        );
+        assert_eq!(command("nombre Ana"), Command::Name("Ana".into()));
+        assert_eq!(command("NAME"), Command::Unknown);
+        assert_eq!(command("NAME x\u{7}y"), Command::Unknown);
+        assert_eq!(command("LANG es"), Command::Lang(Some("es")));
+        assert_eq!(command("idioma Español"), Command::Lang(Some("es")));
+        assert_eq!(command("lang portugues"), Command::Lang(Some("pt")));
+        assert_eq!(command("LANG العربية"), Command::Lang(Some("ar")));
+        assert_eq!(command("LANG klingon"), Command::Lang(None));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_never_panics(text in "\\PC{0,300}") {
+            let _ = parse(&text, &program());
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Anything that is no keyword.
+
+use super::{sms_script, Command, Parsed};
+
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("unknown.lua");
+
+pub(super) fn parse() -> Parsed {
+    Parsed::new(Command::Unknown)
+}

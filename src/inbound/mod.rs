@@ -1,0 +1,3 @@
+//! The inbound side: provider webhook signatures; the commands themselves are in `commands`.
+
+pub mod signature;

@@ -1,0 +1,106 @@
+//! Admin endpoints (scope `admin`): consent records and message delivery state.
+
+use actix_web::{get, web, HttpResponse};
+use redis::AsyncCommands;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::ApiKey;
+use crate::configuration::Scope;
+use crate::domain::PhoneNumber;
+use crate::error::{ApiError, ErrorKind, FieldContext, Problem};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(consent).service(message);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsentResponse {
+    phone: String,
+    status: crate::ledger::MemberStatus,
+    /// Every opt-in and opt-out, newest first: when, how (sms, pos, carrier...), the exact text
+    /// and the provider message id.
+    records: Vec<serde_json::Value>,
+}
+
+/// The consent record of a member.
+#[utoipa::path(
+    params(("phone" = String, Path, description = "Any common format")),
+    responses(
+        (status = 200, body = ConsentResponse),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "admin"
+)]
+#[get("/v1/members/{phone}/consent")]
+pub async fn consent(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Admin)?;
+    let program = &key.program;
+    let phone = PhoneNumber::parse(&path, program.region).field("phone")?;
+    let member = state.ledger.member(program, &phone).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::MemberNotFound,
+            "no member with this phone number",
+        )
+    })?;
+    let list_key = format!("{}:consent", state.ledger.keys(program).member(&phone));
+    let mut conn = state.store.conn();
+    let raw: Vec<String> = state
+        .store
+        .run(async move { conn.lrange(list_key, 0, -1).await })
+        .await?;
+    let records = raw
+        .iter()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect();
+    Ok(HttpResponse::Ok().json(ConsentResponse {
+        phone: phone.to_string(),
+        status: member.status,
+        records,
+    }))
+}
+
+/// An outbound message and its delivery state.
+#[utoipa::path(
+    params(("id" = String, Path, description = "Message id (m123)")),
+    responses(
+        (status = 200, description = "id, to, kind, template, status, attempts, body, segments, provider_id, error..."),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "admin"
+)]
+#[get("/v1/messages/{id}")]
+pub async fn message(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Admin)?;
+    let id = path.into_inner();
+    if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::invalid("id", "is not a message id"));
+    }
+    let record = state
+        .outbox
+        .message(&key.program, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no message with this id"))?;
+    let mut body = serde_json::Map::new();
+    for (k, v) in record {
+        let value = match k.as_str() {
+            "attempts" | "segments" | "created_ms" | "retry_at_ms" => v
+                .parse::<i64>()
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::String(v)),
+            "vars" => serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v)),
+            _ => serde_json::Value::String(v),
+        };
+        body.insert(k, value);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
