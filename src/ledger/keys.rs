@@ -12,12 +12,19 @@
 //! | `m:<e164>:ledger`                     | list   | append-only history, newest first (JSON)   |
 //! | `m:<e164>:codes`                      | set    | the member's unused reward codes           |
 //! | `m:<e164>:locations`                  | set    | locations the member has visited           |
+//! | `m:<e164>:consent`                    | list   | opt-in/opt-out records, newest first       |
+//! | `m:<e164>:messages`                   | list   | ids of the member's texts (last 200)       |
 //! | `members`                             | zset   | every member, scored by join time (ms)     |
 //! | `receipt:earn:<location>:<receipt>`   | hash   | idempotency + what the receipt earned      |
 //! | `receipt:redeem:<location>:<receipt>` | hash   | idempotency of a redemption                |
 //! | `code:<code>`                         | hash   | a reward code: owner, reward, status       |
 //! | `outbox`                              | stream | ids of messages to send (consumer group)   |
+//! | `outbox:delayed`                      | zset   | retries and deferred texts, by due time    |
+//! | `outbox:dead`                         | stream | messages that used up every attempt        |
 //! | `msg:<id>`                            | hash   | an outbound message and its delivery state |
+//! | `sid:<provider id>`                   | string | provider message id → our message id       |
+//! | `inbound:<provider id>`               | string | exactly-once claim of an inbound text      |
+//! | `rate:<sending number>`               | string | the number's send schedule (GCRA TAT, ms)  |
 //! | `seq`                                 | hash   | id counters (`msg`, `entry`)               |
 //! | `stats`, `stats:loc:<location>`       | hash   | running totals for reporting               |
 

@@ -12,6 +12,7 @@
 //! with the member's current status: an opt-out that lands after a text was queued still stops it.
 
 pub mod providers;
+pub mod quiet_hours;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -19,7 +20,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 use rand::Rng;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
@@ -52,6 +53,10 @@ static PREPARE: LazyLock<Script> = outbox_script!("prepare.lua");
 static FINISH: LazyLock<Script> = outbox_script!("finish.lua");
 static PROMOTE: LazyLock<Script> = outbox_script!("promote.lua");
 static STATUS: LazyLock<Script> = outbox_script!("status.lua");
+static GCRA: LazyLock<Script> = outbox_script!("gcra.lua");
+static ENQUEUE: LazyLock<Script> = outbox_script!("enqueue.lua");
+static DEFER: LazyLock<Script> = outbox_script!("defer.lua");
+static REQUEUE: LazyLock<Script> = outbox_script!("requeue.lua");
 
 pub const GROUP: &str = "senders";
 /// How long a status-callback lookup (provider id → message) is kept.
@@ -82,6 +87,7 @@ enum Prepared {
 #[derive(Debug)]
 struct Claim {
     to: String,
+    kind: String,
     template: String,
     vars: serde_json::Value,
     attempts: u32,
@@ -158,6 +164,20 @@ impl Outbox {
         result.map_err(StoreError::from)
     }
 
+    /// Takes up to `count` new entries for `consumer` without waiting. A consumer that never
+    /// acknowledges them (a crashed worker) leaves them to [`Outbox::reclaim`].
+    pub async fn claim(
+        &self,
+        program: &Program,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.ensure_group(program).await?;
+        let mut conn = self.store.conn();
+        self.read_new(&mut conn, program, consumer, count, None)
+            .await
+    }
+
     /// New entries for `consumer`, waiting up to `block` on `conn` (a connection of its own
     /// when blocking: a blocked multiplexed connection would stall every request behind it).
     async fn read_new(
@@ -183,7 +203,7 @@ impl Outbox {
     }
 
     /// Entries another consumer claimed more than `min_idle` ago and never acknowledged.
-    async fn reclaim(
+    pub async fn reclaim(
         &self,
         program: &Program,
         consumer: &str,
@@ -238,6 +258,7 @@ impl Outbox {
         Ok(match reply.first().map(String::as_str) {
             Some("send") if reply.len() >= 8 => Prepared::Send(Box::new(Claim {
                 to: reply[1].clone(),
+                kind: reply[2].clone(),
                 template: reply[3].clone(),
                 vars: serde_json::from_str(&reply[4]).unwrap_or(serde_json::Value::Null),
                 attempts: reply[5].parse().unwrap_or(1),
@@ -296,6 +317,110 @@ impl Outbox {
             .await
     }
 
+    /// Reserves `cells` segments on `number`'s shared schedule. `Ok(wait)`: reserved, send after
+    /// `wait`. `Err(wait)`: the slot is more than `max_wait` away and nothing was reserved.
+    pub async fn reserve(
+        &self,
+        program: &Program,
+        number: &str,
+        quota: &Quota,
+        cells: u32,
+        max_wait: Duration,
+    ) -> Result<Result<Duration, Duration>, StoreError> {
+        let mut invocation = self.invocation(&GCRA, program);
+        invocation
+            .arg(number)
+            .arg(quota.replenish_interval().as_secs_f64() * 1000.0)
+            .arg(quota.burst_size().get())
+            .arg(cells)
+            .arg(max_wait.as_millis() as u64);
+        let mut conn = self.store.conn();
+        let wait_ms: i64 = self
+            .store
+            .run(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        let wait = Duration::from_millis(wait_ms.unsigned_abs());
+        Ok(if wait_ms >= 0 { Ok(wait) } else { Err(wait) })
+    }
+
+    /// Queues a text that no ledger change causes (campaigns). Returns the message id.
+    pub async fn enqueue(
+        &self,
+        program: &Program,
+        to: &crate::domain::PhoneNumber,
+        kind: &str,
+        template: &str,
+        vars: &serde_json::Value,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let mut invocation = self.invocation(&ENQUEUE, program);
+        invocation
+            .arg(to.as_str())
+            .arg(kind)
+            .arg(template)
+            .arg(vars.to_string())
+            .arg(ttl.as_secs());
+        let mut conn = self.store.conn();
+        self.store
+            .run(async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
+    async fn defer(
+        &self,
+        program: &Program,
+        entry: &Entry,
+        until_ms: i64,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.invocation(&DEFER, program);
+        invocation
+            .arg(&entry.1)
+            .arg(&entry.0)
+            .arg(until_ms)
+            .arg(status);
+        let mut conn = self.store.conn();
+        self.store
+            .run(async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .await
+            .map(|_| ())
+    }
+
+    /// Dead letters, oldest first: (message id, last error).
+    pub async fn dead_letters(
+        &self,
+        program: &Program,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let key = format!("{}outbox:dead", self.keys(program).base());
+        let mut conn = self.store.conn();
+        let reply: redis::streams::StreamRangeReply = self
+            .store
+            .run(async move { conn.xrange_count(key, "-", "+", count).await })
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|e| {
+                let id = e.get::<String>("id")?;
+                let error = e.get::<String>("error").unwrap_or_default();
+                Some((id, error))
+            })
+            .collect())
+    }
+
+    /// Gives a dead-lettered message a fresh set of attempts; false when it is not dead.
+    pub async fn requeue(&self, program: &Program, id: &str) -> Result<bool, StoreError> {
+        let mut invocation = self.invocation(&REQUEUE, program);
+        invocation.arg(id);
+        let mut conn = self.store.conn();
+        let done: i64 = self
+            .store
+            .run(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        Ok(done == 1)
+    }
+
     /// A message's stored record (status, body, attempts...).
     pub async fn message(
         &self,
@@ -332,8 +457,8 @@ pub struct Sender {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     clock: Clock,
-    /// Cells are segments, keyed by sending number.
-    limiter: DefaultKeyedRateLimiter<String>,
+    /// The per-number quota in segments; enforced on a schedule shared through Redis.
+    quota: Quota,
 }
 
 impl Sender {
@@ -352,15 +477,53 @@ impl Sender {
             settings,
             metrics: state.metrics.clone(),
             clock,
-            limiter: RateLimiter::keyed(quota),
+            quota,
         })
     }
 
-    /// Waits for one cell per segment, so a 3-segment text uses three.
-    async fn throttle(&self, from: &str, segments: u32) {
-        let key = from.to_owned();
-        for _ in 0..segments.max(1) {
-            self.limiter.until_key_ready(&key).await;
+    /// The longest a claimed message may wait for its send slot: past it, another worker could
+    /// reclaim the message while this one still means to send it.
+    fn max_throttle_wait(&self) -> Duration {
+        let sms = &self.settings.sms;
+        Duration::from_millis(
+            sms.visibility_timeout_ms
+                .saturating_sub(sms.http_timeout_ms)
+                / 2,
+        )
+    }
+
+    /// Takes one cell per segment (a 3-segment text uses three) from the number's schedule,
+    /// which lives in Redis so that every process sending from `from` draws on the same one.
+    /// Returns false when the slot is too far away: the message was put back until then.
+    async fn throttle(
+        &self,
+        program: &Program,
+        entry: &Entry,
+        from: &str,
+        segments: u32,
+    ) -> Result<bool, StoreError> {
+        let reserved = self
+            .outbox
+            .reserve(
+                program,
+                from,
+                &self.quota,
+                segments.max(1),
+                self.max_throttle_wait(),
+            )
+            .await?;
+        match reserved {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(true)
+            }
+            Err(wait) => {
+                let at = self.clock.now().timestamp_millis() + wait.as_millis() as i64;
+                self.outbox.defer(program, entry, at, "queued").await?;
+                Ok(false)
+            }
         }
     }
 
@@ -422,6 +585,19 @@ impl Sender {
             }
             Prepared::Gone => return Ok(()),
         };
+        if claim.kind == "marketing" {
+            let recipient = crate::domain::PhoneNumber::parse_e164(&claim.to)
+                .map(|phone| quiet_hours::recipient(&phone, program.timezone));
+            if let Ok(recipient) = recipient {
+                if let Some(at) = recipient.next_allowed(self.clock.now()) {
+                    tracing::info!(until = %at, "marketing text deferred: quiet hours");
+                    return self
+                        .outbox
+                        .defer(program, entry, at.timestamp_millis(), "deferred")
+                        .await;
+                }
+            }
+        }
         let body = match self.render(program, &claim) {
             Ok(body) => body,
             Err(e) => {
@@ -458,7 +634,12 @@ impl Sender {
                 )
                 .await;
         };
-        self.throttle(from.as_str(), count.segments).await;
+        if !self
+            .throttle(program, entry, from.as_str(), count.segments)
+            .await?
+        {
+            return Ok(());
+        }
         let outgoing = Outgoing {
             from: from.as_str().to_owned(),
             to: claim.to.clone(),

@@ -1,6 +1,6 @@
 //! Admin endpoints (scope `admin`): consent records and message delivery state.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use redis::AsyncCommands;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,7 +12,11 @@ use crate::error::{ApiError, ErrorKind, FieldContext, Problem};
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(consent).service(message);
+    cfg.service(consent)
+        .service(message)
+        .service(member_messages)
+        .service(dead_letters)
+        .service(requeue);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -90,6 +94,11 @@ pub async fn message(
         .message(&key.program, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("no message with this id"))?;
+    Ok(HttpResponse::Ok().json(message_json(record)))
+}
+
+/// A stored message record as JSON, numbers as numbers.
+fn message_json(record: std::collections::HashMap<String, String>) -> serde_json::Value {
     let mut body = serde_json::Map::new();
     for (k, v) in record {
         let value = match k.as_str() {
@@ -102,5 +111,89 @@ pub async fn message(
         };
         body.insert(k, value);
     }
-    Ok(HttpResponse::Ok().json(body))
+    serde_json::Value::Object(body)
+}
+
+/// A member's texts with their delivery state, newest first (the last 200).
+#[utoipa::path(
+    params(("phone" = String, Path, description = "Any common format")),
+    responses(
+        (status = 200, description = "Message records, newest first"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "admin"
+)]
+#[get("/v1/members/{phone}/messages")]
+pub async fn member_messages(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Admin)?;
+    let program = &key.program;
+    let phone = PhoneNumber::parse(&path, program.region).field("phone")?;
+    let list_key = format!("{}:messages", state.ledger.keys(program).member(&phone));
+    let mut conn = state.store.conn();
+    let ids: Vec<String> = state
+        .store
+        .run(async move { conn.lrange(list_key, 0, -1).await })
+        .await?;
+    let mut messages = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(record) = state.outbox.message(program, &id).await? {
+            messages.push(message_json(record));
+        }
+    }
+    Ok(HttpResponse::Ok().json(messages))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeadLetter {
+    id: String,
+    error: String,
+}
+
+/// Messages that used up every attempt, oldest first.
+#[utoipa::path(
+    responses((status = 200, body = Vec<DeadLetter>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("api_key" = [])), tag = "admin"
+)]
+#[get("/v1/dead-letters")]
+pub async fn dead_letters(
+    key: ApiKey,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Admin)?;
+    let letters: Vec<DeadLetter> = state
+        .outbox
+        .dead_letters(&key.program, 1000)
+        .await?
+        .into_iter()
+        .map(|(id, error)| DeadLetter { id, error })
+        .collect();
+    Ok(HttpResponse::Ok().json(letters))
+}
+
+/// Send a dead-lettered message again, with a fresh set of attempts.
+#[utoipa::path(
+    params(("id" = String, Path, description = "Message id")),
+    responses(
+        (status = 202, description = "Queued again"),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "not a dead letter"),
+    ),
+    security(("api_key" = [])), tag = "admin"
+)]
+#[post("/v1/dead-letters/{id}/requeue")]
+pub async fn requeue(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Admin)?;
+    let id = path.into_inner();
+    if !state.outbox.requeue(&key.program, &id).await? {
+        return Err(ApiError::not_found("no dead letter with this id"));
+    }
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": id, "status": "queued" })))
 }

@@ -24,7 +24,7 @@ impl Modify for BearerAuth {
     paths(
         health::healthz, health::readyz, health::metrics,
         pos::earn, pos::redeem, pos::reverse, pos::member, pos::history,
-        admin::consent, admin::message,
+        admin::consent, admin::message, admin::member_messages, admin::dead_letters, admin::requeue,
         webhooks::twilio_inbound, webhooks::twilio_status, webhooks::telnyx,
         openapi_json,
     ),

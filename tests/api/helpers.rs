@@ -204,11 +204,24 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn spawn_app_on(redis_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_process(redis_url, &unique_prefix(), adjust).await
+}
+
+/// A second gateway process on the same Redis and key prefix as `app` (a second `serve`).
+pub async fn spawn_second_process(app: &TestApp, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_process(&app.redis_url, &app.prefix, adjust).await
+}
+
+async fn spawn_process(
+    redis_url: &str,
+    prefix: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         loyalty_gateway::telemetry::init(&Default::default());
     }
     let twilio = MockServer::start().await;
-    let prefix = unique_prefix();
+    let prefix = prefix.to_owned();
     let mut settings = configuration::parse_str(&config_toml(redis_url, &prefix, &twilio.uri()))
         .expect("test configuration is valid");
     adjust(&mut settings);
@@ -317,17 +330,33 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// Sends everything queued for `bloom` now, as the worker would; returns how many entries.
-    pub async fn drain_outbox(&self) -> usize {
-        let program = self
-            .state
+    pub fn bloom(&self) -> std::sync::Arc<loyalty_gateway::configuration::Program> {
+        self.state
             .programs()
             .find(|p| p.id.as_str() == "bloom")
             .unwrap()
-            .clone();
-        outbound::drain(&self.state, &self.sender, &program)
+            .clone()
+    }
+
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// Sends everything queued for `bloom` now, as the worker would; returns how many entries.
+    pub async fn drain_outbox(&self) -> usize {
+        outbound::drain(&self.state, &self.sender, &self.bloom())
             .await
             .expect("drain outbox")
+    }
+
+    /// A stored message record.
+    pub async fn message(&self, id: &str) -> std::collections::HashMap<String, String> {
+        self.state
+            .outbox
+            .message(&self.bloom(), id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no message {id}"))
     }
 
     /// The texts Twilio received, as (To, Body), oldest first.

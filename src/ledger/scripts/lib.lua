@@ -46,6 +46,10 @@ local function enqueue(phone, kind, template, vars, ttl_secs)
     'created_ms', NOW_MS, 'created_at', NOW)
   redis.call('EXPIRE', key, ttl_secs)
   redis.call('XADD', B .. 'outbox', '*', 'id', id)
+  -- The member's own list of texts, newest first, for their history (bounded).
+  local index = member_key(phone) .. ':messages'
+  redis.call('LPUSH', index, id)
+  redis.call('LTRIM', index, 0, 199)
   return id
 end
 
