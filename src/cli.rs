@@ -120,10 +120,9 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     let mut embedded_server = None;
     let url = settings.redis.url.expose_secret().to_owned();
     if settings.redis.embedded && !embedded::answers(&url, settings.redis.timeout()).await {
-        let dir = settings.redis.data_dir.clone();
-        let server = tokio::task::spawn_blocking(move || RedisServer::start(&dir, true))
-            .await
-            .context("starting redis-server")??;
+        // Started on this (the main) thread, not a blocking-pool one: the child is tied to the
+        // thread that spawned it (PR_SET_PDEATHSIG), and pool threads retire when idle.
+        let server = RedisServer::start(&settings.redis.data_dir, true)?;
         tracing::info!(
             port = server.port(),
             dir = %settings.redis.data_dir.display(),

@@ -2,8 +2,10 @@
 //!
 //! When `redis.embedded = true` and nothing answers at `redis.url`, `serve` starts one on a free
 //! port with append-only persistence in `redis.data_dir`, and stops it (SIGTERM, so the AOF is
-//! flushed) when the gateway exits. On Linux the child also gets SIGKILL if its parent thread
-//! dies, so a crashed gateway or test never leaves a server behind.
+//! flushed) when the gateway exits. On Linux the child also gets SIGKILL if the *thread* that
+//! started it ends, so a crashed gateway or test never leaves a server behind; start it from a
+//! thread that lives as long as the server should (the main thread, never a tokio blocking-pool
+//! thread, which retires when idle).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

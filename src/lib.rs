@@ -12,6 +12,9 @@
 //! - [`startup`]: wires it all into an [`startup::Application`]; [`cli`] is the binary's interface.
 //! - [`store`], [`embedded`]: the Redis connection, and a local `redis-server` when none answers.
 
+#[macro_use]
+mod macros;
+
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -77,6 +77,16 @@ impl Store {
         }
     }
 
+    /// Runs a script invocation with the configured deadline.
+    pub async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        self.run(async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn();
         self.run(async move { redis::cmd("PING").query_async::<String>(&mut conn).await })

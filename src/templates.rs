@@ -102,6 +102,25 @@ impl Templates {
         Ok(Self { env })
     }
 
+    /// Renders every template in every shipped locale for each program with sample values, so a
+    /// broken override (syntax, a misspelt variable) stops start-up instead of a send.
+    pub fn validate(&self, programs: &[Program]) -> anyhow::Result<()> {
+        for program in programs {
+            let context = Self::sample_context(program);
+            for locale in SHIPPED_LOCALES {
+                for name in TEMPLATE_NAMES {
+                    self.render(&[locale], name, &context).with_context(|| {
+                        format!(
+                            "template {locale}/{name}.txt for program {:?}",
+                            program.id.as_str()
+                        )
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Template names present for `locale`.
     pub fn has(&self, locale: &str, name: &str) -> bool {
         self.env
@@ -272,6 +291,86 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(-1200), "-1,200");
         assert_eq!(thousands(999), "999");
+    }
+
+    fn sample_program() -> Program {
+        let toml = r#"
+[[programs]]
+id = "bloom"
+name = "Bloom Rewards"
+help_contact = "bloom.example/help"
+[[programs.rewards]]
+id = "r25"
+points = 5000
+description = "$25 reward card"
+[[programs.locations]]
+id = "store-12"
+name = "Downtown"
+"#;
+        crate::configuration::parse_str(toml)
+            .unwrap()
+            .programs
+            .remove(0)
+    }
+
+    #[test]
+    fn every_template_renders_in_every_locale() {
+        let templates = Templates::load(None).unwrap();
+        let program = sample_program();
+        templates.validate(std::slice::from_ref(&program)).unwrap();
+        let context = Templates::sample_context(&program);
+        for locale in SHIPPED_LOCALES {
+            for name in TEMPLATE_NAMES {
+                let text = templates.render(&[locale], name, &context).unwrap();
+                assert!(
+                    text.starts_with("Bloom Rewards:"),
+                    "{locale}/{name}: {text}"
+                );
+                assert!(
+                    !text.contains("{{") && !text.contains("{%"),
+                    "{locale}/{name}: {text}"
+                );
+            }
+        }
+        let earn = templates.render(&["en"], "earn", &context).unwrap();
+        assert!(earn.contains("+120 pts at Downtown"), "{earn}");
+        assert!(earn.contains("Balance 4,880 pts"), "{earn}");
+        assert!(earn.contains("7KQM-X4TZ"), "{earn}");
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_an_error_not_a_blank() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("en")).unwrap();
+        std::fs::write(
+            dir.path().join("en/help.txt"),
+            "{{ program }}: {{ help_contcat }}",
+        )
+        .unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        let error = templates.validate(&[sample_program()]).unwrap_err();
+        assert!(format!("{error:#}").contains("en/help.txt"), "{error:#}");
+    }
+
+    #[test]
+    fn locales_fall_back_from_member_to_program_to_english() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("fr")).unwrap();
+        std::fs::write(dir.path().join("fr/help.txt"), "{{ program }}: aide").unwrap();
+        let templates = Templates::load(Some(dir.path())).unwrap();
+        let context = Templates::sample_context(&sample_program());
+        assert_eq!(
+            templates.render(&["fr", "es"], "help", &context).unwrap(),
+            "Bloom Rewards: aide"
+        );
+        assert!(templates
+            .render(&["fr", "es"], "balance", &context)
+            .unwrap()
+            .contains("Tienes"));
+        assert!(templates
+            .render(&["fr"], "balance", &context)
+            .unwrap()
+            .contains("You have"));
     }
 
     #[test]

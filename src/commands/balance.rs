@@ -2,7 +2,8 @@
 
 use super::{sms_script, Command, Parsed, Text};
 
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("balance.lua");
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
+    sms_script!("commands/scripts/balance.lua");
 
 const KEYWORDS: &[&str] = &[
     "BAL", "BALANCE", "POINTS", "PTS", "SALDO", "PUNTOS", "PONTOS", "رصيد", "نقاط",

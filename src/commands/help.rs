@@ -2,7 +2,8 @@
 
 use super::{sms_script, Command, Parsed, Text};
 
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("help.lua");
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
+    sms_script!("commands/scripts/help.lua");
 
 const KEYWORDS: &[&str] = &["HELP", "INFO", "AYUDA", "AJUDA", "مساعدة"];
 

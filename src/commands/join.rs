@@ -4,7 +4,8 @@
 use super::{sms_script, Command, Parsed, Text};
 use crate::configuration::Program;
 
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("join.lua");
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
+    sms_script!("commands/scripts/join.lua");
 
 const LOCALISED: &[(&str, &str)] = &[
     ("UNIRSE", "es"),

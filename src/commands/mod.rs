@@ -20,7 +20,6 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use crate::clock::rfc3339;
 use crate::configuration::{fold_keyword, Program};
 use crate::domain::{PhoneNumber, RewardCode};
 use crate::startup::AppState;
@@ -137,15 +136,10 @@ pub fn parse(raw: &str, program: &Program) -> Parsed {
         .unwrap_or_else(unknown::parse)
 }
 
+/// A command's script: the shared library, the inbound prelude, then the command itself.
 macro_rules! sms_script {
     ($file:literal) => {
-        std::sync::LazyLock::new(|| {
-            redis::Script::new(concat!(
-                include_str!("../ledger/scripts/lib.lua"),
-                include_str!("scripts/prelude.lua"),
-                include_str!(concat!("scripts/", $file))
-            ))
-        })
+        lua_script!("commands/scripts/prelude.lua", $file)
     };
 }
 pub(crate) use sms_script;
@@ -230,18 +224,17 @@ async fn run(
         Command::Lang(_) => &lang::SCRIPT,
         Command::Unknown => &unknown::SCRIPT,
     };
-    let now = state.ledger.clock().now();
     let tiers: Vec<(&str, i64)> = program
         .tiers
         .iter()
         .map(|t| (t.name.as_str(), t.min_lifetime_points))
         .collect();
     let text: String = inbound.text.chars().take(MAX_STORED_TEXT).collect();
-    let mut invocation = script.prepare_invoke();
+    let mut invocation = state
+        .ledger
+        .keys(program)
+        .invocation(script, state.ledger.clock().now());
     invocation
-        .key(state.ledger.keys(program).base())
-        .arg(now.timestamp_millis())
-        .arg(rfc3339(now))
         .arg(&inbound.provider_id)
         .arg(inbound.from.as_str())
         .arg(text)
@@ -272,11 +265,7 @@ async fn run(
         }
         _ => {}
     }
-    let mut conn = state.store.conn();
-    state
-        .store
-        .run(async move { invocation.invoke_async(&mut conn).await })
-        .await
+    state.store.invoke(invocation).await
 }
 
 #[cfg(test)]

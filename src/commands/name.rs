@@ -2,7 +2,8 @@
 
 use super::{sms_script, Command, Parsed, Text};
 
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("name.lua");
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
+    sms_script!("commands/scripts/name.lua");
 
 const KEYWORDS: &[&str] = &["NAME", "NOMBRE", "NOME", "اسم"];
 const MAX_LEN: usize = 50;

@@ -2,7 +2,8 @@
 
 use super::{sms_script, Command, Parsed, Text};
 
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("redeem.lua");
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
+    sms_script!("commands/scripts/redeem.lua");
 
 const KEYWORDS: &[&str] = &["REDEEM", "CANJEAR", "RESGATAR", "استبدال"];
 

@@ -2,7 +2,8 @@
 
 use super::{sms_script, Command, Parsed, Text};
 
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("start.lua");
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
+    sms_script!("commands/scripts/start.lua");
 
 const KEYWORDS: &[(&str, Option<&str>)] = &[
     ("START", None),

@@ -3,7 +3,8 @@
 
 use super::{sms_script, Command, Parsed, Text};
 
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> = sms_script!("stop.lua");
+pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
+    sms_script!("commands/scripts/stop.lua");
 
 /// The whole text is one of these.
 const KEYWORDS: &[&str] = &[

@@ -28,6 +28,10 @@
 //! | `seq`                                 | hash   | id counters (`msg`, `entry`)               |
 //! | `stats`, `stats:loc:<location>`       | hash   | running totals for reporting               |
 
+use chrono::{DateTime, Utc};
+use redis::{Script, ScriptInvocation};
+
+use crate::clock::rfc3339;
 use crate::domain::{PhoneNumber, ProgramId};
 
 /// The key base of one program: `<prefix>:{<program>}:`.
@@ -45,6 +49,17 @@ impl ProgramKeys {
 
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// A call of `script` on this program: KEYS[1] is the key base, ARGV[1] and ARGV[2] the time
+    /// in Unix milliseconds and RFC 3339 (what `lib.lua` expects); the caller adds the rest.
+    pub fn invocation<'a>(&self, script: &'a Script, now: DateTime<Utc>) -> ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&self.base)
+            .arg(now.timestamp_millis())
+            .arg(rfc3339(now));
+        invocation
     }
 
     pub fn member(&self, phone: &PhoneNumber) -> String {

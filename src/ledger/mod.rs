@@ -21,27 +21,16 @@ use redis::Script;
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::clock::{rfc3339, Clock};
+use crate::clock::Clock;
 use crate::configuration::{LedgerSettings, Program};
 use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RewardCode, RewardId};
 use crate::store::{Store, StoreError};
 pub use keys::ProgramKeys;
 
-macro_rules! ledger_script {
-    ($file:literal) => {
-        LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("scripts/lib.lua"),
-                include_str!(concat!("scripts/", $file))
-            ))
-        })
-    };
-}
-
-static EARN: LazyLock<Script> = ledger_script!("earn.lua");
-static REDEEM: LazyLock<Script> = ledger_script!("redeem.lua");
-static REVERSE: LazyLock<Script> = ledger_script!("reverse.lua");
-static MEMBER: LazyLock<Script> = ledger_script!("member.lua");
+static EARN: LazyLock<Script> = lua_script!("ledger/scripts/earn.lua");
+static REDEEM: LazyLock<Script> = lua_script!("ledger/scripts/redeem.lua");
+static REVERSE: LazyLock<Script> = lua_script!("ledger/scripts/reverse.lua");
+static MEMBER: LazyLock<Script> = lua_script!("ledger/scripts/member.lua");
 
 /// Most reward codes one earn can issue; any further threshold crossings wait for the next earn.
 const MAX_CODES_PER_EARN: usize = 8;
@@ -80,6 +69,12 @@ pub enum Written<T> {
 impl<T> Written<T> {
     pub fn is_replay(&self) -> bool {
         matches!(self, Self::Replayed(_))
+    }
+
+    pub fn get(&self) -> &T {
+        match self {
+            Self::Fresh(t) | Self::Replayed(t) => t,
+        }
     }
 
     pub fn into_inner(self) -> T {
@@ -283,24 +278,14 @@ impl Ledger {
     }
 
     fn invocation<'a>(&self, script: &'a Script, program: &Program) -> redis::ScriptInvocation<'a> {
-        let now = self.clock.now();
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .key(self.keys(program).base())
-            .arg(now.timestamp_millis())
-            .arg(rfc3339(now));
-        invocation
+        self.keys(program).invocation(script, self.clock.now())
     }
 
     async fn run(
         &self,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<(String, String), LedgerError> {
-        let mut conn = self.store.conn();
-        Ok(self
-            .store
-            .run(async move { invocation.invoke_async(&mut conn).await })
-            .await?)
+        Ok(self.store.invoke(invocation).await?)
     }
 
     pub async fn earn(
@@ -446,11 +431,7 @@ impl Ledger {
     ) -> Result<Option<MemberRecord>, LedgerError> {
         let mut invocation = self.invocation(&MEMBER, program);
         invocation.arg(phone.as_str());
-        let mut conn = self.store.conn();
-        let body: String = self
-            .store
-            .run(async move { invocation.invoke_async(&mut conn).await })
-            .await?;
+        let body: String = self.store.invoke(invocation).await?;
         if body.is_empty() {
             return Ok(None);
         }

@@ -28,7 +28,7 @@ use redis::{AsyncCommands, Script};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{rfc3339, Clock};
+use crate::clock::Clock;
 use crate::configuration::{Program, Settings};
 use crate::ledger::ProgramKeys;
 use crate::metrics::Metrics;
@@ -38,25 +38,14 @@ use crate::store::{Store, StoreError};
 use crate::templates::Templates;
 use providers::{Outgoing, Provider, SendError};
 
-macro_rules! outbox_script {
-    ($file:literal) => {
-        LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("../ledger/scripts/lib.lua"),
-                include_str!(concat!("scripts/", $file))
-            ))
-        })
-    };
-}
-
-static PREPARE: LazyLock<Script> = outbox_script!("prepare.lua");
-static FINISH: LazyLock<Script> = outbox_script!("finish.lua");
-static PROMOTE: LazyLock<Script> = outbox_script!("promote.lua");
-static STATUS: LazyLock<Script> = outbox_script!("status.lua");
-static GCRA: LazyLock<Script> = outbox_script!("gcra.lua");
-static ENQUEUE: LazyLock<Script> = outbox_script!("enqueue.lua");
-static DEFER: LazyLock<Script> = outbox_script!("defer.lua");
-static REQUEUE: LazyLock<Script> = outbox_script!("requeue.lua");
+static PREPARE: LazyLock<Script> = lua_script!("outbound/scripts/prepare.lua");
+static FINISH: LazyLock<Script> = lua_script!("outbound/scripts/finish.lua");
+static PROMOTE: LazyLock<Script> = lua_script!("outbound/scripts/promote.lua");
+static STATUS: LazyLock<Script> = lua_script!("outbound/scripts/status.lua");
+static GCRA: LazyLock<Script> = lua_script!("outbound/scripts/gcra.lua");
+static ENQUEUE: LazyLock<Script> = lua_script!("outbound/scripts/enqueue.lua");
+static DEFER: LazyLock<Script> = lua_script!("outbound/scripts/defer.lua");
+static REQUEUE: LazyLock<Script> = lua_script!("outbound/scripts/requeue.lua");
 
 pub const GROUP: &str = "senders";
 /// How long a status-callback lookup (provider id → message) is kept.
@@ -130,13 +119,7 @@ impl Outbox {
     }
 
     fn invocation<'a>(&self, script: &'a Script, program: &Program) -> redis::ScriptInvocation<'a> {
-        let now = self.clock.now();
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .key(self.keys(program).base())
-            .arg(now.timestamp_millis())
-            .arg(rfc3339(now));
-        invocation
+        self.keys(program).invocation(script, self.clock.now())
     }
 
     /// Creates the consumer group (and the stream) if missing.
@@ -241,20 +224,13 @@ impl Outbox {
     pub async fn promote_due(&self, program: &Program) -> Result<usize, StoreError> {
         let mut invocation = self.invocation(&PROMOTE, program);
         invocation.arg(500);
-        let mut conn = self.store.conn();
-        self.store
-            .run(async move { invocation.invoke_async(&mut conn).await })
-            .await
+        self.store.invoke(invocation).await
     }
 
     async fn prepare(&self, program: &Program, entry: &Entry) -> Result<Prepared, StoreError> {
         let mut invocation = self.invocation(&PREPARE, program);
         invocation.arg(&entry.1).arg(&entry.0);
-        let mut conn = self.store.conn();
-        let reply: Vec<String> = self
-            .store
-            .run(async move { invocation.invoke_async(&mut conn).await })
-            .await?;
+        let reply: Vec<String> = self.store.invoke(invocation).await?;
         Ok(match reply.first().map(String::as_str) {
             Some("send") if reply.len() >= 8 => Prepared::Send(Box::new(Claim {
                 to: reply[1].clone(),
@@ -293,11 +269,7 @@ impl Outbox {
             .arg(error)
             .arg(retry_at_ms)
             .arg(SID_TTL_SECS);
-        let mut conn = self.store.conn();
-        self.store
-            .run(async move { invocation.invoke_async::<String>(&mut conn).await })
-            .await
-            .map(|_| ())
+        self.store.invoke::<String>(invocation).await.map(|_| ())
     }
 
     /// Records a provider's delivery status for the message it knows as `provider_id`.
@@ -311,10 +283,7 @@ impl Outbox {
     ) -> Result<String, StoreError> {
         let mut invocation = self.invocation(&STATUS, program);
         invocation.arg(provider_id).arg(status).arg(error_code);
-        let mut conn = self.store.conn();
-        self.store
-            .run(async move { invocation.invoke_async(&mut conn).await })
-            .await
+        self.store.invoke(invocation).await
     }
 
     /// Reserves `cells` segments on `number`'s shared schedule. `Ok(wait)`: reserved, send after
@@ -334,11 +303,7 @@ impl Outbox {
             .arg(quota.burst_size().get())
             .arg(cells)
             .arg(max_wait.as_millis() as u64);
-        let mut conn = self.store.conn();
-        let wait_ms: i64 = self
-            .store
-            .run(async move { invocation.invoke_async(&mut conn).await })
-            .await?;
+        let wait_ms: i64 = self.store.invoke(invocation).await?;
         let wait = Duration::from_millis(wait_ms.unsigned_abs());
         Ok(if wait_ms >= 0 { Ok(wait) } else { Err(wait) })
     }
@@ -360,10 +325,7 @@ impl Outbox {
             .arg(template)
             .arg(vars.to_string())
             .arg(ttl.as_secs());
-        let mut conn = self.store.conn();
-        self.store
-            .run(async move { invocation.invoke_async(&mut conn).await })
-            .await
+        self.store.invoke(invocation).await
     }
 
     async fn defer(
@@ -379,11 +341,7 @@ impl Outbox {
             .arg(&entry.0)
             .arg(until_ms)
             .arg(status);
-        let mut conn = self.store.conn();
-        self.store
-            .run(async move { invocation.invoke_async::<i64>(&mut conn).await })
-            .await
-            .map(|_| ())
+        self.store.invoke::<i64>(invocation).await.map(|_| ())
     }
 
     /// Dead letters, oldest first: (message id, last error).
@@ -413,11 +371,7 @@ impl Outbox {
     pub async fn requeue(&self, program: &Program, id: &str) -> Result<bool, StoreError> {
         let mut invocation = self.invocation(&REQUEUE, program);
         invocation.arg(id);
-        let mut conn = self.store.conn();
-        let done: i64 = self
-            .store
-            .run(async move { invocation.invoke_async(&mut conn).await })
-            .await?;
+        let done: i64 = self.store.invoke(invocation).await?;
         Ok(done == 1)
     }
 

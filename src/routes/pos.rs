@@ -256,9 +256,7 @@ pub async fn earn(
         first_name,
     };
     let written = state.ledger.earn(program, &cmd).await?;
-    let result = match &written {
-        Written::Fresh(r) | Written::Replayed(r) => r,
-    };
+    let result = written.get();
     tracing::info!(points = result.points, replay = written.is_replay(), "earn");
     let body = EarnResponse {
         phone: result.member.phone.clone(),
@@ -331,9 +329,7 @@ pub async fn redeem(
         what,
     };
     let written = state.ledger.redeem(program, &cmd).await?;
-    let result = match &written {
-        Written::Fresh(r) | Written::Replayed(r) => r,
-    };
+    let result = written.get();
     let description = RewardId::parse(&result.redeemed.reward)
         .ok()
         .and_then(|id| program.reward(&id))
@@ -383,9 +379,7 @@ pub async fn reverse(
     let location = location_of(&key, &req.location)?;
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
     let written = state.ledger.reverse(program, &location, &receipt).await?;
-    let result = match &written {
-        Written::Fresh(r) | Written::Replayed(r) => r,
-    };
+    let result = written.get();
     let body = ReverseResponse {
         phone: result.member.phone.clone(),
         location: location.to_string(),

@@ -181,8 +181,53 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
     assert!(sms.contains("-> +14155552671"), "{sms}");
     assert!(sms.contains("Reply YES"), "{sms}");
 
+    // The customer answers by text, through `loyalty-gateway text` (a signed Twilio webhook).
+    let text = |body: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["text", "--config"])
+            .arg(&path)
+            .args([
+                "--from",
+                "(415) 555-2671",
+                "--url",
+                &format!("http://{addr}"),
+            ])
+            .args(body)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    text(&["YES"]);
+    let welcome = wait_for("SMS ");
+    assert!(welcome.contains("Welcome! You earned 50 pts"), "{welcome}");
+    text(&["saldo"]);
+    let balance = wait_for("SMS ");
+    assert!(balance.contains("You have 75 pts"), "{balance}");
+    text(&["STOP"]);
+    let confirmation = wait_for("SMS ");
+    assert!(confirmation.contains("unsubscribed"), "{confirmation}");
+
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
+}
+
+#[test]
+fn text_refuses_a_number_that_is_not_one() {
+    let output = Command::new(BIN)
+        .args([
+            "text",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        ])
+        .args(["--from", "12", "JOIN"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--from"));
 }
