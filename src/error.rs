@@ -222,7 +222,15 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, _, title) = self.kind.describe();
+        let (status, slug, title) = self.kind.describe();
+        if status.is_client_error() {
+            // The detail may echo client input (a mistyped phone number): not logged.
+            tracing::info!(
+                problem = slug,
+                field = self.field.as_deref(),
+                "request refused"
+            );
+        }
         let problem = Problem {
             kind: self.kind.type_uri(),
             title: title.to_owned(),

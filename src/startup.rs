@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::outbound::{self, Outbox};
 use crate::routes;
 use crate::store::Store;
+use crate::telemetry::MaskedRootSpan;
 use crate::templates::Templates;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
@@ -202,7 +203,7 @@ fn run(
 ) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<MaskedRootSpan>::new())
             .app_data(state.clone())
             .app_data(web::Data::new(BodyLimit(body_limit)))
             .app_data(web::PayloadConfig::new(body_limit))

@@ -1,7 +1,16 @@
 //! Logging: `tracing` with JSON output when standard error is not a terminal.
+//!
+//! Phone numbers never reach a log line: domain code logs [`crate::domain::MaskedPhone`], and
+//! the request span built here records the route template and a masked path instead of the raw
+//! URI (which carries the number in `/v1/members/{phone}`).
 
 use std::io::IsTerminal;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::HttpMessage;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::configuration::{LogFormat, LogSettings};
@@ -26,4 +35,97 @@ pub fn init(settings: &LogSettings) {
     } else {
         builder.try_init()
     };
+}
+
+/// The per-request span: method, route template, masked path, request id, status.
+pub struct MaskedRootSpan;
+
+impl RootSpanBuilder for MaskedRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %mask_path(request.path()),
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Replaces every path segment holding five or more digits (a phone number, however written)
+/// with `***`.
+pub fn mask_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.chars().filter(char::is_ascii_digit).count() >= 5 {
+                "***"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Masks runs of seven or more digits (phone numbers quoted in provider error messages).
+pub fn mask_digits(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let digits = run.chars().filter(char::is_ascii_digit).count();
+        out.push_str(if digits >= 7 { "***" } else { run.as_str() });
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mask_digits, mask_path};
+
+    #[test]
+    fn digit_runs_that_could_be_numbers_are_masked() {
+        assert_eq!(
+            mask_digits("twilio 21211: The 'To' number +14155552671 is not valid"),
+            "twilio 21211: The 'To' number *** is not valid"
+        );
+        assert_eq!(mask_digits("HTTP 503"), "HTTP 503");
+    }
+
+    #[test]
+    fn phone_numbers_in_paths_are_masked() {
+        assert_eq!(
+            mask_path("/v1/members/+14155552671/history"),
+            "/v1/members/***/history"
+        );
+        assert_eq!(mask_path("/v1/members/(415)%20555-2671"), "/v1/members/***");
+        assert_eq!(mask_path("/v1/messages/m12"), "/v1/messages/m12");
+        assert_eq!(mask_path("/healthz"), "/healthz");
+    }
 }

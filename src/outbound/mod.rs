@@ -638,7 +638,7 @@ impl Sender {
             to = %crate::domain::PhoneNumber::parse_e164(&claim.to).map(|p| p.masked().to_string()).unwrap_or_default(),
             segments = count.segments,
             attempts = claim.attempts,
-            error = %error,
+            error = %crate::telemetry::mask_digits(&error),
             "send attempt"
         );
         self.outbox

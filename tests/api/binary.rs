@@ -129,12 +129,13 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
     let toml = config_toml(&redis_url(), &prefix, "http://127.0.0.1:1")
         .replace("provider = \"twilio\"", "provider = \"console\"");
     let path = write_config(dir.path(), &toml);
+    let log_path = dir.path().join("serve.log");
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let (tx, rx) = mpsc::channel();
@@ -177,6 +178,16 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
     });
     assert_eq!(body["points"], 25);
     assert_eq!(body["phone"], "+14155552671");
+    let member = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/v1/members/+14155552671"))
+            .bearer_auth(POS_KEY)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(member, 200);
     let sms = wait_for("SMS ");
     assert!(sms.contains("-> +14155552671"), "{sms}");
     assert!(sms.contains("Reply YES"), "{sms}");
@@ -215,6 +226,17 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status}");
+
+    // The logs tell the story without ever naming the customer's number.
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("listening on"), "{logs}");
+    assert!(
+        logs.contains("+1********71"),
+        "masked numbers are logged: {logs}"
+    );
+    for raw in ["4155552671", "555-2671", "555 2671"] {
+        assert!(!logs.contains(raw), "the log names {raw}: {logs}");
+    }
 }
 
 #[test]
