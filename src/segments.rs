@@ -160,6 +160,33 @@ mod tests {
         assert_eq!(count("👩‍👩‍👧").units, 8);
     }
 
+    /// The vectors of Twilio's message-segment-calculator (`tests/index.test.js`,
+    /// `tests/segments.test.js`): bodies are "1234567890..." runs, with a first character swapped.
+    #[test]
+    fn matches_the_twilio_segment_calculator_vectors() {
+        let run =
+            |n: usize| -> String { (1..=n).map(|i| char::from(b'0' + (i % 10) as u8)).collect() };
+        let with_first = |first: &str, n: usize| format!("{first}{}", &run(n)[1..]);
+        // (body, encoding, segments, message size in bits)
+        let cases = [
+            (with_first("{", 159), Encoding::Gsm7, 1, 1120),
+            (with_first("{", 160), Encoding::Gsm7, 2, 1127),
+            (with_first("😜", 69), Encoding::Ucs2, 1, 1120),
+            (with_first("😜", 70), Encoding::Ucs2, 2, 1136),
+            (run(307), Encoding::Gsm7, 3, 307 * 7),
+            (with_first("😜", 134), Encoding::Ucs2, 3, 135 * 16),
+        ];
+        for (body, encoding, segments, bits) in cases {
+            let c = count(&body);
+            let unit_bits = if encoding == Encoding::Gsm7 { 7 } else { 16 };
+            assert_eq!(
+                (c.encoding, c.segments, c.units * unit_bits),
+                (encoding, segments, bits),
+                "{body}"
+            );
+        }
+    }
+
     #[test]
     fn one_non_gsm_character_makes_the_whole_text_ucs2() {
         assert_eq!(count("Hello “friend”").encoding, Encoding::Ucs2);
