@@ -117,6 +117,9 @@ fn load(args: &ConfigArg) -> anyhow::Result<Settings> {
 async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     let mut settings = load(&args)?;
     crate::telemetry::init(&settings.log);
+    for key in &settings.unknown_keys {
+        tracing::warn!(%key, "configuration key not recognised; ignored (a typo?)");
+    }
     let mut embedded_server = None;
     let url = settings.redis.url.expose_secret().to_owned();
     if settings.redis.embedded && !embedded::answers(&url, settings.redis.timeout()).await {

@@ -37,8 +37,11 @@ fn invalid(message: impl Into<String>) -> ConfigError {
 // The file as written.
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSettings {
+    /// Keys present in the file or environment that no setting reads (typos, or settings of a
+    /// newer version): reported, not fatal.
+    #[serde(skip)]
+    pub unknown_keys: Vec<String>,
     #[serde(default)]
     pub server: ServerSettings,
     #[serde(default)]
@@ -58,7 +61,7 @@ pub struct RawSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ServerSettings {
     pub bind: String,
     pub public_url: String,
@@ -80,7 +83,7 @@ impl Default for ServerSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct RedisSettings {
     /// May carry a password, so it is kept secret.
     pub url: SecretString,
@@ -120,7 +123,7 @@ pub enum ProviderKind {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct SmsSettings {
     pub provider: ProviderKind,
     /// Segments per second per sending number.
@@ -167,7 +170,7 @@ impl Default for SmsSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TwilioSettings {
     pub base_url: String,
     pub account_sid: String,
@@ -192,7 +195,7 @@ impl TwilioSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TelnyxSettings {
     pub base_url: String,
     pub api_key: SecretString,
@@ -210,14 +213,14 @@ impl Default for TelnyxSettings {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TemplateSettings {
     /// Files here override or add to the built-in templates (`{dir}/{locale}/{name}.txt`).
     pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LedgerSettings {
     /// How long a receipt stays replayable and reversible.
     pub receipt_retention_days: u64,
@@ -245,7 +248,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LogSettings {
     pub format: LogFormat,
     /// A `tracing` filter (`info`, `loyalty_gateway=debug`); `RUST_LOG` wins when set.
@@ -262,7 +265,6 @@ impl Default for LogSettings {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawProgram {
     pub id: String,
     pub name: String,
@@ -311,14 +313,12 @@ fn default_currency() -> String {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTender {
     pub name: String,
     pub multiplier: f64,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTier {
     pub name: String,
     #[serde(default)]
@@ -332,7 +332,6 @@ fn one() -> f64 {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawReward {
     pub id: String,
     pub points: i64,
@@ -349,7 +348,6 @@ fn default_valid_days() -> u32 {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawLocation {
     pub id: String,
     #[serde(default)]
@@ -357,7 +355,6 @@ pub struct RawLocation {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawApiKey {
     pub name: String,
     pub sha256: String,
@@ -372,6 +369,8 @@ pub struct RawApiKey {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// See [`RawSettings::unknown_keys`].
+    pub unknown_keys: Vec<String>,
     pub server: ServerSettings,
     pub redis: RedisSettings,
     pub sms: SmsSettings,
@@ -554,12 +553,16 @@ pub fn load_from_str(
             path: origin.to_owned(),
             message: e.to_string(),
         })?;
-    built
-        .try_deserialize::<RawSettings>()
-        .map_err(|e| ConfigError::Read {
-            path: origin.to_owned(),
-            message: e.to_string(),
-        })
+    let mut unknown_keys = Vec::new();
+    let mut raw: RawSettings =
+        serde_ignored::deserialize(built, |path| unknown_keys.push(path.to_string())).map_err(
+            |e| ConfigError::Read {
+                path: origin.to_owned(),
+                message: e.to_string(),
+            },
+        )?;
+    raw.unknown_keys = unknown_keys;
+    Ok(raw)
 }
 
 impl RawSettings {
@@ -610,6 +613,7 @@ impl RawSettings {
             }
         }
         Ok(Settings {
+            unknown_keys: self.unknown_keys,
             server: self.server,
             redis: self.redis,
             sms: self.sms,

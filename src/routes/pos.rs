@@ -17,6 +17,7 @@ use crate::extract::ValidJson;
 use crate::ledger::{
     EarnCommand, IssuedCode, LedgerEntry, MemberStatus, RedeemCommand, RedeemWhat, Written,
 };
+use crate::metrics::Metrics;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -257,6 +258,11 @@ pub async fn earn(
     };
     let written = state.ledger.earn(program, &cmd).await?;
     let result = written.get();
+    Metrics::inc(if written.is_replay() {
+        &state.metrics.earn_replays
+    } else {
+        &state.metrics.earns
+    });
     tracing::info!(points = result.points, replay = written.is_replay(), "earn");
     let body = EarnResponse {
         phone: result.member.phone.clone(),
@@ -330,6 +336,9 @@ pub async fn redeem(
     };
     let written = state.ledger.redeem(program, &cmd).await?;
     let result = written.get();
+    if !written.is_replay() {
+        Metrics::inc(&state.metrics.redemptions);
+    }
     let description = RewardId::parse(&result.redeemed.reward)
         .ok()
         .and_then(|id| program.reward(&id))
@@ -380,6 +389,9 @@ pub async fn reverse(
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
     let written = state.ledger.reverse(program, &location, &receipt).await?;
     let result = written.get();
+    if !written.is_replay() {
+        Metrics::inc(&state.metrics.reversals);
+    }
     let body = ReverseResponse {
         phone: result.member.phone.clone(),
         location: location.to_string(),

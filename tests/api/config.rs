@@ -98,9 +98,22 @@ fn mistakes_name_the_key_and_value() {
 }
 
 #[test]
-fn unknown_keys_are_rejected_rather_than_ignored() {
-    let toml = base().replace("[redis]", "[redis]\nurll = \"x\"");
-    assert!(error_of(&toml).contains("urll"));
+fn unknown_keys_are_reported_but_do_not_stop_the_gateway() {
+    let toml = base()
+        .replace("[redis]", "[redis]\nurll = \"x\"")
+        .replace("[sms]", "[campaigns]\nbatch = 10\n\n[sms]");
+    let settings = parse_str(&toml).unwrap();
+    assert!(
+        settings.unknown_keys.contains(&"redis.urll".to_owned()),
+        "{:?}",
+        settings.unknown_keys
+    );
+    assert!(
+        settings.unknown_keys.contains(&"campaigns".to_owned()),
+        "{:?}",
+        settings.unknown_keys
+    );
+    assert!(parse_str(&base()).unwrap().unknown_keys.is_empty());
 }
 
 #[test]

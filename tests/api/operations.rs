@@ -72,4 +72,16 @@ async fn metrics_are_prometheus_text() {
     let text = response.text().await.unwrap();
     assert!(text.contains("# TYPE loyalty_messages_sent_total counter"));
     assert!(text.contains("loyalty_messages_sent_total 1"), "{text}");
+    assert!(text.contains("loyalty_earns_total 1"), "{text}");
+    app.earn_ok("+14155552671", 1250, "R-1").await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("loyalty_earn_replays_total 1"), "{text}");
 }
