@@ -98,6 +98,18 @@ impl AppState {
         self.numbers.contains_key(number)
     }
 
+    /// Drops the rate-limit state of phones that have been quiet for a full period, so the
+    /// limiter's memory follows current traffic rather than every number ever seen.
+    pub fn forget_idle_inbound_limits(&self) {
+        self.inbound_limiter.retain_recent();
+        self.inbound_limiter.shrink_to_fit();
+    }
+
+    /// How many phones the inbound limiter is tracking.
+    pub fn inbound_limits_tracked(&self) -> usize {
+        self.inbound_limiter.len()
+    }
+
     /// Counts an inbound text against the sender's per-minute allowance.
     pub fn inbound_allowed(&self, program: &Program, from: &PhoneNumber) -> bool {
         self.inbound_limiter

@@ -698,6 +698,19 @@ pub async fn run_workers(state: actix_web::web::Data<AppState>, shutdown: Cancel
         }
     };
     let consumer = format!("{}-{}", hostname(), std::process::id());
+    let housekeeping = {
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = every_minute.tick() => state.forget_idle_inbound_limits(),
+                }
+            }
+        })
+    };
     let loops = state
         .programs()
         .cloned()
@@ -711,6 +724,7 @@ pub async fn run_workers(state: actix_web::web::Data<AppState>, shutdown: Cancel
             async move { program_loop(&state, &sender, &program, &consumer, shutdown).await }
         });
     futures_util::future::join_all(loops).await;
+    let _ = housekeeping.await;
 }
 
 fn hostname() -> String {

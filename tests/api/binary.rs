@@ -253,3 +253,33 @@ fn text_refuses_a_number_that_is_not_one() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--from"));
 }
+
+#[test]
+fn serve_without_redis_or_redis_server_says_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = format!(
+        "redis://127.0.0.1:{}/0",
+        loyalty_gateway::embedded::free_port().unwrap()
+    );
+    let toml = config_toml(&nobody, "p", "http://127.0.0.1:1")
+        .replace("[redis]\n", "[redis]\nembedded = true\n")
+        .replace(
+            "key_prefix = \"p\"",
+            &format!(
+                "key_prefix = \"p\"\ndata_dir = {:?}",
+                dir.path().join("data")
+            ),
+        );
+    let path = write_config(dir.path(), &toml);
+    let output = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("PATH", dir.path()) // no redis-server here
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("redis-server is not installed"), "{stderr}");
+    assert!(stderr.contains("apt-get install redis-server"), "{stderr}");
+    assert!(stderr.contains("LOYALTY__REDIS__URL"), "{stderr}");
+}

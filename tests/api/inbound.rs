@@ -588,3 +588,16 @@ async fn no_inbound_body_makes_the_webhook_fail() {
     }
     app.drain_outbox().await;
 }
+
+#[tokio::test]
+async fn the_inbound_limiter_tracks_each_phone_and_a_sweep_keeps_active_ones() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        app.text(&format!("+1415555260{i}"), "HELP").await;
+    }
+    assert_eq!(app.state.inbound_limits_tracked(), 5);
+    // Dropping keys idle for a full period needs real time to pass (governor's own clock), so
+    // this checks the other half: a sweep keeps every recently active phone.
+    app.state.forget_idle_inbound_limits();
+    assert_eq!(app.state.inbound_limits_tracked(), 5);
+}
