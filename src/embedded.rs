@@ -34,6 +34,16 @@ impl RedisServer {
     }
 
     pub fn start_on(port: u16, dir: &Path, appendonly: bool) -> anyhow::Result<Self> {
+        Self::start_with(port, dir, appendonly, &[])
+    }
+
+    /// Starts with extra `redis-server` arguments (`--cluster-enabled yes`...).
+    pub fn start_with(
+        port: u16,
+        dir: &Path,
+        appendonly: bool,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create Redis data directory {}", dir.display()))?;
         let mut cmd = Command::new("redis-server");
@@ -47,6 +57,7 @@ impl RedisServer {
             .arg("")
             .arg("--appendonly")
             .arg(if appendonly { "yes" } else { "no" })
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
