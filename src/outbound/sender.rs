@@ -1,0 +1,277 @@
+//! The sender: renders a claimed message, applies quiet hours, takes its segments from the
+//! number's shared schedule, calls the provider, and records what happened.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::Quota;
+use rand::Rng;
+
+use super::outbox::{Claim, Outcome, Prepared};
+use super::providers::{self, Outgoing, Provider, SendError};
+use super::{quiet_hours, Entry, Outbox};
+use crate::clock::Clock;
+use crate::configuration::{Program, Settings};
+use crate::metrics::Metrics;
+use crate::segments;
+use crate::startup::AppState;
+use crate::store::StoreError;
+use crate::templates::Templates;
+
+/// Shortest wait after the provider said 429.
+const THROTTLE_FLOOR: Duration = Duration::from_secs(5);
+/// Longest `Retry-After` we honour.
+const RETRY_AFTER_CEILING: Duration = Duration::from_secs(3600);
+/// Sends claimed messages: render, throttle by segments, call the provider, record the outcome.
+pub struct Sender {
+    outbox: Outbox,
+    provider: Box<dyn Provider>,
+    templates: Arc<Templates>,
+    settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    /// The per-number quota in segments; enforced on a schedule shared through Redis.
+    quota: Quota,
+}
+
+impl Sender {
+    pub fn new(state: &AppState, clock: Clock) -> anyhow::Result<Self> {
+        let settings = state.settings.clone();
+        let provider = providers::build(&settings.sms, &settings.server.public_url)?;
+        let period = Duration::from_secs_f64(1.0 / settings.sms.messages_per_second);
+        let burst = NonZeroU32::new(settings.sms.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)
+            .ok_or_else(|| anyhow::anyhow!("sms.messages_per_second is too high"))?
+            .allow_burst(burst);
+        Ok(Self {
+            outbox: state.outbox.clone(),
+            provider,
+            templates: state.templates.clone(),
+            settings,
+            metrics: state.metrics.clone(),
+            clock,
+            quota,
+        })
+    }
+
+    /// The longest a claimed message may wait for its send slot: past it, another worker could
+    /// reclaim the message while this one still means to send it.
+    fn max_throttle_wait(&self) -> Duration {
+        let sms = &self.settings.sms;
+        Duration::from_millis(
+            sms.visibility_timeout_ms
+                .saturating_sub(sms.http_timeout_ms)
+                / 2,
+        )
+    }
+
+    /// Takes one cell per segment (a 3-segment text uses three) from the number's schedule,
+    /// which lives in Redis so that every process sending from `from` draws on the same one.
+    /// Returns false when the slot is too far away: the message was put back until then.
+    async fn throttle(
+        &self,
+        program: &Program,
+        entry: &Entry,
+        from: &str,
+        segments: u32,
+    ) -> Result<bool, StoreError> {
+        let reserved = self
+            .outbox
+            .reserve(
+                program,
+                from,
+                &self.quota,
+                segments.max(1),
+                self.max_throttle_wait(),
+            )
+            .await?;
+        match reserved {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(true)
+            }
+            Err(wait) => {
+                let at = self.clock.now().timestamp_millis() + wait.as_millis() as i64;
+                self.outbox.defer(program, entry, at, "queued").await?;
+                Ok(false)
+            }
+        }
+    }
+
+    fn retry_delay(
+        &self,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        throttled: bool,
+    ) -> Duration {
+        let schedule = &self.settings.sms.retry_schedule_secs;
+        let index = (attempts as usize)
+            .saturating_sub(1)
+            .min(schedule.len().saturating_sub(1));
+        let base = Duration::from_secs(schedule.get(index).copied().unwrap_or(60));
+        let jitter = rand::thread_rng().gen_range(0.8..1.2);
+        let mut delay = base.mul_f64(jitter);
+        if let Some(after) = retry_after {
+            delay = delay.max(after.min(RETRY_AFTER_CEILING));
+        }
+        if throttled {
+            delay = delay.max(THROTTLE_FLOOR);
+        }
+        delay
+    }
+
+    fn render(&self, program: &Program, claim: &Claim) -> Result<String, minijinja::Error> {
+        let first_name = (!claim.first_name.is_empty()).then_some(claim.first_name.as_str());
+        let context = Templates::context(program, first_name, &claim.vars);
+        let locales: Vec<&str> = [claim.locale.as_str(), program.locale.as_str()]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect();
+        let text = if claim.template == "campaign" {
+            let source = claim
+                .vars
+                .get("body")
+                .and_then(|b| b.as_str())
+                .unwrap_or("");
+            self.templates.render_str(source, &context)?
+        } else {
+            self.templates.render(&locales, &claim.template, &context)?
+        };
+        Ok(if self.settings.sms.smart_encoding {
+            segments::smart_encode(&text)
+        } else {
+            text
+        })
+    }
+
+    /// Handles one stream entry to the end: sent, suppressed, scheduled for retry, or failed.
+    #[tracing::instrument(skip_all, fields(program = %program.id, message = %entry.1))]
+    pub async fn process(&self, program: &Program, entry: &Entry) -> Result<(), StoreError> {
+        let claim = match self.outbox.prepare(program, entry).await? {
+            Prepared::Send(claim) => claim,
+            Prepared::Suppressed => {
+                Metrics::inc(&self.metrics.messages_suppressed);
+                tracing::info!("not sent: the member's status forbids it");
+                return Ok(());
+            }
+            Prepared::Gone => return Ok(()),
+        };
+        if claim.kind == "marketing" {
+            let recipient = crate::domain::PhoneNumber::parse_e164(&claim.to)
+                .map(|phone| quiet_hours::recipient(&phone, program.timezone));
+            if let Ok(recipient) = recipient {
+                if let Some(at) = recipient.next_allowed(self.clock.now()) {
+                    tracing::info!(until = %at, "marketing text deferred: quiet hours");
+                    return self
+                        .outbox
+                        .defer(program, entry, at.timestamp_millis(), "deferred")
+                        .await;
+                }
+            }
+        }
+        let body = match self.render(program, &claim) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, template = %claim.template, "template failed to render");
+                Metrics::inc(&self.metrics.messages_failed);
+                return self
+                    .outbox
+                    .finish(
+                        program,
+                        entry,
+                        Outcome::Failed,
+                        "",
+                        "",
+                        0,
+                        &format!("template: {e}"),
+                        0,
+                    )
+                    .await;
+            }
+        };
+        let count = segments::count(&body);
+        let Some(from) = program.sending_number() else {
+            return self
+                .outbox
+                .finish(
+                    program,
+                    entry,
+                    Outcome::Failed,
+                    "",
+                    &body,
+                    count.segments,
+                    "the program has no sending number",
+                    0,
+                )
+                .await;
+        };
+        if !self
+            .throttle(program, entry, from.as_str(), count.segments)
+            .await?
+        {
+            return Ok(());
+        }
+        let outgoing = Outgoing {
+            from: from.as_str().to_owned(),
+            to: claim.to.clone(),
+            body,
+        };
+        let result = self.provider.send(&outgoing).await;
+        let (outcome, provider_id, error, retry_at) = match result {
+            Ok(sid) => {
+                Metrics::inc(&self.metrics.messages_sent);
+                self.metrics.segments_sent.fetch_add(
+                    u64::from(count.segments),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                (Outcome::Sent, sid, String::new(), 0)
+            }
+            Err(SendError::OptedOut(e)) => {
+                Metrics::inc(&self.metrics.messages_failed);
+                (Outcome::OptedOut, String::new(), e, 0)
+            }
+            Err(SendError::Undeliverable(e)) => {
+                Metrics::inc(&self.metrics.messages_failed);
+                (Outcome::Failed, String::new(), e, 0)
+            }
+            Err(SendError::Transient {
+                message,
+                retry_after,
+                throttled,
+            }) => {
+                if claim.attempts as usize > self.settings.sms.retry_schedule_secs.len() {
+                    Metrics::inc(&self.metrics.messages_failed);
+                    (Outcome::Dead, String::new(), message, 0)
+                } else {
+                    Metrics::inc(&self.metrics.messages_retried);
+                    let delay = self.retry_delay(claim.attempts, retry_after, throttled);
+                    let at = self.clock.now().timestamp_millis() + delay.as_millis() as i64;
+                    (Outcome::Retry, String::new(), message, at)
+                }
+            }
+        };
+        tracing::info!(
+            outcome = outcome.as_str(),
+            to = %crate::domain::PhoneNumber::parse_e164(&claim.to).map(|p| p.masked().to_string()).unwrap_or_default(),
+            segments = count.segments,
+            attempts = claim.attempts,
+            error = %crate::telemetry::mask_digits(&error),
+            "send attempt"
+        );
+        self.outbox
+            .finish(
+                program,
+                entry,
+                outcome,
+                &provider_id,
+                &outgoing.body,
+                count.segments,
+                &error,
+                retry_at,
+            )
+            .await
+    }
+}
