@@ -206,6 +206,12 @@ pub struct LedgerEntry {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The text this entry caused, if any...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// ...and its delivery state now (queued, sent, delivered, suppressed, failed...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_status: Option<String>,
 }
 
 fn is_blank(value: &Option<String>) -> bool {
@@ -459,7 +465,41 @@ impl Ledger {
                     .await
             })
             .await?;
-        raw.iter().map(|entry| parse_reply(entry)).collect()
+        let mut entries: Vec<LedgerEntry> = raw
+            .iter()
+            .map(|entry| parse_reply(entry))
+            .collect::<Result<_, _>>()?;
+        self.attach_message_status(program, &mut entries).await?;
+        Ok(entries)
+    }
+
+    /// Looks up, in one pipelined round trip, the delivery state of the texts `entries` caused.
+    async fn attach_message_status(
+        &self,
+        program: &Program,
+        entries: &mut [LedgerEntry],
+    ) -> Result<(), LedgerError> {
+        let keys = self.keys(program);
+        let mut pipe = redis::pipe();
+        let mut with_text = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if let Some(id) = &entry.message_id {
+                pipe.hget(keys.message(id), "status");
+                with_text.push(i);
+            }
+        }
+        if with_text.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.store.conn();
+        let statuses: Vec<Option<String>> = self
+            .store
+            .run(async move { pipe.query_async(&mut conn).await })
+            .await?;
+        for (i, status) in with_text.into_iter().zip(statuses) {
+            entries[i].message_status = status;
+        }
+        Ok(())
     }
 }
 

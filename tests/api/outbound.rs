@@ -460,4 +460,23 @@ async fn a_members_texts_and_their_states_show_in_their_history() {
     assert_eq!(messages[0]["status"], "sent");
     assert_eq!(messages[0]["segments"], 1);
     assert_eq!(messages[1]["template"], "welcome");
+    // The ledger entry that caused a text names it, with its state now.
+    let history = app.history(PHONE).await;
+    assert_eq!(history[0]["type"], "earn");
+    assert_eq!(history[0]["message_id"], messages[0]["id"]);
+    assert_eq!(history[0]["message_status"], "sent");
+    let delivered: Vec<(String, String)> = [
+        ("MessageSid", "SM00000000000000000000000000000001"),
+        ("MessageStatus", "delivered"),
+        ("From", SENDER),
+        ("To", PHONE),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    app.post_twilio_form("/webhooks/twilio/status", &delivered)
+        .await;
+    assert_eq!(app.history(PHONE).await[0]["message_status"], "delivered");
+    // The welcome came from the SMS join, whose ledger entry names no text.
+    assert!(history[1].get("message_id").is_none());
 }

@@ -27,6 +27,17 @@ if first_name ~= '' and not redis.call('HGET', mkey, 'first_name') then
   redis.call('HSET', mkey, 'first_name', first_name)
 end
 
+-- Whether this earn texts the member is known now (the status does not change below), so the
+-- text's id can go into the ledger entry.
+local status = redis.call('HGET', mkey, 'status')
+local text_kind
+if status == 'active' then
+  text_kind = 'receipt'
+elseif status == 'pending' and redis.call('HGET', mkey, 'consent_requested') ~= '1' then
+  text_kind = 'consent_request'
+end
+local message_id = text_kind and new_message_id() or nil
+
 local lifetime_before = tonumber(redis.call('HGET', mkey, 'lifetime'))
 local points = tiers[tier_index(tiers, lifetime_before)][3]
 local balance = redis.call('HINCRBY', mkey, 'balance', points)
@@ -36,7 +47,7 @@ local tier = tiers[tier_index(tiers, lifetime)][1]
 redis.call('HSET', mkey, 'last_visit_at', NOW, 'last_visit_ms', NOW_MS, 'tier', tier)
 redis.call('SADD', mkey .. ':locations', location)
 append_ledger(phone, { type = 'earn', points = points, balance = balance, amount = amount,
-  location = location, receipt = receipt, tender = tender })
+  location = location, receipt = receipt, tender = tender, message_id = message_id })
 stat('points:issued', points, location)
 stat('visits', 1, location)
 if visits == 1 then stat('visitors', 1) end
@@ -65,13 +76,13 @@ for _, r in ipairs(rewards) do
   end
 end
 
-local status = redis.call('HGET', mkey, 'status')
-if status == 'active' then
+if text_kind == 'receipt' then
   enqueue(phone, 'transactional', 'earn', { points = points, balance = balance,
-    location = location, rewards_issued = issued }, msg_ttl)
-elseif status == 'pending' and redis.call('HGET', mkey, 'consent_requested') ~= '1' then
+    location = location, rewards_issued = issued }, msg_ttl, message_id)
+elseif text_kind == 'consent_request' then
   redis.call('HSET', mkey, 'consent_requested', '1')
-  enqueue(phone, 'consent_request', 'confirm', { points = points, balance = balance }, msg_ttl)
+  enqueue(phone, 'consent_request', 'confirm', { points = points, balance = balance }, msg_ttl,
+    message_id)
 end
 
 local result = member_summary(phone)

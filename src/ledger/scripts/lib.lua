@@ -38,8 +38,11 @@ end
 -- The transactional outbox: the message record and its stream entry are written by the same
 -- script as the change that causes them, so a text exists if and only if its change committed.
 -- `kind` decides what the sender may deliver to a member in each status (see outbound/).
-local function enqueue(phone, kind, template, vars, ttl_secs)
-  local id = 'm' .. next_id('msg')
+local function new_message_id() return 'm' .. next_id('msg') end
+
+-- `id` may be allocated beforehand (new_message_id) so a ledger entry can name its text.
+local function enqueue(phone, kind, template, vars, ttl_secs, id)
+  id = id or new_message_id()
   local key = B .. 'msg:' .. id
   redis.call('HSET', key, 'id', id, 'to', phone, 'kind', kind, 'template', template,
     'vars', cjson.encode(vars), 'status', 'queued', 'attempts', 0,

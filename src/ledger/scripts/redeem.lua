@@ -16,13 +16,16 @@ if redis.call('EXISTS', mkey) == 0 then return { 'member_not_found', '' } end
 local balance = tonumber(redis.call('HGET', mkey, 'balance'))
 if balance < 0 then return { 'negative_balance', tostring(balance) } end
 
+local message_id
+if redis.call('HGET', mkey, 'status') == 'active' then message_id = new_message_id() end
+
 local redeemed
 if mode == 'reward' then
   local reward, cost = ARGV[8], tonumber(ARGV[9])
   if balance < cost then return { 'insufficient', tostring(balance) } end
   balance = redis.call('HINCRBY', mkey, 'balance', -cost)
   append_ledger(phone, { type = 'redeem', points = -cost, balance = balance, reward = reward,
-    location = location, receipt = receipt })
+    location = location, receipt = receipt, message_id = message_id })
   stat('points:redeemed', cost, location)
   stat('rewards:issued', 1, location)
   stat('rewards:redeemed', 1, location)
@@ -39,16 +42,16 @@ else
     'used_receipt', receipt)
   redis.call('SREM', mkey .. ':codes', code)
   append_ledger(phone, { type = 'redeem', points = 0, balance = balance, reward = c[2],
-    code = code, location = location, receipt = receipt })
+    code = code, location = location, receipt = receipt, message_id = message_id })
   stat('rewards:redeemed', 1, location)
   redeemed = { reward = c[2], code = code, points = 0 }
 end
 
 local result = member_summary(phone)
 result.redeemed = redeemed
-if result.status == 'active' then
+if message_id then
   enqueue(phone, 'transactional', 'redeem', { reward = redeemed.reward, balance = balance },
-    msg_ttl)
+    msg_ttl, message_id)
 end
 local response = cjson.encode(result)
 redis.call('HSET', rkey, 'fp', fp, 'response', response, 'phone', phone, 'at', NOW)

@@ -12,6 +12,10 @@ local phone, points = rec[1], tonumber(rec[2])
 local mkey = member_key(phone)
 if redis.call('EXISTS', mkey) == 0 then return { 'not_found', '' } end
 
+local message_id
+if redis.call('HGET', mkey, 'status') == 'active' and points > 0 then
+  message_id = new_message_id()
+end
 local balance = redis.call('HINCRBY', mkey, 'balance', -points)
 local lifetime = redis.call('HINCRBY', mkey, 'lifetime', -points)
 if lifetime < 0 then
@@ -20,7 +24,7 @@ if lifetime < 0 then
 end
 redis.call('HSET', mkey, 'tier', tiers[tier_index(tiers, lifetime)][1])
 append_ledger(phone, { type = 'reverse', points = -points, balance = balance,
-  location = location, receipt = receipt })
+  location = location, receipt = receipt, message_id = message_id })
 stat('points:issued', -points, location)
 stat('points:reversed', points, location)
 
@@ -28,8 +32,9 @@ local result = member_summary(phone)
 result.points = -points
 result.receipt = receipt
 result.location = location
-if result.status == 'active' and points > 0 then
-  enqueue(phone, 'transactional', 'reverse', { points = points, balance = balance }, msg_ttl)
+if message_id then
+  enqueue(phone, 'transactional', 'reverse', { points = points, balance = balance }, msg_ttl,
+    message_id)
 end
 local response = cjson.encode(result)
 redis.call('HSET', rkey, 'reversal', response)
