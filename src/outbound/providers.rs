@@ -119,6 +119,49 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// What a provider answered.
+struct Reply {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+async fn send_request(request: reqwest::RequestBuilder) -> Result<Reply, SendError> {
+    let response = request.send().await.map_err(request_error)?;
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let body = response.bytes().await.map_err(request_error)?.to_vec();
+    Ok(Reply {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// What an HTTP status says when the provider's own code does not: 429 is "slow down", 5xx is
+/// the provider's trouble (retry), anything else is a request it will never accept.
+fn classify_status(status: u16, text: String, retry_after: Option<Duration>) -> SendError {
+    match status {
+        429 => SendError::Transient {
+            message: text,
+            retry_after,
+            throttled: true,
+        },
+        500..=599 => SendError::Transient {
+            message: text,
+            retry_after,
+            throttled: false,
+        },
+        _ => SendError::Undeliverable(text),
+    }
+}
+
 fn request_error(e: reqwest::Error) -> SendError {
     // Timeouts included: the provider may or may not have the message; retrying risks one
     // duplicate, not retrying risks a lost text. Loyalty receipts prefer the duplicate.
@@ -157,20 +200,11 @@ pub fn classify_twilio(
             .unwrap_or_else(|| status.to_string()),
         message
     );
-    match (status, code) {
-        (_, Some(21610)) => SendError::OptedOut(text),
-        (_, Some(21211 | 21614 | 21635 | 21408 | 21612)) => SendError::Undeliverable(text),
-        (429, _) | (_, Some(20429)) => SendError::Transient {
-            message: text,
-            retry_after,
-            throttled: true,
-        },
-        (500..=599, _) => SendError::Transient {
-            message: text,
-            retry_after,
-            throttled: false,
-        },
-        _ => SendError::Undeliverable(text),
+    match code {
+        Some(21610) => SendError::OptedOut(text),
+        Some(21211 | 21614 | 21635 | 21408 | 21612) => SendError::Undeliverable(text),
+        Some(20429) => classify_status(429, text, retry_after),
+        _ => classify_status(status, text, retry_after),
     }
 }
 
@@ -195,33 +229,34 @@ impl Provider for Twilio {
                 ("StatusCallback", self.status_callback.as_str()),
             ];
             let body = serde_urlencoded_form(&form);
-            let response = self
-                .http
-                .post(url)
-                .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(body)
-                .send()
-                .await
-                .map_err(request_error)?;
-            let status = response.status().as_u16();
-            let wait = retry_after(response.headers());
-            let bytes = response.bytes().await.map_err(request_error)?;
-            if (200..300).contains(&status) {
-                let created: TwilioCreated = serde_json::from_slice(&bytes).map_err(|_| {
+            let reply = send_request(
+                self.http
+                    .post(url)
+                    .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body),
+            )
+            .await?;
+            if reply.accepted() {
+                let created: TwilioCreated = serde_json::from_slice(&reply.body).map_err(|_| {
                     SendError::transient("twilio accepted the message but the reply had no sid")
                 })?;
                 return Ok(created.sid);
             }
-            let error: Option<TwilioError> = serde_json::from_slice(&bytes).ok();
+            let error: Option<TwilioError> = serde_json::from_slice(&reply.body).ok();
             let code = error.as_ref().and_then(|e| e.code);
             let message = error
                 .and_then(|e| e.message)
-                .unwrap_or_else(|| format!("HTTP {status}"));
-            Err(classify_twilio(status, code, &message, wait))
+                .unwrap_or_else(|| format!("HTTP {}", reply.status));
+            Err(classify_twilio(
+                reply.status,
+                code,
+                &message,
+                reply.retry_after,
+            ))
         })
     }
 }
@@ -270,24 +305,20 @@ impl Provider for Telnyx {
         msg: &'a Outgoing,
     ) -> ProviderFuture<'a, Result<ProviderMessageId, SendError>> {
         Box::pin(async move {
-            let response = self
-                .http
-                .post(format!("{}/v2/messages", self.base_url))
-                .bearer_auth(self.api_key.expose_secret())
-                .json(&serde_json::json!({ "from": msg.from, "to": msg.to, "text": msg.body }))
-                .send()
-                .await
-                .map_err(request_error)?;
-            let status = response.status().as_u16();
-            let wait = retry_after(response.headers());
-            let bytes = response.bytes().await.map_err(request_error)?;
-            if (200..300).contains(&status) {
-                let created: TelnyxCreated = serde_json::from_slice(&bytes).map_err(|_| {
+            let reply = send_request(
+                self.http
+                    .post(format!("{}/v2/messages", self.base_url))
+                    .bearer_auth(self.api_key.expose_secret())
+                    .json(&serde_json::json!({ "from": msg.from, "to": msg.to, "text": msg.body })),
+            )
+            .await?;
+            if reply.accepted() {
+                let created: TelnyxCreated = serde_json::from_slice(&reply.body).map_err(|_| {
                     SendError::transient("telnyx accepted the message but the reply had no id")
                 })?;
                 return Ok(created.data.id);
             }
-            let first = serde_json::from_slice::<TelnyxErrors>(&bytes)
+            let first = serde_json::from_slice::<TelnyxErrors>(&reply.body)
                 .ok()
                 .and_then(|e| e.errors.into_iter().next());
             let code = first
@@ -296,21 +327,12 @@ impl Provider for Telnyx {
                 .unwrap_or_default();
             let title = first
                 .and_then(|e| e.title)
-                .unwrap_or_else(|| format!("HTTP {status}"));
+                .unwrap_or_else(|| format!("HTTP {}", reply.status));
             let text = format!("telnyx {code}: {title}");
-            Err(match (status, code.as_str()) {
-                (_, "40300") => SendError::OptedOut(text),
-                (429, _) => SendError::Transient {
-                    message: text,
-                    retry_after: wait,
-                    throttled: true,
-                },
-                (500..=599, _) => SendError::Transient {
-                    message: text,
-                    retry_after: wait,
-                    throttled: false,
-                },
-                _ => SendError::Undeliverable(text),
+            Err(if code == "40300" {
+                SendError::OptedOut(text)
+            } else {
+                classify_status(reply.status, text, reply.retry_after)
             })
         })
     }

@@ -10,11 +10,8 @@ local tiers, rewards, codes = cjson.decode(ARGV[10]), cjson.decode(ARGV[11]), cj
 local receipt_ttl, msg_ttl = tonumber(ARGV[13]), tonumber(ARGV[14])
 
 local rkey = B .. 'receipt:earn:' .. location .. ':' .. receipt
-local prior = redis.call('HMGET', rkey, 'fp', 'response')
-if prior[1] then
-  if prior[1] == fp then return { 'replay', prior[2] } end
-  return { 'conflict', '' }
-end
+local answered = prior_answer(rkey, fp)
+if answered then return answered end
 
 local mkey = member_key(phone)
 local created = ensure_member(phone, 'pos', 'pending', ARGV[15])

@@ -68,6 +68,27 @@ local function ensure_member(phone, via, status, locale)
   return true
 end
 
+-- Idempotency of a POS write keyed by `rkey`: the stored reply to the same request (same
+-- fingerprint), a conflict for a different one, or nil when the receipt is new.
+local function prior_answer(rkey, fp)
+  local prior = redis.call('HMGET', rkey, 'fp', 'response')
+  if not prior[1] then return nil end
+  if prior[1] == fp then return { 'replay', prior[2] } end
+  return { 'conflict', '' }
+end
+
+-- The member's unused, unexpired reward codes.
+local function unused_codes(phone)
+  local codes = {}
+  for _, code in ipairs(redis.call('SMEMBERS', member_key(phone) .. ':codes')) do
+    local c = redis.call('HMGET', B .. 'code:' .. code, 'reward', 'status', 'expires_ms')
+    if c[2] == 'unused' and tonumber(c[3]) > NOW_MS then
+      table.insert(codes, { code = code, reward = c[1], expires_ms = tonumber(c[3]) })
+    end
+  end
+  return codes
+end
+
 -- tiers: [[name, min_lifetime_points, ...], ...] sorted by min ascending, the first at 0.
 local function tier_index(tiers, lifetime)
   local idx = 1

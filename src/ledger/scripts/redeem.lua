@@ -5,11 +5,8 @@ local fp, phone, location, receipt, mode = ARGV[3], ARGV[4], ARGV[5], ARGV[6], A
 local receipt_ttl, msg_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
 
 local rkey = B .. 'receipt:redeem:' .. location .. ':' .. receipt
-local prior = redis.call('HMGET', rkey, 'fp', 'response')
-if prior[1] then
-  if prior[1] == fp then return { 'replay', prior[2] } end
-  return { 'conflict', '' }
-end
+local answered = prior_answer(rkey, fp)
+if answered then return answered end
 
 local mkey = member_key(phone)
 if redis.call('EXISTS', mkey) == 0 then return { 'member_not_found', '' } end
