@@ -54,6 +54,36 @@ pub(super) struct Claim {
     pub(super) first_name: String,
 }
 
+/// What one send attempt came to, as `finish.lua` records it.
+#[derive(Debug)]
+pub(super) struct Attempt<'a> {
+    pub(super) outcome: Outcome,
+    pub(super) provider_id: String,
+    pub(super) body: &'a str,
+    pub(super) segments: u32,
+    pub(super) error: String,
+    /// When to try again (`Outcome::Retry`), Unix ms.
+    pub(super) retry_at_ms: i64,
+}
+
+impl<'a> Attempt<'a> {
+    pub(super) fn new(outcome: Outcome, body: &'a str, segments: u32) -> Self {
+        Self {
+            outcome,
+            provider_id: String::new(),
+            body,
+            segments,
+            error: String::new(),
+            retry_at_ms: 0,
+        }
+    }
+
+    pub(super) fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = error.into();
+        self
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
     Sent,
@@ -220,28 +250,23 @@ impl Outbox {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Records an attempt's outcome and releases the stream entry.
     pub(super) async fn finish(
         &self,
         program: &Program,
         entry: &Entry,
-        outcome: Outcome,
-        provider_id: &str,
-        body: &str,
-        segments: u32,
-        error: &str,
-        retry_at_ms: i64,
+        attempt: &Attempt<'_>,
     ) -> Result<(), StoreError> {
         let mut invocation = self.invocation(&FINISH, program);
         invocation
             .arg(&entry.1)
             .arg(&entry.0)
-            .arg(outcome.as_str())
-            .arg(provider_id)
-            .arg(body)
-            .arg(segments)
-            .arg(error)
-            .arg(retry_at_ms)
+            .arg(attempt.outcome.as_str())
+            .arg(&attempt.provider_id)
+            .arg(attempt.body)
+            .arg(attempt.segments)
+            .arg(&attempt.error)
+            .arg(attempt.retry_at_ms)
             .arg(SID_TTL_SECS);
         self.store.invoke::<String>(invocation).await.map(|_| ())
     }
@@ -347,6 +372,28 @@ impl Outbox {
         invocation.arg(id);
         let done: i64 = self.store.invoke(invocation).await?;
         Ok(done == 1)
+    }
+
+    /// The stored records of `ids`, in order, in one pipelined round trip (expired ones left out).
+    pub async fn messages(
+        &self,
+        program: &Program,
+        ids: &[String],
+    ) -> Result<Vec<HashMap<String, String>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(program);
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hgetall(keys.message(id));
+        }
+        let mut conn = self.store.conn();
+        let records: Vec<HashMap<String, String>> = self
+            .store
+            .run(async move { pipe.query_async(&mut conn).await })
+            .await?;
+        Ok(records.into_iter().filter(|r| !r.is_empty()).collect())
     }
 
     /// A message's stored record (status, body, attempts...).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use governor::Quota;
 use rand::Rng;
 
-use super::outbox::{Claim, Outcome, Prepared};
+use super::outbox::{Attempt, Claim, Outcome, Prepared};
 use super::providers::{self, Outgoing, Provider, SendError};
 use super::{quiet_hours, Entry, Outbox};
 use crate::clock::Clock;
@@ -177,36 +177,16 @@ impl Sender {
             Err(e) => {
                 tracing::error!(error = %e, template = %claim.template, "template failed to render");
                 Metrics::inc(&self.metrics.messages_failed);
-                return self
-                    .outbox
-                    .finish(
-                        program,
-                        entry,
-                        Outcome::Failed,
-                        "",
-                        "",
-                        0,
-                        &format!("template: {e}"),
-                        0,
-                    )
-                    .await;
+                let attempt =
+                    Attempt::new(Outcome::Failed, "", 0).with_error(format!("template: {e}"));
+                return self.outbox.finish(program, entry, &attempt).await;
             }
         };
         let count = segments::count(&body);
         let Some(from) = program.sending_number() else {
-            return self
-                .outbox
-                .finish(
-                    program,
-                    entry,
-                    Outcome::Failed,
-                    "",
-                    &body,
-                    count.segments,
-                    "the program has no sending number",
-                    0,
-                )
-                .await;
+            let attempt = Attempt::new(Outcome::Failed, &body, count.segments)
+                .with_error("the program has no sending number");
+            return self.outbox.finish(program, entry, &attempt).await;
         };
         if !self
             .throttle(program, entry, from.as_str(), count.segments)
@@ -220,58 +200,52 @@ impl Sender {
             body,
         };
         let result = self.provider.send(&outgoing).await;
-        let (outcome, provider_id, error, retry_at) = match result {
+        let mut attempt = Attempt::new(Outcome::Sent, &outgoing.body, count.segments);
+        match result {
             Ok(sid) => {
                 Metrics::inc(&self.metrics.messages_sent);
                 self.metrics.segments_sent.fetch_add(
                     u64::from(count.segments),
                     std::sync::atomic::Ordering::Relaxed,
                 );
-                (Outcome::Sent, sid, String::new(), 0)
+                attempt.provider_id = sid;
             }
             Err(SendError::OptedOut(e)) => {
                 Metrics::inc(&self.metrics.messages_failed);
-                (Outcome::OptedOut, String::new(), e, 0)
+                attempt = attempt.with_error(e);
+                attempt.outcome = Outcome::OptedOut;
             }
             Err(SendError::Undeliverable(e)) => {
                 Metrics::inc(&self.metrics.messages_failed);
-                (Outcome::Failed, String::new(), e, 0)
+                attempt = attempt.with_error(e);
+                attempt.outcome = Outcome::Failed;
             }
             Err(SendError::Transient {
                 message,
                 retry_after,
                 throttled,
             }) => {
+                attempt = attempt.with_error(message);
                 if claim.attempts as usize > self.settings.sms.retry_schedule_secs.len() {
                     Metrics::inc(&self.metrics.messages_failed);
-                    (Outcome::Dead, String::new(), message, 0)
+                    attempt.outcome = Outcome::Dead;
                 } else {
                     Metrics::inc(&self.metrics.messages_retried);
                     let delay = self.retry_delay(claim.attempts, retry_after, throttled);
-                    let at = self.clock.now().timestamp_millis() + delay.as_millis() as i64;
-                    (Outcome::Retry, String::new(), message, at)
+                    attempt.outcome = Outcome::Retry;
+                    attempt.retry_at_ms =
+                        self.clock.now().timestamp_millis() + delay.as_millis() as i64;
                 }
             }
-        };
+        }
         tracing::info!(
-            outcome = outcome.as_str(),
+            outcome = attempt.outcome.as_str(),
             to = %crate::domain::PhoneNumber::parse_e164(&claim.to).map(|p| p.masked().to_string()).unwrap_or_default(),
             segments = count.segments,
             attempts = claim.attempts,
-            error = %crate::telemetry::mask_digits(&error),
+            error = %crate::telemetry::mask_digits(&attempt.error),
             "send attempt"
         );
-        self.outbox
-            .finish(
-                program,
-                entry,
-                outcome,
-                &provider_id,
-                &outgoing.body,
-                count.segments,
-                &error,
-                retry_at,
-            )
-            .await
+        self.outbox.finish(program, entry, &attempt).await
     }
 }

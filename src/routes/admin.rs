@@ -138,12 +138,13 @@ pub async fn member_messages(
         .store
         .run(async move { conn.lrange(list_key, 0, -1).await })
         .await?;
-    let mut messages = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(record) = state.outbox.message(program, &id).await? {
-            messages.push(message_json(record));
-        }
-    }
+    let messages: Vec<serde_json::Value> = state
+        .outbox
+        .messages(program, &ids)
+        .await?
+        .into_iter()
+        .map(message_json)
+        .collect();
     Ok(HttpResponse::Ok().json(messages))
 }
 
