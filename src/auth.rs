@@ -22,7 +22,7 @@ use crate::startup::AppState;
 /// An authenticated caller.
 #[derive(Clone)]
 pub struct ApiKey {
-    pub entry: ApiKeyEntry,
+    pub entry: Arc<ApiKeyEntry>,
     pub program: Arc<Program>,
 }
 
@@ -53,7 +53,7 @@ impl ApiKey {
 }
 
 /// Finds the configured key whose hash matches `presented`, in constant time per entry.
-pub fn find_key<'a>(keys: &'a [ApiKeyEntry], presented: &str) -> Option<&'a ApiKeyEntry> {
+pub fn find_key<'a>(keys: &'a [Arc<ApiKeyEntry>], presented: &str) -> Option<&'a Arc<ApiKeyEntry>> {
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let mut found = None;
     for entry in keys {

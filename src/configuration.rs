@@ -378,7 +378,8 @@ pub struct Settings {
     pub ledger: LedgerSettings,
     pub log: LogSettings,
     pub programs: Vec<Program>,
-    pub api_keys: Vec<ApiKeyEntry>,
+    /// Shared with every authenticated request (no per-request copy of scopes and locations).
+    pub api_keys: Vec<std::sync::Arc<ApiKeyEntry>>,
 }
 
 #[derive(Debug, Clone)]
@@ -601,7 +602,7 @@ impl RawSettings {
             .api_keys
             .into_iter()
             .enumerate()
-            .map(|(i, k)| validate_api_key(i, k, &programs))
+            .map(|(i, k)| validate_api_key(i, k, &programs).map(std::sync::Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let mut hashes = HashSet::new();
         for key in &api_keys {

@@ -1,8 +1,9 @@
 //! Single-use reward codes, read aloud at a till and typed by a cashier.
 //!
 //! The alphabet drops the characters people confuse (0/O, 1/I/L) and the code is eight symbols
-//! from a 31-symbol alphabet (~40 bits) drawn from the OS CSPRNG, so codes cannot be guessed at
-//! the rate a till can try them. Codes display as `XXXX-XXXX`; input is accepted in any case, with
+//! from a 31-symbol alphabet (~40 bits) drawn from `rand`'s thread-local CSPRNG (ChaCha, seeded
+//! and periodically reseeded from the OS), so codes cannot be guessed at the rate a till can try
+//! them, and no system call is made per symbol. Codes display as `XXXX-XXXX`; input is accepted in any case, with
 //! or without the dash or spaces.
 
 use std::fmt;
@@ -19,7 +20,7 @@ pub struct RewardCode(String);
 
 impl RewardCode {
     pub fn generate() -> Self {
-        let mut rng = rand::rngs::OsRng;
+        let mut rng = rand::thread_rng();
         let code = (0..LEN)
             .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
             .collect();

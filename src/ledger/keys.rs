@@ -78,7 +78,7 @@ impl ProgramKeys {
         format!("{}msg:{id}", self.base)
     }
 
-    pub fn stats(&self) -> String {
-        format!("{}stats", self.base)
+    pub fn dead_letters(&self) -> String {
+        format!("{}outbox:dead", self.base)
     }
 }

@@ -349,7 +349,7 @@ impl Outbox {
         program: &Program,
         count: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let key = format!("{}outbox:dead", self.keys(program).base());
+        let key = self.keys(program).dead_letters();
         let mut conn = self.store.conn();
         let reply: redis::streams::StreamRangeReply = self
             .store
