@@ -14,7 +14,7 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::domain::{LocationId, Multiplier, PhoneNumber, ProgramId, Region, RewardId};
+use crate::domain::{keyword, LocationId, Multiplier, PhoneNumber, ProgramId, Region, RewardId};
 
 /// The file used when neither `--config` nor `$LOYALTY_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
@@ -392,7 +392,7 @@ pub struct Program {
     pub timezone: chrono_tz::Tz,
     pub locale: String,
     pub help_contact: String,
-    /// Upper-cased, accent-folded join keywords.
+    /// Join keywords, normalised as inbound texts are (`domain::keyword`).
     pub join_keywords: Vec<String>,
     pub welcome_points: i64,
     pub points_per_unit: u32,
@@ -752,16 +752,6 @@ fn validate_sms(sms: &SmsSettings) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Upper-cases and strips accents, as keywords are matched (`Únete` → `UNETE`).
-pub fn fold_keyword(s: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    s.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .collect::<String>()
-        .trim()
-        .to_uppercase()
-}
-
 fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigError> {
     let at = |field: &str| format!("programs[{index}].{field}");
     let id = ProgramId::parse(&raw.id).map_err(|e| invalid(format!("{}: {e}", at("id"))))?;
@@ -906,7 +896,11 @@ fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigErro
         };
         locations.push(Location { id, name });
     }
-    let join_keywords = raw.join_keywords.iter().map(|k| fold_keyword(k)).collect();
+    let join_keywords = raw
+        .join_keywords
+        .iter()
+        .map(|k| keyword::normalise(k))
+        .collect();
     Ok(Program {
         id,
         name: raw.name,

@@ -1,15 +1,16 @@
 //! BAL, BALANCE, POINTS (SALDO, PUNTOS, PONTOS, رصيد, نقاط).
 
 use super::{sms_script, Command, Parsed, Text};
+use crate::domain::keyword::Words;
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/balance.lua");
 
-const KEYWORDS: &[&str] = &[
+static KEYWORDS: Words = Words::new(&[
     "BAL", "BALANCE", "POINTS", "PTS", "SALDO", "PUNTOS", "PONTOS", "رصيد", "نقاط",
-];
+]);
 
 pub(super) fn parse(text: &Text) -> Option<Parsed> {
-    text.starts_with_word(KEYWORDS)
+    text.starts_with_word(&KEYWORDS)
         .then(|| Parsed::new(Command::Balance))
 }

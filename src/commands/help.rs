@@ -1,13 +1,14 @@
 //! HELP, INFO (AYUDA, AJUDA, مساعدة): answered to anyone.
 
 use super::{sms_script, Command, Parsed, Text};
+use crate::domain::keyword::Words;
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/help.lua");
 
-const KEYWORDS: &[&str] = &["HELP", "INFO", "AYUDA", "AJUDA", "مساعدة"];
+static KEYWORDS: Words = Words::new(&["HELP", "INFO", "AYUDA", "AJUDA", "مساعدة"]);
 
 pub(super) fn parse(text: &Text) -> Option<Parsed> {
-    text.starts_with_word(KEYWORDS)
+    text.starts_with_word(&KEYWORDS)
         .then(|| Parsed::new(Command::Help))
 }

@@ -3,11 +3,12 @@
 
 use super::{sms_script, Command, Parsed, Text};
 use crate::configuration::Program;
+use crate::domain::keyword::Tagged;
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/join.lua");
 
-const LOCALISED: &[(&str, &str)] = &[
+static LOCALISED: Tagged<&str> = Tagged::new(&[
     ("UNIRSE", "es"),
     ("UNIRME", "es"),
     ("ÚNETE", "es"),
@@ -17,18 +18,15 @@ const LOCALISED: &[(&str, &str)] = &[
     ("INSCREVER", "pt"),
     ("اشترك", "ar"),
     ("انضم", "ar"),
-];
+]);
 
 pub(super) fn parse(text: &Text, program: &Program) -> Option<Parsed> {
     let word = text.normalised();
-    if word == "JOIN" || program.join_keywords.iter().any(|k| super::fold(k) == word) {
+    if word == "JOIN" || program.join_keywords.iter().any(|k| k == word) {
         return Some(Parsed::new(Command::Join));
     }
-    LOCALISED
-        .iter()
-        .find(|(k, _)| super::fold(k) == word)
-        .map(|(_, locale)| Parsed {
-            command: Command::Join,
-            locale: Some(locale),
-        })
+    LOCALISED.get(word).map(|locale| Parsed {
+        command: Command::Join,
+        locale: Some(locale),
+    })
 }

@@ -1,13 +1,14 @@
 //! LANG <language> (IDIOMA, LINGUA, لغة): the member's language for later texts.
 
 use super::{sms_script, Command, Parsed, Text};
+use crate::domain::keyword::{Tagged, Words};
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/lang.lua");
 
-const KEYWORDS: &[&str] = &["LANG", "LANGUAGE", "IDIOMA", "LINGUA", "لغة"];
+static KEYWORDS: Words = Words::new(&["LANG", "LANGUAGE", "IDIOMA", "LINGUA", "لغة"]);
 
-const LANGUAGES: &[(&str, &str)] = &[
+static LANGUAGES: Tagged<&str> = Tagged::new(&[
     ("EN", "en"),
     ("ENGLISH", "en"),
     ("INGLES", "en"),
@@ -22,16 +23,11 @@ const LANGUAGES: &[(&str, &str)] = &[
     ("ARABIC", "ar"),
     ("العربية", "ar"),
     ("عربي", "ar"),
-];
+]);
 
 pub(super) fn parse(text: &Text) -> Option<Parsed> {
-    if !text.starts_with_word(KEYWORDS) {
+    if !text.starts_with_word(&KEYWORDS) {
         return None;
     }
-    let wanted = text.rest();
-    let locale = LANGUAGES
-        .iter()
-        .find(|(name, _)| super::fold(name) == wanted)
-        .map(|(_, locale)| *locale);
-    Some(Parsed::new(Command::Lang(locale)))
+    Some(Parsed::new(Command::Lang(LANGUAGES.get(text.rest()))))
 }

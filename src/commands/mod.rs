@@ -20,13 +20,14 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use crate::configuration::{fold_keyword, Program};
+use crate::configuration::Program;
+use crate::domain::keyword::{self, Words};
 use crate::domain::{PhoneNumber, RewardCode};
 use crate::startup::AppState;
 use crate::store::StoreError;
 
-/// An inbound text, normalised for matching: accents and punctuation gone, upper case, single
-/// spaces (`"¡Únete!"` → `"UNETE"`, `"don't text me"` → `"DONT TEXT ME"`).
+/// An inbound text, normalised for matching ([`keyword::normalise`]), and the raw text for the
+/// commands that keep part of it as written (NAME).
 pub struct Text<'a> {
     raw: &'a str,
     normalised: String,
@@ -34,19 +35,10 @@ pub struct Text<'a> {
 
 impl<'a> Text<'a> {
     pub fn new(raw: &'a str) -> Self {
-        let folded = fold_keyword(raw);
-        let mut normalised = String::with_capacity(folded.len());
-        for c in folded.chars() {
-            if c.is_alphanumeric() {
-                normalised.push(c);
-            } else if matches!(c, '\'' | '\u{2019}' | '`') {
-                // Apostrophes join words: DON'T → DONT.
-            } else if !normalised.ends_with(' ') && !normalised.is_empty() {
-                normalised.push(' ');
-            }
+        Self {
+            raw,
+            normalised: keyword::normalise(raw),
         }
-        let normalised = normalised.trim_end().to_owned();
-        Self { raw, normalised }
     }
 
     pub fn normalised(&self) -> &str {
@@ -74,20 +66,15 @@ impl<'a> Text<'a> {
             .unwrap_or("")
     }
 
-    /// The whole text is one of `words`, or starts with one of them followed by more words.
-    fn is(&self, words: &[&str]) -> bool {
-        words.iter().any(|w| self.normalised == fold(w))
+    /// The whole text is one of `words`.
+    fn is(&self, words: &Words) -> bool {
+        words.matches(&self.normalised)
     }
 
-    pub(crate) fn starts_with_word(&self, words: &[&str]) -> bool {
-        let first = self.first_word();
-        words.iter().any(|w| first == fold(w))
+    /// The first word is one of `words` ("HELP me").
+    fn starts_with_word(&self, words: &Words) -> bool {
+        words.matches(self.first_word())
     }
-}
-
-/// Keyword tables are written naturally (`"PRÊMIOS"`); they are compared folded.
-fn fold(word: &str) -> String {
-    Text::new(word).normalised
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,13 +277,6 @@ points = 5000
 
     fn command(text: &str) -> Command {
         parse(text, &program()).command
-    }
-
-    #[test]
-    fn normalising_drops_case_accents_and_punctuation() {
-        assert_eq!(Text::new("  ¡Únete!! ").normalised(), "UNETE");
-        assert_eq!(Text::new("don't  text...me").normalised(), "DONT TEXT ME");
-        assert_eq!(Text::new("Stop.").normalised(), "STOP");
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! NAME <first name> (NOMBRE, NOME, اسم).
 
 use super::{sms_script, Command, Parsed, Text};
+use crate::domain::keyword::Words;
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/name.lua");
 
-const KEYWORDS: &[&str] = &["NAME", "NOMBRE", "NOME", "اسم"];
+static KEYWORDS: Words = Words::new(&["NAME", "NOMBRE", "NOME", "اسم"]);
 const MAX_LEN: usize = 50;
 
 pub(super) fn parse(text: &Text) -> Option<Parsed> {
-    if !text.starts_with_word(KEYWORDS) {
+    if !text.starts_with_word(&KEYWORDS) {
         return None;
     }
     let name = text.raw_rest();

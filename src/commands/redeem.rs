@@ -1,14 +1,15 @@
 //! REDEEM <reward> (CANJEAR, RESGATAR, استبدال). Without a reward id it lists the rewards.
 
 use super::{sms_script, Command, Parsed, Text};
+use crate::domain::keyword::Words;
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/redeem.lua");
 
-const KEYWORDS: &[&str] = &["REDEEM", "CANJEAR", "RESGATAR", "استبدال"];
+static KEYWORDS: Words = Words::new(&["REDEEM", "CANJEAR", "RESGATAR", "استبدال"]);
 
 pub(super) fn parse(text: &Text) -> Option<Parsed> {
-    if !text.starts_with_word(KEYWORDS) {
+    if !text.starts_with_word(&KEYWORDS) {
         return None;
     }
     let reward = text.rest().split(' ').next().unwrap_or("");

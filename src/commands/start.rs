@@ -1,11 +1,12 @@
 //! START, UNSTOP, YES (and SÍ, SIM, نعم): opt back in, or confirm a till enrolment.
 
 use super::{sms_script, Command, Parsed, Text};
+use crate::domain::keyword::Tagged;
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/start.lua");
 
-const KEYWORDS: &[(&str, Option<&str>)] = &[
+static KEYWORDS: Tagged<Option<&str>> = Tagged::new(&[
     ("START", None),
     ("UNSTOP", None),
     ("YES", None),
@@ -13,7 +14,7 @@ const KEYWORDS: &[(&str, Option<&str>)] = &[
     ("SI", Some("es")),
     ("SIM", Some("pt")),
     ("نعم", Some("ar")),
-];
+]);
 
 /// "YES" or "Yes please" opt in; a longer sentence that merely starts with "Si" ("if" in
 /// Spanish) is not consent.
@@ -21,12 +22,8 @@ pub(super) fn parse(text: &Text) -> Option<Parsed> {
     if text.normalised().split(' ').count() > 2 {
         return None;
     }
-    let first = text.first_word();
-    KEYWORDS
-        .iter()
-        .find(|(k, _)| super::fold(k) == first)
-        .map(|(_, locale)| Parsed {
-            command: Command::Start,
-            locale: *locale,
-        })
+    KEYWORDS.get(text.first_word()).map(|locale| Parsed {
+        command: Command::Start,
+        locale,
+    })
 }

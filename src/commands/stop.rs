@@ -2,12 +2,13 @@
 //! locales', and plain-language requests the FCC says must count as revocation).
 
 use super::{sms_script, Command, Parsed, Text};
+use crate::domain::keyword::Words;
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/stop.lua");
 
 /// The whole text is one of these.
-const KEYWORDS: &[&str] = &[
+static KEYWORDS: Words = Words::new(&[
     "STOP",
     "STOPALL",
     "STOP ALL",
@@ -31,13 +32,14 @@ const KEYWORDS: &[&str] = &[
     "توقف",
     "إلغاء",
     "الغاء", // ar
-];
+]);
 
 /// A text starting with one of these words is an opt-out ("STOP please", "Unsubscribe me").
-const LEADING_WORDS: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "ALTO", "توقف"];
+static LEADING_WORDS: Words =
+    Words::new(&["STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "ALTO", "توقف"]);
 
 /// Plain-language requests: a reasonable person would read these as "stop texting me".
-const PHRASES: &[&str] = &[
+static PHRASES: Words = Words::new(&[
     "STOP TEXTING",
     "STOP MESSAGING",
     "STOP SENDING",
@@ -72,13 +74,10 @@ const PHRASES: &[&str] = &[
     "رقم خطأ",
     "رقم خاطئ",
     "توقفوا", // ar
-];
+]);
 
 pub(super) fn parse(text: &Text) -> Option<Parsed> {
-    let normalised = format!(" {} ", text.normalised());
-    let phrase = PHRASES
-        .iter()
-        .any(|p| normalised.contains(&format!(" {} ", super::fold(p))));
-    (text.is(KEYWORDS) || text.starts_with_word(LEADING_WORDS) || phrase)
+    let phrase = PHRASES.appear_in(text.normalised());
+    (text.is(&KEYWORDS) || text.starts_with_word(&LEADING_WORDS) || phrase)
         .then(|| Parsed::new(Command::Stop))
 }

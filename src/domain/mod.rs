@@ -6,6 +6,7 @@
 //! what was wrong; nothing below the edge re-validates.
 
 mod ids;
+pub mod keyword;
 mod money;
 mod phone;
 mod reward_code;
