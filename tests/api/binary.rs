@@ -9,6 +9,14 @@ use std::time::Duration;
 use crate::helpers::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_loyalty-gateway");
+const DEFAULT_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
+
+/// `loyalty-gateway <subcommand...> --config <config>`.
+fn gateway(subcommand: &[&str], config: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(subcommand).arg("--config").arg(config);
+    command
+}
 
 fn write_config(dir: &std::path::Path, toml: &str) -> std::path::PathBuf {
     let path = dir.join("gateway.toml");
@@ -18,12 +26,7 @@ fn write_config(dir: &std::path::Path, toml: &str) -> std::path::PathBuf {
 
 #[test]
 fn check_accepts_the_shipped_default_and_reports_segments() {
-    let output = Command::new(BIN)
-        .args([
-            "check",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-        ])
+    let output = gateway(&["check"], DEFAULT_CONFIG)
         .env_remove("LOYALTY_CONFIG")
         .output()
         .unwrap();
@@ -44,11 +47,7 @@ fn check_rejects_a_broken_configuration_with_a_readable_message() {
     let toml = config_toml("redis://127.0.0.1:1/0", "p", "http://127.0.0.1:1")
         .replace("points = 5000", "points = 0");
     let path = write_config(dir.path(), &toml);
-    let output = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = gateway(&["check"], &path).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("programs[0].rewards[1].points"), "{stderr}");
@@ -69,11 +68,7 @@ fn check_fails_when_a_template_exceeds_max_segments() {
         ),
     );
     let path = write_config(dir.path(), &toml);
-    let output = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output = gateway(&["check"], &path).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("en/help"), "{stderr}");
@@ -82,23 +77,19 @@ fn check_fails_when_a_template_exceeds_max_segments() {
 
 #[test]
 fn keys_new_prints_a_key_whose_hash_is_in_the_entry() {
-    let output = Command::new(BIN)
-        .args([
-            "keys",
-            "new",
-            "--program",
-            "bloom",
-            "--scope",
-            "pos",
-            "--location",
-            "store-12",
-        ])
-        .args([
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-        ])
-        .output()
-        .unwrap();
+    let new_key = |args: &[&str]| {
+        let mut subcommand = vec!["keys", "new"];
+        subcommand.extend_from_slice(args);
+        gateway(&subcommand, DEFAULT_CONFIG).output().unwrap()
+    };
+    let output = new_key(&[
+        "--program",
+        "bloom",
+        "--scope",
+        "pos",
+        "--location",
+        "store-12",
+    ]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let key = stdout
@@ -110,14 +101,7 @@ fn keys_new_prints_a_key_whose_hash_is_in_the_entry() {
     let sha = hex::encode(Sha256::digest(key.as_bytes()));
     assert!(stdout.contains(&format!("sha256 = \"{sha}\"")), "{stdout}");
     assert!(stdout.contains("locations = [\"store-12\"]"));
-    let unknown = Command::new(BIN)
-        .args(["keys", "new", "--program", "nope", "--scope", "pos"])
-        .args([
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-        ])
-        .output()
-        .unwrap();
+    let unknown = new_key(&["--program", "nope", "--scope", "pos"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("--program \"nope\""));
 }
@@ -130,9 +114,7 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
         .replace("provider = \"twilio\"", "provider = \"console\"");
     let path = write_config(dir.path(), &toml);
     let log_path = dir.path().join("serve.log");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
+    let mut child = gateway(&["serve"], &path)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log_path).unwrap())
@@ -194,9 +176,7 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
 
     // The customer answers by text, through `loyalty-gateway text` (a signed Twilio webhook).
     let text = |body: &[&str]| {
-        let output = Command::new(BIN)
-            .args(["text", "--config"])
-            .arg(&path)
+        let output = gateway(&["text"], &path)
             .args([
                 "--from",
                 "(415) 555-2671",
@@ -241,12 +221,7 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
 
 #[test]
 fn text_refuses_a_number_that_is_not_one() {
-    let output = Command::new(BIN)
-        .args([
-            "text",
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-        ])
+    let output = gateway(&["text"], DEFAULT_CONFIG)
         .args(["--from", "12", "JOIN"])
         .output()
         .unwrap();
@@ -271,9 +246,7 @@ fn serve_without_redis_or_redis_server_says_how_to_get_one() {
             ),
         );
     let path = write_config(dir.path(), &toml);
-    let output = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
+    let output = gateway(&["serve"], &path)
         .env("PATH", dir.path()) // no redis-server here
         .output()
         .unwrap();

@@ -100,17 +100,8 @@ async fn every_script_runs_on_redis_cluster() {
     );
     // Outbound: prepare, GCRA, finish, status callback, quiet-hours defer, promote.
     assert!(app.drain_outbox().await > 5);
-    let status: Vec<(String, String)> = [
-        ("MessageSid", "SM00000000000000000000000000000001"),
-        ("MessageStatus", "delivered"),
-        ("From", SENDER),
-        ("To", PHONE),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
     assert_eq!(
-        app.post_twilio_form("/webhooks/twilio/status", &status)
+        app.status_callback(ACCEPTED_SID, "delivered")
             .await
             .status(),
         200

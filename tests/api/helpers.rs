@@ -246,16 +246,43 @@ async fn spawn_process(
     }
 }
 
-/// A Twilio that accepts every message with a fresh SM sid.
+/// The sid `twilio_accepts_everything` answers with.
+pub const ACCEPTED_SID: &str = "SM00000000000000000000000000000001";
+
+/// A mock of Twilio's Messages.json (add matchers, a reply, then mount it).
+pub fn twilio_send() -> wiremock::MockBuilder {
+    Mock::given(method("POST")).and(path(TWILIO_PATH))
+}
+
+/// Twilio's reply to an accepted message.
+pub fn twilio_created(sid: &str) -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(json!({
+        "sid": sid, "status": "queued", "num_segments": "1", "error_code": null
+    }))
+}
+
+/// Twilio's error reply (`{"code", "message", "status"}`).
+pub fn twilio_error(status: u16, code: i64, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "code": code, "message": message, "status": status,
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}")
+    }))
+}
+
+/// A Twilio that accepts every message.
 pub async fn twilio_accepts_everything(app: &TestApp) {
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "sid": "SM00000000000000000000000000000001", "status": "queued",
-            "num_segments": "1", "error_code": null
-        })))
+    twilio_send()
+        .respond_with(twilio_created(ACCEPTED_SID))
         .mount(&app.twilio)
         .await;
+}
+
+/// Form parameters as owned pairs.
+pub fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 impl TestApp {
@@ -420,7 +447,7 @@ pub fn new_sid() -> String {
 impl TestApp {
     /// Posts a correctly signed Twilio inbound webhook.
     pub async fn text_with_sid(&self, from: &str, body: &str, sid: &str) -> Response {
-        let params: Vec<(String, String)> = [
+        let params = form(&[
             ("MessageSid", sid),
             ("SmsSid", sid),
             ("AccountSid", ACCOUNT_SID),
@@ -430,10 +457,7 @@ impl TestApp {
             ("NumMedia", "0"),
             ("FromCountry", "US"),
             ("ApiVersion", "2010-04-01"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        ]);
         self.post_twilio_form("/webhooks/twilio", &params).await
     }
 
@@ -461,6 +485,18 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// A signed Twilio status callback for the message Twilio knows as `sid`.
+    pub async fn status_callback(&self, sid: &str, status: &str) -> Response {
+        let params = form(&[
+            ("MessageSid", sid),
+            ("MessageStatus", status),
+            ("From", SENDER),
+            ("AccountSid", ACCOUNT_SID),
+        ]);
+        self.post_twilio_form("/webhooks/twilio/status", &params)
+            .await
     }
 
     /// Texts sent to `phone`, in order.

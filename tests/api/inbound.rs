@@ -403,15 +403,12 @@ async fn garbage_bodies_are_400_and_store_nothing() {
 #[tokio::test]
 async fn texts_to_unknown_numbers_from_our_own_numbers_or_short_codes_are_ignored() {
     let app = spawn_app().await;
-    let to_elsewhere: Vec<(String, String)> = [
+    let to_elsewhere = form(&[
         ("MessageSid", new_sid().as_str()),
         ("From", PHONE),
         ("To", "+15005550009"),
         ("Body", "JOIN"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ]);
     assert_eq!(
         app.post_twilio_form("/webhooks/twilio", &to_elsewhere)
             .await
@@ -429,23 +426,8 @@ async fn delivery_statuses_never_move_backwards() {
     let app = spawn_app().await;
     joined(&app).await;
     app.drain_outbox().await;
-    let status = |s: &str| -> Vec<(String, String)> {
-        [
-            ("MessageSid", "SM00000000000000000000000000000001"),
-            ("MessageStatus", s),
-            ("From", SENDER),
-            ("To", PHONE),
-            ("AccountSid", ACCOUNT_SID),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    };
     for s in ["delivered", "sent", "sending", "undelivered"] {
-        let response = app
-            .post_twilio_form("/webhooks/twilio/status", &status(s))
-            .await;
-        assert_eq!(response.status(), 200);
+        assert_eq!(app.status_callback(ACCEPTED_SID, s).await.status(), 200);
     }
     let message: Value = app
         .get("/v1/messages/m1", ADMIN_KEY)

@@ -28,8 +28,7 @@ async fn message_status(app: &TestApp, id: &str) -> String {
 #[tokio::test]
 async fn a_text_reaches_twilio_in_its_wire_format() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
+    twilio_send()
         .and(basic_auth(ACCOUNT_SID, AUTH_TOKEN))
         .and(header("content-type", "application/x-www-form-urlencoded"))
         .and(body_string_contains("To=%2B14155552671"))
@@ -37,8 +36,7 @@ async fn a_text_reaches_twilio_in_its_wire_format() {
         .and(body_string_contains(
             "StatusCallback=http%3A%2F%2Fgateway.test%2Fwebhooks%2Ftwilio%2Fstatus",
         ))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "sid": "SM1", "status": "queued", "num_segments": "1" })))
+        .respond_with(twilio_created("SM1"))
         .expect(1)
         .mount(&app.twilio)
         .await;
@@ -52,10 +50,8 @@ async fn a_text_reaches_twilio_in_its_wire_format() {
 #[tokio::test]
 async fn a_provider_error_then_success_is_delivered_exactly_once() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({
-            "code": 20500, "message": "Internal Server Error", "status": 503 })))
+    twilio_send()
+        .respond_with(twilio_error(503, 20500, "Internal Server Error"))
         .up_to_n_times(1)
         .expect(1)
         .mount(&app.twilio)
@@ -82,11 +78,12 @@ async fn a_provider_error_then_success_is_delivered_exactly_once() {
 #[tokio::test]
 async fn twilio_21610_marks_the_member_opted_out_without_retrying() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "code": 21610, "message": "Attempt to send to unsubscribed recipient",
-            "more_info": "https://www.twilio.com/docs/errors/21610", "status": 400 })))
+    twilio_send()
+        .respond_with(twilio_error(
+            400,
+            21610,
+            "Attempt to send to unsubscribed recipient",
+        ))
         .expect(1)
         .mount(&app.twilio)
         .await;
@@ -101,10 +98,12 @@ async fn twilio_21610_marks_the_member_opted_out_without_retrying() {
 #[tokio::test]
 async fn an_undeliverable_number_is_not_retried() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "code": 21614, "message": "'To' number is not a valid mobile number", "status": 400 })))
+    twilio_send()
+        .respond_with(twilio_error(
+            400,
+            21614,
+            "'To' number is not a valid mobile number",
+        ))
         .expect(1)
         .mount(&app.twilio)
         .await;
@@ -178,14 +177,9 @@ async fn sends_are_throttled_by_segments_on_a_schedule_shared_through_redis() {
 #[tokio::test]
 async fn a_429_waits_at_least_retry_after() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
+    twilio_send()
         .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "120")
-                .set_body_json(
-                    json!({ "code": 20429, "message": "Too Many Requests", "status": 429 }),
-                ),
+            twilio_error(429, 20429, "Too Many Requests").insert_header("Retry-After", "120"),
         )
         .up_to_n_times(1)
         .mount(&app.twilio)
@@ -215,17 +209,13 @@ async fn a_provider_that_never_answers_is_retried_and_the_text_sent_once() {
         s.sms.visibility_timeout_ms = 5_000;
     })
     .await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
-        .respond_with(ResponseTemplate::new(201).set_delay(std::time::Duration::from_secs(5)))
+    twilio_send()
+        .respond_with(twilio_created("SM1").set_delay(std::time::Duration::from_secs(5)))
         .up_to_n_times(1)
         .mount(&app.twilio)
         .await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({ "sid": "SM2", "status": "queued" })),
-        )
+    twilio_send()
+        .respond_with(twilio_created("SM2"))
         .expect(1)
         .mount(&app.twilio)
         .await;
@@ -246,11 +236,8 @@ async fn a_provider_that_never_answers_is_retried_and_the_text_sent_once() {
 async fn a_crashed_workers_message_is_reclaimed_after_the_visibility_timeout_and_sent_once() {
     use std::time::Duration;
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({ "sid": "SM1", "status": "queued" })),
-        )
+    twilio_send()
+        .respond_with(twilio_created("SM1"))
         .expect(1)
         .mount(&app.twilio)
         .await;
@@ -301,8 +288,7 @@ async fn a_crashed_workers_message_is_reclaimed_after_the_visibility_timeout_and
 #[tokio::test]
 async fn the_last_failure_is_dead_lettered_and_can_be_requeued() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(TWILIO_PATH))
+    twilio_send()
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(4)
         .expect(4)
@@ -465,17 +451,7 @@ async fn a_members_texts_and_their_states_show_in_their_history() {
     assert_eq!(history[0]["type"], "earn");
     assert_eq!(history[0]["message_id"], messages[0]["id"]);
     assert_eq!(history[0]["message_status"], "sent");
-    let delivered: Vec<(String, String)> = [
-        ("MessageSid", "SM00000000000000000000000000000001"),
-        ("MessageStatus", "delivered"),
-        ("From", SENDER),
-        ("To", PHONE),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    app.post_twilio_form("/webhooks/twilio/status", &delivered)
-        .await;
+    app.status_callback(ACCEPTED_SID, "delivered").await;
     assert_eq!(app.history(PHONE).await[0]["message_status"], "delivered");
     // The welcome came from the SMS join, whose ledger entry names no text.
     assert!(history[1].get("message_id").is_none());
