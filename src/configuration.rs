@@ -439,6 +439,16 @@ impl Program {
         self.rewards.iter().find(|r| &r.id == id)
     }
 
+    /// What a customer reads for the reward with this stored id (the id itself when it is no
+    /// longer in the catalogue).
+    pub fn reward_description(&self, id: &str) -> String {
+        RewardId::parse(id)
+            .ok()
+            .and_then(|id| self.reward(&id))
+            .map(|r| r.description.clone())
+            .unwrap_or_else(|| id.to_owned())
+    }
+
     /// The tier a member with `lifetime_points` is in.
     pub fn tier_for(&self, lifetime_points: i64) -> &Tier {
         self.tiers

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::clock::rfc3339_from_ms;
 use crate::configuration::Program;
-use crate::domain::{LocationId, RewardCode, RewardId};
+use crate::domain::{LocationId, RewardCode};
 
 pub const SHIPPED_LOCALES: &[&str] = &["en", "es", "pt", "ar"];
 pub const FALLBACK_LOCALE: &str = "en";
@@ -215,20 +215,6 @@ impl Templates {
     }
 }
 
-fn reward_description(program: &Program, id: &str) -> String {
-    RewardId::parse(id)
-        .ok()
-        .and_then(|id| program.reward(&id))
-        .map(|r| r.description.clone())
-        .unwrap_or_else(|| id.to_owned())
-}
-
-fn display_code(code: &str) -> String {
-    RewardCode::parse(code)
-        .map(|c| c.to_string())
-        .unwrap_or_else(|_| code.to_owned())
-}
-
 fn humanise(program: &Program, map: &mut Map<String, Value>) {
     if let Some(Value::String(id)) = map.get("location") {
         if let Some(loc) = LocationId::parse(id)
@@ -242,12 +228,12 @@ fn humanise(program: &Program, map: &mut Map<String, Value>) {
         if !id.is_empty() {
             map.insert(
                 "reward".into(),
-                Value::String(reward_description(program, &id)),
+                Value::String(program.reward_description(&id)),
             );
         }
     }
     if let Some(Value::String(code)) = map.get("code").cloned() {
-        map.insert("code".into(), Value::String(display_code(&code)));
+        map.insert("code".into(), Value::String(RewardCode::display(&code)));
     }
     if let Some(ms) = map.get("expires_ms").and_then(Value::as_i64) {
         map.insert("expires".into(), Value::String(date_only(ms)));
@@ -265,9 +251,9 @@ fn humanise(program: &Program, map: &mut Map<String, Value>) {
                 let reward = item.get("reward").and_then(Value::as_str).unwrap_or("");
                 let expires = item.get("expires_ms").and_then(Value::as_i64).unwrap_or(0);
                 json!({
-                    "code": display_code(code),
+                    "code": RewardCode::display(code),
                     "reward": reward,
-                    "description": reward_description(program, reward),
+                    "description": program.reward_description(reward),
                     "expires": date_only(expires),
                 })
             })

@@ -41,6 +41,13 @@ impl RewardCode {
         Ok(Self(compact))
     }
 
+    /// The display form (`7KQM-X4TZ`) of a code as stored; anything else is shown as it is.
+    pub fn display(stored: &str) -> String {
+        Self::parse(stored)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|_| stored.to_owned())
+    }
+
     /// The compact form used in storage (`7KQMX4TZ`).
     pub fn as_str(&self) -> &str {
         &self.0

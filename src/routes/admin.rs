@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 use crate::auth::ApiKey;
 use crate::configuration::Scope;
-use crate::domain::PhoneNumber;
-use crate::error::{ApiError, ErrorKind, FieldContext, Problem};
+use crate::error::{ApiError, ErrorKind, Problem};
+use crate::routes::pos::phone_of;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -45,7 +45,7 @@ pub async fn consent(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.require(Scope::Admin)?;
     let program = &key.program;
-    let phone = PhoneNumber::parse(&path, program.region).field("phone")?;
+    let phone = phone_of(program, &path)?;
     let member = state.ledger.member(program, &phone).await?.ok_or_else(|| {
         ApiError::new(
             ErrorKind::MemberNotFound,
@@ -131,7 +131,7 @@ pub async fn member_messages(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.require(Scope::Admin)?;
     let program = &key.program;
-    let phone = PhoneNumber::parse(&path, program.region).field("phone")?;
+    let phone = phone_of(program, &path)?;
     let list_key = format!("{}:messages", state.ledger.keys(program).member(&phone));
     let mut conn = state.store.conn();
     let ids: Vec<String> = state

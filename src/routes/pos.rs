@@ -154,7 +154,8 @@ fn location_of(key: &ApiKey, raw: &str) -> Result<LocationId, ApiError> {
     Ok(location)
 }
 
-fn phone_of(program: &Program, raw: &str) -> Result<PhoneNumber, ApiError> {
+/// A `phone` field or path segment, in any common format, with the program's country.
+pub(crate) fn phone_of(program: &Program, raw: &str) -> Result<PhoneNumber, ApiError> {
     PhoneNumber::parse(raw, program.region).field("phone")
 }
 
@@ -178,18 +179,10 @@ fn first_name_of(raw: Option<&str>) -> Result<Option<String>, ApiError> {
 }
 
 fn issued_reward(program: &Program, code: &IssuedCode) -> IssuedReward {
-    let description = RewardId::parse(&code.reward)
-        .ok()
-        .and_then(|id| program.reward(&id))
-        .map(|r| r.description.clone())
-        .unwrap_or_else(|| code.reward.clone());
-    let display = RewardCode::parse(&code.code)
-        .map(|c| c.to_string())
-        .unwrap_or_else(|_| code.code.clone());
     IssuedReward {
-        code: display,
+        code: RewardCode::display(&code.code),
         reward: code.reward.clone(),
-        description,
+        description: program.reward_description(&code.reward),
         expires_at: rfc3339_from_ms(code.expires_ms),
     }
 }
@@ -339,11 +332,6 @@ pub async fn redeem(
     if !written.is_replay() {
         Metrics::inc(&state.metrics.redemptions);
     }
-    let description = RewardId::parse(&result.redeemed.reward)
-        .ok()
-        .and_then(|id| program.reward(&id))
-        .map(|r| r.description.clone())
-        .unwrap_or_else(|| result.redeemed.reward.clone());
     let body = RedeemResponse {
         phone: result.member.phone.clone(),
         balance: result.member.balance,
@@ -352,12 +340,8 @@ pub async fn redeem(
         status: result.member.status,
         redeemed: RedeemedReward {
             reward: result.redeemed.reward.clone(),
-            description,
-            code: result.redeemed.code.as_deref().map(|c| {
-                RewardCode::parse(c)
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|_| c.to_owned())
-            }),
+            description: program.reward_description(&result.redeemed.reward),
+            code: result.redeemed.code.as_deref().map(RewardCode::display),
             points: result.redeemed.points,
         },
     };
@@ -405,10 +389,6 @@ pub async fn reverse(
     Ok(respond(&written, body))
 }
 
-fn path_phone(program: &Program, raw: &str) -> Result<PhoneNumber, ApiError> {
-    PhoneNumber::parse(raw, program.region).field("phone")
-}
-
 /// A member's balance, tier and unused reward codes.
 #[utoipa::path(
     params(("phone" = String, Path, description = "Any common format")),
@@ -427,7 +407,7 @@ pub async fn member(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.require(Scope::Pos)?;
     let program = &key.program;
-    let phone = path_phone(program, &path)?;
+    let phone = phone_of(program, &path)?;
     let record = state.ledger.member(program, &phone).await?.ok_or_else(|| {
         ApiError::new(
             crate::error::ErrorKind::MemberNotFound,
@@ -476,7 +456,7 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.require(Scope::Pos)?;
     let program = &key.program;
-    let phone = path_phone(program, &path)?;
+    let phone = phone_of(program, &path)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 500"));

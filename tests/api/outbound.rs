@@ -283,6 +283,7 @@ async fn a_crashed_workers_message_is_reclaimed_after_the_visibility_timeout_and
         .is_empty());
     // A reclaimed copy of an already-sent message is not sent again.
     app.sender().process(&program, &late[0]).await.unwrap();
+    assert_eq!(app.twilio.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
