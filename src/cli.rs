@@ -266,13 +266,11 @@ async fn text(args: TextArgs) -> anyhow::Result<()> {
         Some(url) => format!("{}/webhooks/twilio", url.trim_end_matches('/')),
         None => signed_url.clone(),
     };
-    let mut form = reqwest::Url::parse("http://form.invalid/")?;
-    form.query_pairs_mut().extend_pairs(&params);
     let response = reqwest::Client::new()
         .post(&target)
         .header("X-Twilio-Signature", signature)
         .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form.query().unwrap_or("").to_owned())
+        .body(crate::outbound::providers::form_body(&params))
         .send()
         .await
         .with_context(|| format!("cannot reach the gateway at {target}; is `serve` running?"))?;

@@ -474,9 +474,7 @@ impl TestApp {
             &format!("http://gateway.test{path}"),
             params,
         );
-        let body: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params)
-            .finish();
+        let body = loyalty_gateway::outbound::providers::form_body(params);
         self.client
             .post(self.url(path))
             .header("X-Twilio-Signature", signature)
