@@ -28,6 +28,13 @@ fn the_test_and_shipped_configurations_are_valid() {
 }
 
 #[test]
+fn sending_numbers_of_any_country_are_accepted() {
+    let toml = base().replace("\"+15005550007\"", "\"+5511987650001\"");
+    let settings = parse_str(&toml).unwrap();
+    assert_eq!(settings.programs[1].numbers[0].as_str(), "+5511987650001");
+}
+
+#[test]
 fn mistakes_name_the_key_and_value() {
     let cases = [
         (

@@ -52,6 +52,28 @@ async fn join_enrols_credits_the_welcome_points_once_and_sends_a_compliant_welco
 }
 
 #[tokio::test]
+async fn texts_from_other_countries_enrol_the_sender_and_no_one_else() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    // Before the numbers were read by their own country code, a US program turned the first
+    // into +495112345678 (someone else) and dropped the others as "not a phone number".
+    for from in [
+        "+4915112345678",
+        "+5511961234567",
+        "+441214960000",
+        "+201012345678",
+    ] {
+        app.text(from, "JOIN").await;
+        let member = app.member_json(from).await;
+        assert_eq!(member["phone"], from);
+        assert_eq!(member["balance"], 50);
+        let texts = app.deliver_to(from).await;
+        assert_eq!(texts.len(), 1, "one welcome to {from}");
+    }
+    assert_eq!(app.sent_texts().await.len(), 4, "nobody else was texted");
+}
+
+#[tokio::test]
 async fn a_program_join_keyword_enrols_too() {
     let app = spawn_app().await;
     app.text(PHONE, "bloom!").await;
