@@ -45,6 +45,11 @@ impl<'a> Text<'a> {
         &self.normalised
     }
 
+    /// The text as it arrived.
+    pub fn raw(&self) -> &str {
+        self.raw
+    }
+
     pub fn first_word(&self) -> &str {
         self.normalised.split(' ').next().unwrap_or("")
     }
@@ -315,6 +320,38 @@ points = 5000
             "Pare de me mandar mensagem",
             "توقف",
             "إلغاء",
+        ] {
+            assert_eq!(command(text), Command::Stop, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_negated_request_is_not_an_opt_out() {
+        for text in [
+            "Don't stop sending me deals!",
+            "do not unsubscribe me",
+            "Please never stop the texts",
+            "I don't want you to stop texting me",
+            "Don’t ever remove me from this list",
+            "do not take me off your list",
+            "No dejen de enviarme ofertas",
+            "Não pare de me mandar promoções",
+            "لا توقفوا",
+        ] {
+            assert_ne!(command(text), Command::Stop, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_negation_in_another_clause_does_not_save_a_request() {
+        for text in [
+            "I don't like this, stop texting me",
+            "Not interested. Unsubscribe",
+            "no thanks, remove me",
+            "I never signed up! Wrong number",
+            "don't text me",
+            "do not message me again",
+            "no more texts",
         ] {
             assert_eq!(command(text), Command::Stop, "{text:?}");
         }

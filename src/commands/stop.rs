@@ -2,7 +2,7 @@
 //! locales', and plain-language requests the FCC says must count as revocation).
 
 use super::{sms_script, Command, Parsed, Text};
-use crate::domain::keyword::Words;
+use crate::domain::keyword::{self, Words};
 
 pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
     sms_script!("commands/scripts/stop.lua");
@@ -76,8 +76,39 @@ static PHRASES: Words = Words::new(&[
     "توقفوا", // ar
 ]);
 
+/// Words that turn a request around when they stand right before it ("don't stop sending me
+/// deals", "no dejen de enviarme", "não pare de mandar", "لا توقفوا").
+static NEGATIONS: Words = Words::new(&["DONT", "NOT", "NEVER", "NO", "NAO", "NUNCA", "لا"]);
+
+/// Words that may stand between a negation and the request it negates ("don't *ever* stop",
+/// "I don't *want you to* unsubscribe me", "no *quiero que* dejen de").
+static BETWEEN: Words = Words::new(&[
+    "EVER", "EVEN", "PLEASE", "PLS", "WANT", "YOU", "U", "TO", "GUYS", "QUIERO", "QUE", "ME",
+    "QUERO", "POR", "FAVOR",
+]);
+
 pub(super) fn parse(text: &Text) -> Option<Parsed> {
-    let phrase = PHRASES.appear_in(text.normalised());
-    (text.is(&KEYWORDS) || text.starts_with_word(&LEADING_WORDS) || phrase)
-        .then(|| Parsed::new(Command::Stop))
+    let requested = text.is(&KEYWORDS)
+        || text.starts_with_word(&LEADING_WORDS)
+        || keyword::clauses(text.raw()).any(|clause| asks_to_opt_out(&clause));
+    requested.then(|| Parsed::new(Command::Stop))
+}
+
+/// A plain-language request somewhere in `clause` that is not negated.
+fn asks_to_opt_out(clause: &str) -> bool {
+    let words: Vec<&str> = clause.split(' ').collect();
+    PHRASES
+        .positions_in(&words)
+        .into_iter()
+        .any(|start| !negated(&words[..start]))
+}
+
+/// The words before a request end in a negation, once the words that may stand between are
+/// skipped.
+fn negated(before: &[&str]) -> bool {
+    before
+        .iter()
+        .rev()
+        .find(|word| !BETWEEN.matches(word))
+        .is_some_and(|word| NEGATIONS.matches(word))
 }

@@ -50,11 +50,50 @@ impl Words {
 
     /// One of the keywords appears in `text` (normalised) as whole words.
     pub fn appear_in(&self, text: &str) -> bool {
-        let padded = format!(" {text} ");
-        self.normalised()
-            .iter()
-            .any(|w| padded.contains(&format!(" {w} ")))
+        !self
+            .positions_in(&text.split(' ').collect::<Vec<_>>())
+            .is_empty()
     }
+
+    /// Where a keyword (of one or more words) starts in `words` (a normalised text, split).
+    pub fn positions_in(&self, words: &[&str]) -> Vec<usize> {
+        let mut starts = Vec::new();
+        for phrase in self.normalised() {
+            let phrase: Vec<&str> = phrase.split(' ').collect();
+            if phrase.len() > words.len() {
+                continue;
+            }
+            for start in 0..=words.len() - phrase.len() {
+                if words[start..start + phrase.len()] == phrase[..] {
+                    starts.push(start);
+                }
+            }
+        }
+        starts
+    }
+}
+
+/// The clauses of a text, each normalised: split where sentence punctuation separates them, so
+/// that a word in one clause ("I don't mind,") says nothing about the next ("stop texting me").
+pub fn clauses(raw: &str) -> impl Iterator<Item = String> + '_ {
+    raw.split(|c: char| {
+        matches!(
+            c,
+            ',' | '.'
+                | ';'
+                | ':'
+                | '!'
+                | '?'
+                | '\u{A1}'
+                | '\u{BF}'
+                | '\n'
+                | '\u{060C}'
+                | '\u{061B}'
+                | '\u{061F}'
+        )
+    })
+    .map(normalise)
+    .filter(|clause| !clause.is_empty())
 }
 
 /// Keywords that each carry a value (the locale they belong to, the language they name).
@@ -95,6 +134,13 @@ mod tests {
     }
 
     #[test]
+    fn clauses_split_at_sentence_punctuation() {
+        let split: Vec<String> = clauses("I don't mind, stop texting me!").collect();
+        assert_eq!(split, ["I DONT MIND", "STOP TEXTING ME"]);
+        assert_eq!(clauses("...").count(), 0);
+    }
+
+    #[test]
     fn tables_match_whole_texts_words_and_tags() {
         static WORDS: Words = Words::new(&["PRÊMIOS", "OPT OUT"]);
         static TAGGED: Tagged<&str> = Tagged::new(&[("ÚNETE", "es")]);
@@ -102,6 +148,10 @@ mod tests {
         assert!(!WORDS.matches("PREMIOS YA"));
         assert!(WORDS.appear_in("PLEASE OPT OUT NOW"));
         assert!(!WORDS.appear_in("OPT OUTSIDE"));
+        assert_eq!(
+            WORDS.positions_in(&["NO", "OPT", "OUT", "OPT", "OUT"]),
+            [1, 3]
+        );
         assert_eq!(TAGGED.get("UNETE"), Some("es"));
         assert_eq!(TAGGED.get("JOIN"), None);
     }

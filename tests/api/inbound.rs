@@ -198,6 +198,18 @@ async fn plain_language_requests_opt_out() {
 }
 
 #[tokio::test]
+async fn a_negated_request_keeps_the_member_subscribed() {
+    let app = spawn_app().await;
+    joined(&app).await;
+    for text in ["Don't stop sending me deals!", "do not unsubscribe me"] {
+        app.text(PHONE, text).await;
+        assert_eq!(app.member_json(PHONE).await["status"], "active", "{text}");
+    }
+    app.text(PHONE, "I don't like these, stop texting me").await;
+    assert_eq!(app.member_json(PHONE).await["status"], "opted_out");
+}
+
+#[tokio::test]
 async fn a_stranger_who_texts_stop_is_never_texted_from_the_till() {
     let app = spawn_app().await;
     twilio_accepts_everything(&app).await;
