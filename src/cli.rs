@@ -93,6 +93,15 @@ pub struct NewKey {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Commands that print (`check | head`) end quietly when the reader goes away, as Unix
+        // tools do, instead of panicking on a write to a closed pipe. `serve` keeps Rust's
+        // default (SIGPIPE ignored), so a client that hangs up is an error, not the end.
+        // SAFETY: setting a signal's disposition to its default touches no memory.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Check(args) => check(args),
@@ -117,9 +126,6 @@ fn load(args: &ConfigArg) -> anyhow::Result<Settings> {
 async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     let mut settings = load(&args)?;
     crate::telemetry::init(&settings.log);
-    for key in &settings.unknown_keys {
-        tracing::warn!(%key, "configuration key not recognised; ignored (a typo?)");
-    }
     let mut embedded_server = None;
     let url = settings.redis.url.expose_secret().to_owned();
     if settings.redis.embedded && !embedded::answers(&url, settings.redis.timeout()).await {

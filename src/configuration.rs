@@ -25,23 +25,164 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");
 pub enum ConfigError {
     #[error("cannot read configuration {path}: {message}")]
     Read { path: String, message: String },
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
+    /// A key with a wrong, missing or unknown value. `message` starts with the key's path
+    /// (`programs[0].welcome_points: ...`); the display adds the environment variable that can
+    /// set the key, when there is one.
+    #[error("invalid configuration in {origin}: {message}{}", env_hint(.message, .from_env))]
+    Invalid {
+        origin: String,
+        message: String,
+        /// The value came from this environment variable.
+        from_env: Option<String>,
+    },
 }
 
 fn invalid(message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid(message.into())
+    ConfigError::Invalid {
+        origin: "the configuration".into(),
+        message: message.into(),
+        from_env: None,
+    }
+}
+
+impl ConfigError {
+    fn with_origin(self, new_origin: &str) -> Self {
+        match self {
+            Self::Invalid {
+                message, from_env, ..
+            } => Self::Invalid {
+                origin: new_origin.to_owned(),
+                message,
+                from_env,
+            },
+            other => other,
+        }
+    }
+}
+
+/// The environment variable that sets `key` (`sms.twilio.auth_token` →
+/// `LOYALTY__SMS__TWILIO__AUTH_TOKEN`); none for keys inside lists (`programs[0].name`).
+pub fn env_var_for(key: &str) -> Option<String> {
+    let valid = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    valid.then(|| format!("LOYALTY__{}", key.replace('.', "__").to_ascii_uppercase()))
+}
+
+/// ` (from LOYALTY__X)` when the value came from the environment, else ` (or set LOYALTY__X)`
+/// when the key at the start of `message` can be set from the environment.
+fn env_hint(message: &str, from_env: &Option<String>) -> String {
+    if let Some(var) = from_env {
+        return format!(" (the value comes from {var})");
+    }
+    let key = message.split(':').next().unwrap_or("");
+    match env_var_for(key) {
+        Some(var) if key.contains('.') => format!(" (in the file, or with {var})"),
+        _ => String::new(),
+    }
+}
+
+/// `programs[0]tenders[0]multiplier` (the config crate) and `programs.0.welcome_point` (serde)
+/// both become `programs[0].tenders[0].multiplier`, the one path syntax of every message.
+fn key_path(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 4);
+    for part in raw.split('.').filter(|p| !p.is_empty()) {
+        if part.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+            continue;
+        }
+        let mut rest = part;
+        while !rest.is_empty() {
+            let (name, tail) = rest.split_at(rest.find('[').unwrap_or(rest.len()));
+            if !name.is_empty() {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+            let close = tail.find(']').map(|i| i + 1).unwrap_or(tail.len());
+            out.push_str(&tail[..close]);
+            rest = &tail[close..];
+        }
+    }
+    out
+}
+
+fn join_key(parent: &str, child: &str) -> String {
+    match (parent.is_empty(), child.is_empty()) {
+        (true, _) => child.to_owned(),
+        (_, true) => parent.to_owned(),
+        _ => format!("{parent}.{child}"),
+    }
+}
+
+/// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(word, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// The words between backticks in serde's messages (`unknown field `x`, expected one of `a`, `b``).
+fn backticked(message: &str) -> Vec<&str> {
+    message.split('`').skip(1).step_by(2).collect()
+}
+
+/// A config-crate error as a message that starts with the key's path.
+fn explain(error: &config::ConfigError, key: &str) -> String {
+    use config::ConfigError as E;
+    match error {
+        E::At {
+            error,
+            key: Some(inner),
+            ..
+        } => explain(error, &join_key(key, &key_path(inner))),
+        E::At { error, .. } => explain(error, key),
+        E::Type {
+            unexpected,
+            expected,
+            key: inner,
+            ..
+        } => {
+            let key = join_key(key, &key_path(inner.as_deref().unwrap_or("")));
+            format!("{key}: {unexpected} is not {expected}")
+        }
+        E::Message(message) if message.starts_with("unknown field") => {
+            let words = backticked(message);
+            let (unknown, valid) = words
+                .split_first()
+                .map(|(u, v)| (*u, v))
+                .unwrap_or(("", &[]));
+            let full = join_key(key, unknown);
+            match closest(unknown, valid) {
+                Some(best) => format!("{full}: unknown key; did you mean {}?", join_key(key, best)),
+                None if valid.is_empty() => format!("{full}: unknown key"),
+                None => format!(
+                    "{full}: unknown key; the keys here are {}",
+                    valid.join(", ")
+                ),
+            }
+        }
+        E::Message(message) if message.starts_with("missing field") => {
+            let field = backticked(message).first().copied().unwrap_or("");
+            format!("{}: required", join_key(key, field))
+        }
+        E::NotFound(missing) => format!("{}: required", join_key(key, &key_path(missing))),
+        E::Message(message) if !key.is_empty() => format!("{key}: {message}"),
+        other => other.to_string(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The file as written.
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawSettings {
-    /// Keys present in the file or environment that no setting reads (typos, or settings of a
-    /// newer version): reported, not fatal.
-    #[serde(skip)]
-    pub unknown_keys: Vec<String>,
     #[serde(default)]
     pub server: ServerSettings,
     #[serde(default)]
@@ -61,6 +202,7 @@ pub struct RawSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct ServerSettings {
     pub bind: String,
@@ -83,6 +225,7 @@ impl Default for ServerSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct RedisSettings {
     /// May carry a password, so it is kept secret.
@@ -123,6 +266,7 @@ pub enum ProviderKind {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct SmsSettings {
     pub provider: ProviderKind,
@@ -170,6 +314,7 @@ impl Default for SmsSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct TwilioSettings {
     pub base_url: String,
@@ -195,6 +340,7 @@ impl TwilioSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct TelnyxSettings {
     pub base_url: String,
@@ -213,6 +359,7 @@ impl Default for TelnyxSettings {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct TemplateSettings {
     /// Files here override or add to the built-in templates (`{dir}/{locale}/{name}.txt`).
@@ -220,6 +367,7 @@ pub struct TemplateSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct LedgerSettings {
     /// How long a receipt stays replayable and reversible.
@@ -248,6 +396,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct LogSettings {
     pub format: LogFormat,
@@ -265,6 +414,7 @@ impl Default for LogSettings {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawProgram {
     pub id: String,
     pub name: String,
@@ -313,12 +463,14 @@ fn default_currency() -> String {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawTender {
     pub name: String,
     pub multiplier: f64,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawTier {
     pub name: String,
     #[serde(default)]
@@ -332,6 +484,7 @@ fn one() -> f64 {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawReward {
     pub id: String,
     pub points: i64,
@@ -348,6 +501,7 @@ fn default_valid_days() -> u32 {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawLocation {
     pub id: String,
     #[serde(default)]
@@ -355,6 +509,7 @@ pub struct RawLocation {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawApiKey {
     pub name: String,
     pub sha256: String,
@@ -369,8 +524,6 @@ pub struct RawApiKey {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// See [`RawSettings::unknown_keys`].
-    pub unknown_keys: Vec<String>,
     pub server: ServerSettings,
     pub redis: RedisSettings,
     pub sms: SmsSettings,
@@ -535,7 +688,9 @@ pub fn load(cli: Option<&Path>) -> Result<Settings, ConfigError> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "built-in default".into());
     let env: Vec<(String, String)> = std::env::vars().collect();
-    load_from_str(&source, &origin, env)?.validate()
+    load_from_str(&source, &origin, env)?
+        .validate()
+        .map_err(|e| e.with_origin(&origin))
 }
 
 /// Parses `source` with overrides from `env` (`LOYALTY__SERVER__BIND=...`).
@@ -548,6 +703,7 @@ pub fn load_from_str(
         .into_iter()
         .filter(|(k, _)| k.starts_with("LOYALTY__"))
         .collect();
+    let env_overrides = overrides.clone();
     let built = config::Config::builder()
         .add_source(config::File::from_str(source, config::FileFormat::Toml))
         .add_source(
@@ -557,23 +713,23 @@ pub fn load_from_str(
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("sms.retry_schedule_secs")
-                .source(Some(overrides)),
+                .source(Some(env_overrides)),
         )
         .build()
         .map_err(|e| ConfigError::Read {
             path: origin.to_owned(),
             message: e.to_string(),
         })?;
-    let mut unknown_keys = Vec::new();
-    let mut raw: RawSettings =
-        serde_ignored::deserialize(built, |path| unknown_keys.push(path.to_string())).map_err(
-            |e| ConfigError::Read {
-                path: origin.to_owned(),
-                message: e.to_string(),
-            },
-        )?;
-    raw.unknown_keys = unknown_keys;
-    Ok(raw)
+    built.try_deserialize().map_err(|e| {
+        let message = explain(&e, "");
+        let key = message.split(':').next().unwrap_or("");
+        let from_env = env_var_for(key).filter(|var| overrides.contains_key(var));
+        ConfigError::Invalid {
+            origin: origin.to_owned(),
+            message,
+            from_env,
+        }
+    })
 }
 
 impl RawSettings {
@@ -624,7 +780,6 @@ impl RawSettings {
             }
         }
         Ok(Settings {
-            unknown_keys: self.unknown_keys,
             server: self.server,
             redis: self.redis,
             sms: self.sms,

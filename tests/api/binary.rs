@@ -76,6 +76,41 @@ fn check_fails_when_a_template_exceeds_max_segments() {
 }
 
 #[test]
+fn check_refuses_a_typo_and_suggests_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_toml("redis://127.0.0.1:1/0", "p", "http://127.0.0.1:1")
+        .replace("welcome_points = 50", "welcome_point = 50");
+    let path = write_config(dir.path(), &toml);
+    let output = gateway(&["check"], &path).output().unwrap();
+    assert!(!output.status.success(), "check must refuse a typo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "programs[0].welcome_point: unknown key; did you mean programs[0].welcome_points?"
+        ),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing is said to be ok");
+}
+
+#[test]
+fn check_piped_into_a_reader_that_stops_early_ends_quietly() {
+    let mut child = gateway(&["check"], DEFAULT_CONFIG)
+        .env_remove("LOYALTY_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `check | head -0`: the reader is gone before `check` has written a line (it is still
+    // loading its configuration), so every write meets a closed pipe.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "a panic's exit code");
+}
+
+#[test]
 fn keys_new_prints_a_key_whose_hash_is_in_the_entry() {
     let new_key = |args: &[&str]| {
         let mut subcommand = vec!["keys", "new"];

@@ -28,6 +28,13 @@ fn the_test_and_shipped_configurations_are_valid() {
 }
 
 #[test]
+fn the_production_example_ships_no_api_key_that_would_be_accepted() {
+    let example = include_str!("../../config/production.toml")
+        .replace("auth_token = \"\"", "auth_token = \"x\"");
+    assert!(parse_str(&example).unwrap().api_keys.is_empty());
+}
+
+#[test]
 fn sending_numbers_of_any_country_are_accepted() {
     let toml = base().replace("\"+15005550007\"", "\"+5511987650001\"");
     let settings = parse_str(&toml).unwrap();
@@ -105,22 +112,75 @@ fn mistakes_name_the_key_and_value() {
 }
 
 #[test]
-fn unknown_keys_are_reported_but_do_not_stop_the_gateway() {
-    let toml = base()
-        .replace("[redis]", "[redis]\nurll = \"x\"")
-        .replace("[sms]", "[campaigns]\nbatch = 10\n\n[sms]");
-    let settings = parse_str(&toml).unwrap();
+fn an_unknown_key_is_an_error_that_suggests_the_right_one() {
+    let cases = [
+        (
+            base().replace("welcome_points = 50", "welcome_point = 50"),
+            "programs[0].welcome_point: unknown key; did you mean programs[0].welcome_points?",
+        ),
+        (
+            base().replace("[redis]", "[redis]\nurll = \"x\""),
+            "redis.urll: unknown key; did you mean redis.url?",
+        ),
+        (
+            base().replace("[sms]", "[campaign]\nbatch = 10\n\n[sms]"),
+            "campaign: unknown key",
+        ),
+        (
+            base().replace("multiplier = 2\n", "multiplier = 2\nmultipler = 3\n"),
+            "programs[0].tenders[0].multipler: unknown key; did you mean programs[0].tenders[0].multiplier?",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let message = error_of(&toml);
+        assert!(
+            message.contains(expected),
+            "expected {expected:?} in: {message}"
+        );
+    }
+    let from_env = load_from_str(
+        &base(),
+        "test",
+        vec![("LOYALTY__SMS__BURSTT".to_owned(), "3".to_owned())],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
-        settings.unknown_keys.contains(&"redis.urll".to_owned()),
-        "{:?}",
-        settings.unknown_keys
+        from_env.contains("sms.burstt: unknown key; did you mean sms.burst?")
+            && from_env.contains("LOYALTY__SMS__BURSTT"),
+        "{from_env}"
     );
+}
+
+#[test]
+fn every_message_uses_one_path_syntax_and_names_the_variable_that_can_fix_it() {
+    let wrong_type = error_of(&base().replace("multiplier = 2\n", "multiplier = \"two\"\n"));
     assert!(
-        settings.unknown_keys.contains(&"campaigns".to_owned()),
-        "{:?}",
-        settings.unknown_keys
+        wrong_type.contains("programs[0].tenders[0].multiplier: string \"two\" is not"),
+        "{wrong_type}"
     );
-    assert!(parse_str(&base()).unwrap().unknown_keys.is_empty());
+    let missing = error_of(&base().replace("name = \"Bloom Rewards\"\n", ""));
+    assert!(missing.contains("programs[0].name: required"), "{missing}");
+    let token = error_of(&base().replace(
+        &format!("auth_token = \"{}\"", crate::helpers::AUTH_TOKEN),
+        "auth_token = \"\"",
+    ));
+    assert!(
+        token.contains("sms.twilio.auth_token: required")
+            && token.contains("LOYALTY__SMS__TWILIO__AUTH_TOKEN"),
+        "{token}"
+    );
+    let from_env = load_from_str(
+        &base(),
+        "test",
+        vec![("LOYALTY__SMS__BURST".to_owned(), "lots".to_owned())],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        from_env.contains("sms.burst: ") && from_env.contains("comes from LOYALTY__SMS__BURST"),
+        "{from_env}"
+    );
 }
 
 #[test]
