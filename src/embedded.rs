@@ -97,8 +97,17 @@ impl RedisServer {
         let mut delay = Duration::from_millis(5);
         loop {
             if let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) {
-                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                    return Ok(());
+                // A server still loading its data answers LOADING: it is up, and the gateway
+                // treats it as briefly unavailable.
+                match redis::cmd("PING").query::<String>(&mut conn) {
+                    Ok(_) => return Ok(()),
+                    Err(e)
+                        if e.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) =>
+                    {
+                        return Ok(())
+                    }
+                    Err(_) => {}
                 }
             }
             let exited = match self.child.as_mut() {
@@ -143,8 +152,13 @@ impl RedisServer {
 
     /// Starts it again on the same port with the same data.
     pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.restart_with(&[])
+    }
+
+    /// Starts it again on the same port with the same data and extra arguments.
+    pub fn restart_with(&mut self, extra: &[&str]) -> anyhow::Result<()> {
         self.stop();
-        let mut again = Self::start_on(self.port, &self.dir, self.appendonly)?;
+        let mut again = Self::start_with(self.port, &self.dir, self.appendonly, extra)?;
         self.child = again.child.take();
         Ok(())
     }

@@ -23,16 +23,40 @@ pub enum StoreError {
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
-        if e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || e.is_unrecoverable_error()
-        {
+        if is_transient(&e) {
             Self::Unavailable(e.to_string())
         } else {
             Self::Unexpected(e.to_string())
         }
+    }
+}
+
+/// Errors that say "not now" rather than "never": the connection is down, or the server is
+/// there but cannot serve the command yet (reloading its data after a restart, running a long
+/// script, a replica promoted or demoted, a cluster failing over). Recognised by the error's
+/// kind or code, never by its text.
+pub fn is_transient(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_cluster_error()
+    {
+        return true;
+    }
+    match e.kind() {
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask,
+        )
+        | ErrorKind::ClusterConnectionNotFound => true,
+        _ => e.code() == Some("BUSY"),
     }
 }
 

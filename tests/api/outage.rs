@@ -63,3 +63,107 @@ async fn a_redis_outage_is_503_with_retry_after_and_the_service_recovers() {
     app.earn_ok("+14155552671", 1250, "R-2").await;
     assert_eq!(app.member_json("+14155552671").await["balance"], 24);
 }
+
+async fn redis_command(url: &str, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    cmd.query_async(&mut conn).await
+}
+
+async fn readyz(app: &TestApp) -> u16 {
+    app.client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn redis_reloading_its_data_is_503_and_the_service_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = RedisServer::start(dir.path(), false).unwrap();
+    let app = spawn_app_on(&redis.url(), |_| {}).await;
+    app.earn_ok("+14155552671", 1250, "R-1").await;
+    // Enough data that a slowed-down load (key-load-delay, µs per key) takes a few seconds.
+    redis_command(
+        &redis.url(),
+        redis::cmd("EVAL")
+            .arg("for i = 1, 5000 do redis.call('SET', 'filler:' .. i, i) end")
+            .arg(0),
+    )
+    .await
+    .unwrap();
+    redis_command(&redis.url(), &redis::cmd("SAVE"))
+        .await
+        .unwrap();
+    redis
+        .restart_with(&[
+            "--key-load-delay",
+            "500",
+            // Answer clients while loading (by default only every 2 MB loaded).
+            "--loading-process-events-interval-bytes",
+            "1024",
+        ])
+        .unwrap();
+
+    let loading = redis_command(&redis.url(), &redis::cmd("PING"))
+        .await
+        .unwrap_err();
+    assert_eq!(loading.code(), Some("LOADING"), "the server is reloading");
+    let response = app
+        .earn(serde_json::json!({ "phone": "+14155552671", "amount": 1250,
+            "location": "store-12", "receipt": "R-2" }))
+        .await;
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert_problem(response, 503, "service-unavailable").await;
+    assert_eq!(readyz(&app).await, 503);
+
+    assert!(
+        eventually(|| async { readyz(&app).await == 200 }).await,
+        "the service did not recover once Redis had loaded"
+    );
+    app.earn_ok("+14155552671", 1250, "R-2").await;
+    assert_eq!(app.member_json("+14155552671").await["balance"], 24);
+}
+
+#[tokio::test]
+async fn redis_busy_with_a_script_is_503_and_the_service_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start_with(
+        loyalty_gateway::embedded::free_port().unwrap(),
+        dir.path(),
+        false,
+        &["--busy-reply-threshold", "50"],
+    )
+    .unwrap();
+    let app = spawn_app_on(&redis.url(), |_| {}).await;
+    app.earn_ok("+14155552671", 1250, "R-1").await;
+    let url = redis.url();
+    let runaway = tokio::spawn(async move {
+        let _ = redis_command(&url, redis::cmd("EVAL").arg("while true do end").arg(0)).await;
+    });
+    // Wait until Redis says BUSY to others, as the gateway will see it.
+    assert!(
+        eventually(|| async {
+            redis_command(&redis.url(), &redis::cmd("PING"))
+                .await
+                .is_err_and(|e| e.code() == Some("BUSY"))
+        })
+        .await
+    );
+    let response = app
+        .earn(serde_json::json!({ "phone": "+14155552671", "amount": 1250,
+            "location": "store-12", "receipt": "R-2" }))
+        .await;
+    assert_problem(response, 503, "service-unavailable").await;
+    assert_eq!(readyz(&app).await, 503);
+
+    redis_command(&redis.url(), redis::cmd("SCRIPT").arg("KILL"))
+        .await
+        .unwrap();
+    runaway.await.unwrap();
+    assert!(eventually(|| async { readyz(&app).await == 200 }).await);
+    app.earn_ok("+14155552671", 1250, "R-2").await;
+}
