@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::configuration::{self, Settings};
-use crate::embedded::{self, RedisServer};
+use crate::embedded::{self, Embedded};
 use crate::segments;
 use crate::startup::Application;
 use crate::templates::{Templates, SHIPPED_LOCALES, TEMPLATE_NAMES};
@@ -128,20 +128,30 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     crate::telemetry::init(&settings.log);
     let mut embedded_server = None;
     let url = settings.redis.url.expose_secret().to_owned();
-    if settings.redis.embedded && !embedded::answers(&url, settings.redis.timeout()).await {
-        // Started on this (the main) thread, not a blocking-pool one: the child is tied to the
-        // thread that spawned it (PR_SET_PDEATHSIG), and pool threads retire when idle.
-        let server = RedisServer::start(&settings.redis.data_dir, true)?;
-        tracing::info!(
-            port = server.port(),
-            dir = %settings.redis.data_dir.display(),
-            "no Redis answered at redis.url; started an embedded redis-server"
-        );
-        settings.redis.url = SecretString::from(server.url());
-        embedded_server = Some(server);
-    }
+    let origin =
+        if settings.redis.embedded && !embedded::answers(&url, settings.redis.timeout()).await {
+            // Started on this (the main) thread, not a blocking-pool one: the child is tied to the
+            // thread that spawned it (PR_SET_PDEATHSIG), and pool threads retire when idle.
+            let server = Embedded::start_or_join(&settings.redis.data_dir)?;
+            settings.redis.url = SecretString::from(server.url());
+            let origin = if server.started_here() {
+                "embedded: no Redis answered at redis.url, so this gateway started a redis-server"
+            } else {
+                "embedded: started by another serve on the same redis.data_dir"
+            };
+            embedded_server = Some(server);
+            origin
+        } else {
+            "not started by the gateway"
+        };
+    tracing::info!(
+        redis = %redacted_url(settings.redis.url.expose_secret()),
+        data_dir = %settings.redis.data_dir.display(),
+        "using Redis at {} ({origin})",
+        redacted_url(settings.redis.url.expose_secret()),
+    );
     let bind_host = settings.server.bind.clone();
-    let app = Application::build(settings).await?;
+    let app = Application::build(settings).await?.stop_on_signals();
     let host = bind_host
         .rsplit_once(':')
         .map(|(h, _)| h)
@@ -150,9 +160,30 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening on {addr}");
     println!("listening on {addr}");
     let result = app.run_until_stopped().await;
-    drop(embedded_server);
+    if let Some(server) = embedded_server {
+        if server.started_here() {
+            tracing::info!("stopping the embedded redis-server (last, after the workers)");
+        }
+        drop(server);
+    }
     tracing::info!("stopped");
     result
+}
+
+/// A Redis URL without its credentials, for logs.
+fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if !parsed.username().is_empty() {
+                let _ = parsed.set_username("***");
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(unparseable URL)".to_owned(),
+    }
 }
 
 fn check(args: ConfigArg) -> anyhow::Result<()> {
@@ -336,4 +367,25 @@ fn new_key(args: NewKey) -> anyhow::Result<()> {
         println!("locations = [{}]", quote(&args.locations));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn logged_redis_urls_carry_no_credentials() {
+        assert_eq!(
+            redacted_url("redis://user:s3cret@10.0.0.5:6379/0"),
+            "redis://***:***@10.0.0.5:6379/0"
+        );
+        assert_eq!(
+            redacted_url("redis://:s3cret@redis:6379/0"),
+            "redis://:***@redis:6379/0"
+        );
+        assert_eq!(
+            redacted_url("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+    }
 }

@@ -2,11 +2,20 @@
 //!
 //! When `redis.embedded = true` and nothing answers at `redis.url`, `serve` starts one on a free
 //! port with append-only persistence in `redis.data_dir`, and stops it (SIGTERM, so the AOF is
-//! flushed) when the gateway exits. On Linux the child also gets SIGKILL if the *thread* that
-//! started it ends, so a crashed gateway or test never leaves a server behind; start it from a
-//! thread that lives as long as the server should (the main thread, never a tokio blocking-pool
-//! thread, which retires when idle).
+//! flushed) when the gateway exits, after its workers have drained. On Linux the child also gets
+//! SIGKILL if the *thread* that started it ends, so a crashed gateway or test never leaves a
+//! server behind; start it from a thread that lives as long as the server should (the main
+//! thread, never a tokio blocking-pool thread, which retires when idle).
+//!
+//! The child runs in a session of its own: a Ctrl-C in the terminal signals the terminal's
+//! process group, which would otherwise kill Redis under a gateway that is still recording what
+//! it sent (and the text would go out again after a restart).
+//!
+//! A data folder belongs to one `redis-server`: [`Embedded::start_or_join`] takes a lock on the
+//! folder, and a second `serve` on the same folder uses the running server (its port is in the
+//! folder) instead of starting another one on the same append-only files.
 
+use std::fs::{File, TryLockError};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -64,9 +73,10 @@ impl RedisServer {
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+            // SAFETY: setsid and prctl are async-signal-safe and touch no memory of the parent.
             unsafe {
                 cmd.pre_exec(|| {
+                    libc::setsid();
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                     Ok(())
                 });
@@ -167,6 +177,98 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The embedded Redis of a data folder.
+pub enum Embedded {
+    /// Started by this process, which stops it when dropped. The lock on the folder is held as
+    /// long as this lives.
+    Started { server: RedisServer, _lock: File },
+    /// Started by another `serve` on the same folder; this process only uses it.
+    Joined { url: String },
+}
+
+const LOCK_FILE: &str = "gateway.lock";
+const PORT_FILE: &str = "redis.port";
+/// How long a second `serve` waits for the first to have its Redis answering.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Embedded {
+    /// Starts a `redis-server` on `dir`, or joins the one another `serve` runs there.
+    pub fn start_or_join(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create Redis data directory {}", dir.display()))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .with_context(|| format!("cannot open {}", dir.join(LOCK_FILE).display()))?;
+        match lock.try_lock() {
+            Ok(()) => {
+                let port_file = dir.join(PORT_FILE);
+                let _ = std::fs::remove_file(&port_file);
+                let server = RedisServer::start(dir, true)?;
+                let written = dir.join(format!("{PORT_FILE}.new"));
+                std::fs::write(&written, server.port().to_string())
+                    .and_then(|()| std::fs::rename(&written, &port_file))
+                    .with_context(|| format!("cannot write {}", port_file.display()))?;
+                Ok(Self::Started {
+                    server,
+                    _lock: lock,
+                })
+            }
+            Err(TryLockError::WouldBlock) => Self::join(dir),
+            Err(TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", dir.display()))
+            }
+        }
+    }
+
+    fn join(dir: &Path) -> anyhow::Result<Self> {
+        let deadline = Instant::now() + JOIN_TIMEOUT;
+        loop {
+            if let Ok(port) = std::fs::read_to_string(dir.join(PORT_FILE)) {
+                let url = format!("redis://127.0.0.1:{}/0", port.trim());
+                if let Ok(client) = redis::Client::open(url.as_str()) {
+                    let answers = client
+                        .get_connection_with_timeout(Duration::from_millis(200))
+                        .is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok());
+                    if answers {
+                        return Ok(Self::Joined { url });
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "another serve holds the Redis data folder {} but its redis-server does not \
+                     answer; stop that serve, or give this one its own redis.data_dir",
+                    dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Started { server, .. } => server.url(),
+            Self::Joined { url } => url.clone(),
+        }
+    }
+
+    pub fn started_here(&self) -> bool {
+        matches!(self, Self::Started { .. })
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Self::Started { server, .. } = self {
+            let _ = std::fs::remove_file(server.dir.join(PORT_FILE));
+            server.stop();
+        }
     }
 }
 

@@ -132,6 +132,8 @@ pub struct Application {
     state: web::Data<AppState>,
     shutdown: CancellationToken,
     workers: bool,
+    signals: bool,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -141,8 +143,16 @@ impl Application {
     }
 
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(&settings.server.bind)
-            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let listener = TcpListener::bind(&settings.server.bind).map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    "; another process uses it: set server.bind (LOYALTY__SERVER__BIND) to a free \
+                     address, or port 0 for any free port"
+                }
+                _ => "; set server.bind (LOYALTY__SERVER__BIND) to an address of this machine",
+            };
+            anyhow::anyhow!("cannot listen on {}: {e}{hint}", settings.server.bind)
+        })?;
         let port = listener.local_addr()?.port();
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
         let body_limit = settings.server.body_limit;
@@ -154,12 +164,22 @@ impl Application {
             state,
             shutdown: CancellationToken::new(),
             workers: true,
+            signals: false,
+            shutdown_timeout: Duration::from_secs(shutdown_timeout),
         })
     }
 
     /// Serve the API only; tests drive the outbox themselves.
     pub fn without_workers(mut self) -> Self {
         self.workers = false;
+        self
+    }
+
+    /// Stop on SIGTERM or SIGINT (Ctrl-C) alike: finish in-flight requests, then the sends in
+    /// hand. A second signal stops at once. Off by default, so that an in-process test suite
+    /// still dies on Ctrl-C.
+    pub fn stop_on_signals(mut self) -> Self {
+        self.signals = true;
         self
     }
 
@@ -171,9 +191,14 @@ impl Application {
         self.state.clone()
     }
 
-    /// Runs until SIGTERM/SIGINT: the server stops accepting, finishes in-flight requests, then
-    /// the workers finish what they hold and stop.
+    /// Runs until stopped (by a signal, with [`Application::stop_on_signals`]): the server stops
+    /// accepting and finishes in-flight requests, then the workers finish what they hold and
+    /// stop. A second signal ends the wait.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let force = CancellationToken::new();
+        let signals = self
+            .signals
+            .then(|| tokio::spawn(handle_signals(self.server.handle(), force.clone())));
         let workers = if self.workers {
             Some(tokio::spawn(outbound::run_workers(
                 self.state.clone(),
@@ -185,14 +210,58 @@ impl Application {
         let result = self.server.await;
         self.shutdown.cancel();
         if let Some(workers) = workers {
-            match tokio::time::timeout(Duration::from_secs(30), workers).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "outbound workers panicked"),
-                Err(_) => tracing::warn!("outbound workers did not stop within 30 s"),
+            let abort = workers.abort_handle();
+            tokio::select! {
+                joined = tokio::time::timeout(self.shutdown_timeout, workers) => match joined {
+                    Ok(Ok(())) => tracing::info!("outbound workers stopped"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "outbound workers panicked"),
+                    Err(_) => tracing::warn!(
+                        "outbound workers did not stop within server.shutdown_timeout_secs; \
+                         unfinished sends are reclaimed after a restart"
+                    ),
+                },
+                _ = force.cancelled() => {
+                    abort.abort();
+                    tracing::warn!("stopped without waiting for the outbound workers; \
+                        unfinished sends are reclaimed after a restart");
+                }
             }
+        }
+        if let Some(signals) = signals {
+            signals.abort();
         }
         result.context("HTTP server failed")
     }
+}
+
+/// SIGINT or SIGTERM, whichever comes first.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for SIGINT and SIGTERM");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// The first signal stops gracefully; a second one stops at once.
+async fn handle_signals(server: actix_web::dev::ServerHandle, force: CancellationToken) {
+    stop_signal().await;
+    tracing::info!(
+        "stopping: finishing in-flight requests and sends (signal again to stop at once)"
+    );
+    // Sent now; the future only reports completion.
+    drop(server.stop(true));
+    stop_signal().await;
+    tracing::warn!("second signal: stopping at once");
+    force.cancel();
+    server.stop(false).await;
 }
 
 fn problem_for_query(err: actix_web::error::QueryPayloadError) -> ApiError {
@@ -229,6 +298,7 @@ fn run(
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(shutdown_timeout)
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)

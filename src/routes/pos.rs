@@ -218,6 +218,13 @@ pub async fn earn(
     let program = &key.program;
     let location = location_of(&key, &req.location)?;
     let phone = phone_of(program, &req.phone)?;
+    if state.is_own_number(&phone) {
+        // A member with our own number would text itself: every reply a loop.
+        return Err(ApiError::invalid(
+            "phone",
+            "is one of this gateway's own numbers, not a customer's",
+        ));
+    }
     let amount = Amount::parse(req.amount).field("amount")?;
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
     let tender = match req

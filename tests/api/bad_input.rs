@@ -32,6 +32,17 @@ async fn invalid_fields_are_422_naming_the_field_and_store_nothing() {
         (with("receipt", json!("x".repeat(129))), "receipt"),
         (with("receipt", json!("line\nbreak")), "receipt"),
         (with("first_name", json!("x".repeat(51))), "first_name"),
+        // The programs' own numbers, however written.
+        (with("phone", json!(SENDER)), "phone"),
+        (with("phone", json!("(500) 555-0007")), "phone"),
+        // Text that merely contains a number is not a number.
+        (with("phone", json!("+1 415 555 2671\u{0000}")), "phone"),
+        (
+            with("phone", json!("\u{202E}+14155552671\u{202C}")),
+            "phone",
+        ),
+        (with("phone", json!("../+14155552671")), "phone"),
+        (with("phone", json!("+14155552671/../../admin")), "phone"),
         (
             json!({ "amount": 1250, "location": "store-12", "receipt": "R-1" }),
             "phone",

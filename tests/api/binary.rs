@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_loyalty-gateway");
+pub const BIN: &str = env!("CARGO_BIN_EXE_loyalty-gateway");
 const DEFAULT_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
 
 /// `loyalty-gateway <subcommand...> --config <config>`.
-fn gateway(subcommand: &[&str], config: impl AsRef<std::ffi::OsStr>) -> Command {
+pub fn gateway(subcommand: &[&str], config: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(BIN);
     command.args(subcommand).arg("--config").arg(config);
     command
 }
 
-fn write_config(dir: &std::path::Path, toml: &str) -> std::path::PathBuf {
+pub fn write_config(dir: &std::path::Path, toml: &str) -> std::path::PathBuf {
     let path = dir.join("gateway.toml");
     std::fs::write(&path, toml).unwrap();
     path

@@ -14,4 +14,5 @@ mod outage;
 mod outbound;
 mod redeem;
 mod reverse;
+mod shutdown;
 mod telnyx;
