@@ -36,6 +36,10 @@ pub enum ErrorKind {
     CodeUsed,
     CodeExpired,
     CodeNotOwned,
+    RefundConflict,
+    NothingLeftToRefund,
+    RefundExceedsReceipt,
+    PartialRefundUnavailable,
     Unavailable,
     Internal,
 }
@@ -122,6 +126,26 @@ impl ErrorKind {
                 StatusCode::CONFLICT,
                 "code-belongs-to-another-member",
                 "Reward code belongs to another member",
+            ),
+            RefundConflict => (
+                StatusCode::CONFLICT,
+                "refund-conflict",
+                "This refund_id was already used with a different amount",
+            ),
+            NothingLeftToRefund => (
+                StatusCode::CONFLICT,
+                "nothing-left-to-refund",
+                "The receipt has been refunded in full",
+            ),
+            RefundExceedsReceipt => (
+                StatusCode::CONFLICT,
+                "refund-exceeds-receipt",
+                "The refund is larger than what is left on the receipt",
+            ),
+            PartialRefundUnavailable => (
+                StatusCode::CONFLICT,
+                "partial-refund-unavailable",
+                "This receipt can only be refunded in full",
             ),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -284,6 +308,10 @@ impl From<LedgerError> for ApiError {
             LedgerError::CodeNotOwned => ErrorKind::CodeNotOwned,
             LedgerError::CodeUsed => ErrorKind::CodeUsed,
             LedgerError::CodeExpired => ErrorKind::CodeExpired,
+            LedgerError::RefundConflict => ErrorKind::RefundConflict,
+            LedgerError::NothingLeftToRefund => ErrorKind::NothingLeftToRefund,
+            LedgerError::RefundWithoutAmount => ErrorKind::PartialRefundUnavailable,
+            LedgerError::RefundExceedsReceipt { .. } => ErrorKind::RefundExceedsReceipt,
         };
         Self::new(kind, e.to_string())
     }

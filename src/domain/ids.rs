@@ -76,6 +76,26 @@ slug_id!(
     "reward id"
 );
 
+/// A client's idempotency key: 1-128 printable ASCII characters, the last segment of a key.
+fn client_key(kind: &str, input: &str) -> Result<String, ParseError> {
+    let value = input.trim();
+    if value.is_empty() {
+        return Err(ParseError::new(format!("{kind} is empty")));
+    }
+    if value.len() > Receipt::MAX_LEN {
+        return Err(ParseError::new(format!(
+            "{kind} is longer than {} characters",
+            Receipt::MAX_LEN
+        )));
+    }
+    if !value.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        return Err(ParseError::new(format!(
+            "{kind} may contain only printable ASCII characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
 /// A POS receipt number: the idempotency key of a purchase within (program, location).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Receipt(String);
@@ -84,22 +104,21 @@ impl Receipt {
     pub const MAX_LEN: usize = 128;
 
     pub fn parse(input: &str) -> Result<Self, ParseError> {
-        let value = input.trim();
-        if value.is_empty() {
-            return Err(ParseError::new("receipt is empty"));
-        }
-        if value.len() > Self::MAX_LEN {
-            return Err(ParseError::new(format!(
-                "receipt is longer than {} characters",
-                Self::MAX_LEN
-            )));
-        }
-        if !value.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
-            return Err(ParseError::new(
-                "receipt may contain only printable ASCII characters",
-            ));
-        }
-        Ok(Self(value.to_owned()))
+        client_key("receipt", input).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The POS's id of one refund of a receipt: its idempotency key among the receipt's refunds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RefundId(String);
+
+impl RefundId {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        client_key("refund_id", input).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -11,7 +11,7 @@ mod money;
 mod phone;
 mod reward_code;
 
-pub use ids::{LocationId, ProgramId, Receipt, RewardId};
+pub use ids::{LocationId, ProgramId, Receipt, RefundId, RewardId};
 pub use money::{Amount, Multiplier};
 pub use phone::{MaskedPhone, PhoneNumber, Region};
 pub use reward_code::RewardCode;

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::configuration::{LedgerSettings, Program};
-use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RewardCode, RewardId};
+use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RefundId, RewardCode, RewardId};
 use crate::store::{Store, StoreError};
 pub use keys::ProgramKeys;
 
@@ -31,6 +31,10 @@ static EARN: LazyLock<Script> = lua_script!("ledger/scripts/earn.lua");
 static REDEEM: LazyLock<Script> = lua_script!("ledger/scripts/redeem.lua");
 static REVERSE: LazyLock<Script> = lua_script!("ledger/scripts/reverse.lua");
 static MEMBER: LazyLock<Script> = lua_script!("ledger/scripts/member.lua");
+static VOID: LazyLock<Script> = lua_script!("ledger/scripts/void.lua");
+
+/// The refund key of "everything left on the receipt" when the client names no refund.
+const REST_REFUND: &str = "rest";
 
 /// Most reward codes one earn can issue; any further threshold crossings wait for the next earn.
 const MAX_CODES_PER_EARN: usize = 8;
@@ -55,6 +59,14 @@ pub enum LedgerError {
     CodeUsed,
     #[error("this reward code has expired")]
     CodeExpired,
+    #[error("this refund_id was already used with a different amount")]
+    RefundConflict,
+    #[error("this receipt has been refunded in full already")]
+    NothingLeftToRefund,
+    #[error("the refund is larger than what is left on the receipt ({left} minor units)")]
+    RefundExceedsReceipt { left: i64 },
+    #[error("this receipt was recorded before partial refunds existed; refund it in full")]
+    RefundWithoutAmount,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -157,6 +169,31 @@ pub struct ReverseResult {
     #[serde(flatten)]
     pub member: MemberSummary,
     pub points: i64,
+    /// This refund, in minor units.
+    #[serde(default)]
+    pub amount: i64,
+    /// Refunded on this receipt so far, this refund included.
+    #[serde(default)]
+    pub refunded: i64,
+    /// Still refundable.
+    #[serde(default)]
+    pub remaining: i64,
+    pub refund_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VoidResult {
+    #[serde(flatten)]
+    pub member: MemberSummary,
+    pub voided: Redeemed,
+}
+
+/// What a refund takes back.
+pub enum Refund {
+    /// Everything left on the receipt; `id` makes it one keyed refund among others.
+    Rest { id: Option<RefundId> },
+    /// A part of the purchase, in minor units: the proportional points.
+    Partial { id: RefundId, amount: Amount },
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -184,7 +221,7 @@ pub struct MemberRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub id: String,
-    /// earn, reverse, redeem, reward_issued, welcome, adjust
+    /// earn, reverse, redeem, void, reward_issued, welcome, adjust
     #[serde(rename = "type")]
     pub kind: String,
     /// Signed change to the balance.
@@ -206,6 +243,9 @@ pub struct LedgerEntry {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The refund a `reverse` entry belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
     /// The text this entry caused, if any...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
@@ -404,29 +444,64 @@ impl Ledger {
         }
     }
 
+    /// A refund of `receipt`: all that is left of it, or a partial refund.
     pub async fn reverse(
         &self,
         program: &Program,
         location: &LocationId,
         receipt: &Receipt,
+        refund: &Refund,
     ) -> Result<Written<ReverseResult>, LedgerError> {
         let tiers: Vec<(&str, i64)> = program
             .tiers
             .iter()
             .map(|t| (t.name.as_str(), t.min_lifetime_points))
             .collect();
+        let (key, amount) = match refund {
+            Refund::Rest { id } => (id.as_ref().map_or(REST_REFUND, RefundId::as_str), None),
+            Refund::Partial { id, amount } => (id.as_str(), Some(amount.minor_units())),
+        };
+        let amount = amount.map(|a| a.to_string()).unwrap_or_default();
+        let fp = fingerprint(&["reverse", &amount]);
         let mut invocation = self.invocation(&REVERSE, program);
         invocation
             .arg(location.as_str())
             .arg(receipt.as_str())
             .arg(json(&tiers))
-            .arg(self.message_ttl_secs);
+            .arg(self.message_ttl_secs)
+            .arg(key)
+            .arg(&amount)
+            .arg(fp);
         let (status, body) = self.run(invocation).await?;
         match status.as_str() {
             "ok" => Ok(Written::Fresh(parse_reply(&body)?)),
             "replay" => Ok(Written::Replayed(parse_reply(&body)?)),
             "not_found" => Err(LedgerError::ReceiptNotFound),
+            "conflict" => Err(LedgerError::RefundConflict),
+            "nothing_left" => Err(LedgerError::NothingLeftToRefund),
+            "exceeds" => Err(LedgerError::RefundExceedsReceipt {
+                left: body.parse().unwrap_or(0),
+            }),
+            "no_amount" => Err(LedgerError::RefundWithoutAmount),
             other => Err(unexpected_status("reverse", other)),
+        }
+    }
+
+    /// Undoes the redemption made with `receipt`, once.
+    pub async fn void_redemption(
+        &self,
+        program: &Program,
+        location: &LocationId,
+        receipt: &Receipt,
+    ) -> Result<Written<VoidResult>, LedgerError> {
+        let mut invocation = self.invocation(&VOID, program);
+        invocation.arg(location.as_str()).arg(receipt.as_str());
+        let (status, body) = self.run(invocation).await?;
+        match status.as_str() {
+            "ok" => Ok(Written::Fresh(parse_reply(&body)?)),
+            "replay" => Ok(Written::Replayed(parse_reply(&body)?)),
+            "not_found" => Err(LedgerError::ReceiptNotFound),
+            other => Err(unexpected_status("void", other)),
         }
     }
 

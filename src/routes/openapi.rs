@@ -23,7 +23,7 @@ impl Modify for BearerAuth {
     info(title = "loyalty-gateway", description = "SMS-first customer loyalty gateway"),
     paths(
         health::healthz, health::readyz, health::metrics,
-        pos::earn, pos::redeem, pos::reverse, pos::member, pos::history,
+        pos::earn, pos::redeem, pos::reverse, pos::void_redemption, pos::member, pos::history,
         admin::consent, admin::message, admin::member_messages, admin::dead_letters, admin::requeue,
         webhooks::twilio_inbound, webhooks::twilio_status, webhooks::telnyx,
         openapi_json,

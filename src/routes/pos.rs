@@ -11,11 +11,11 @@ use utoipa::ToSchema;
 use crate::auth::ApiKey;
 use crate::clock::rfc3339_from_ms;
 use crate::configuration::{Program, Scope};
-use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RewardCode, RewardId};
+use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RefundId, RewardCode, RewardId};
 use crate::error::{ApiError, FieldContext, Problem};
 use crate::extract::ValidJson;
 use crate::ledger::{
-    EarnCommand, IssuedCode, LedgerEntry, MemberStatus, RedeemCommand, RedeemWhat, Written,
+    EarnCommand, IssuedCode, LedgerEntry, MemberStatus, RedeemCommand, RedeemWhat, Refund, Written,
 };
 use crate::metrics::Metrics;
 use crate::startup::AppState;
@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(earn)
         .service(redeem)
         .service(reverse)
+        .service(void_redemption)
         .service(member)
         .service(history);
 }
@@ -105,7 +106,34 @@ pub struct RedeemResponse {
 #[derive(Deserialize, ToSchema)]
 pub struct ReverseRequest {
     location: String,
+    /// The earn receipt to refund.
     receipt: String,
+    /// A partial refund, in minor units: takes back the proportional points. Without it, the
+    /// rest of the receipt is refunded.
+    amount: Option<i64>,
+    /// Names one refund of the receipt (required with `amount`): a replay of the same
+    /// `refund_id` changes nothing.
+    refund_id: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VoidRequest {
+    location: String,
+    /// The receipt of the redemption to undo.
+    receipt: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VoidResponse {
+    phone: String,
+    location: String,
+    receipt: String,
+    balance: i64,
+    lifetime_points: i64,
+    tier: String,
+    status: MemberStatus,
+    /// What the redemption had done, now undone: its points are back, or its code is usable.
+    voided: RedeemedReward,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -113,8 +141,16 @@ pub struct ReverseResponse {
     phone: String,
     location: String,
     receipt: String,
-    /// Points taken back (negative).
+    /// Points taken back by this refund (negative).
     points: i64,
+    /// This refund, in minor units.
+    amount: i64,
+    /// Refunded on this receipt so far, in minor units.
+    refunded: i64,
+    /// Still refundable, in minor units.
+    remaining: i64,
+    /// The refund's id (`rest` for a refund of everything left without one).
+    refund_id: String,
     balance: i64,
     lifetime_points: i64,
     tier: String,
@@ -378,7 +414,29 @@ pub async fn reverse(
     let program = &key.program;
     let location = location_of(&key, &req.location)?;
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
-    let written = state.ledger.reverse(program, &location, &receipt).await?;
+    let refund_id = req
+        .refund_id
+        .as_deref()
+        .map(RefundId::parse)
+        .transpose()
+        .field("refund_id")?;
+    let refund = match (req.amount, refund_id) {
+        (None, id) => Refund::Rest { id },
+        (Some(amount), Some(id)) => Refund::Partial {
+            id,
+            amount: Amount::parse(amount).field("amount")?,
+        },
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "refund_id",
+                "is required with amount: it makes each partial refund happen once",
+            ))
+        }
+    };
+    let written = state
+        .ledger
+        .reverse(program, &location, &receipt, &refund)
+        .await?;
     let result = written.get();
     if !written.is_replay() {
         Metrics::inc(&state.metrics.reversals);
@@ -388,10 +446,60 @@ pub async fn reverse(
         location: location.to_string(),
         receipt: receipt.as_str().to_owned(),
         points: result.points,
+        amount: result.amount,
+        refunded: result.refunded,
+        remaining: result.remaining,
+        refund_id: result.refund_id.clone(),
         balance: result.member.balance,
         lifetime_points: result.member.lifetime_points,
         tier: result.member.tier.clone(),
         status: result.member.status,
+    };
+    Ok(respond(&written, body))
+}
+
+/// Void a redemption: its points come back, or its code can be used again. Once.
+#[utoipa::path(
+    request_body = VoidRequest,
+    responses(
+        (status = 200, body = VoidResponse, description = "Voided, or the first void's result again (header Idempotent-Replayed: true)"),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "receipt-not-found: no redemption with this receipt"),
+        (status = 422, body = Problem), (status = 503, body = Problem),
+    ),
+    security(("api_key" = [])), tag = "pos"
+)]
+#[post("/v1/redeem/void")]
+#[tracing::instrument(skip_all, fields(program, location))]
+pub async fn void_redemption(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    body: ValidJson<VoidRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Pos)?;
+    let req = body.0;
+    let program = &key.program;
+    let location = location_of(&key, &req.location)?;
+    let receipt = Receipt::parse(&req.receipt).field("receipt")?;
+    let written = state
+        .ledger
+        .void_redemption(program, &location, &receipt)
+        .await?;
+    let result = written.get();
+    let body = VoidResponse {
+        phone: result.member.phone.clone(),
+        location: location.to_string(),
+        receipt: receipt.as_str().to_owned(),
+        balance: result.member.balance,
+        lifetime_points: result.member.lifetime_points,
+        tier: result.member.tier.clone(),
+        status: result.member.status,
+        voided: RedeemedReward {
+            reward: result.voided.reward.clone(),
+            description: program.reward_description(&result.voided.reward),
+            code: result.voided.code.as_deref().map(RewardCode::display),
+            points: result.voided.points,
+        },
     };
     Ok(respond(&written, body))
 }

@@ -87,6 +87,6 @@ result.points = points
 result.rewards_issued = issued
 local response = cjson.encode(result)
 redis.call('HSET', rkey, 'fp', fp, 'response', response, 'phone', phone, 'points', points,
-  'at', NOW)
+  'amount', amount, 'at', NOW)
 redis.call('EXPIRE', rkey, receipt_ttl)
 return { 'ok', response }

@@ -89,6 +89,14 @@ local function unused_codes(phone)
   return codes
 end
 
+-- floor(a / b) for non-negative integers below 2^53, exactly (a / b in doubles may round up).
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  while q * b > a do q = q - 1 end
+  while (q + 1) * b <= a do q = q + 1 end
+  return q
+end
+
 -- tiers: [[name, min_lifetime_points, ...], ...] sorted by min ascending, the first at 0.
 local function tier_index(tiers, lifetime)
   local idx = 1

@@ -1,41 +1,80 @@
--- POS reverse (refund): take back exactly what one earn receipt credited; idempotent.
--- The balance may go below zero here and only here (the points may already be spent).
--- ARGV: 3 location, 4 receipt, 5 tiers [[name, min]], 6 message ttl s
+-- POS reverse (refund): take back what one earn receipt credited, all of what is left or the
+-- share of a partial refund. Each refund is keyed (refund_id, or 'rest' for "the rest"), so a
+-- replay of one refund changes nothing. The balance may go below zero here and only here (the
+-- points may already be spent).
+-- ARGV: 3 location, 4 receipt, 5 tiers [[name, min]], 6 message ttl s, 7 refund key,
+--       8 refund amount in minor units ('' for everything left), 9 fingerprint of the request
 local location, receipt = ARGV[3], ARGV[4]
 local tiers, msg_ttl = cjson.decode(ARGV[5]), tonumber(ARGV[6])
+local refund_field, wanted, fp = 'refund:' .. ARGV[7], ARGV[8], ARGV[9]
 
 local rkey = B .. 'receipt:earn:' .. location .. ':' .. receipt
-local rec = redis.call('HMGET', rkey, 'phone', 'points', 'reversal')
+local rec = redis.call('HMGET', rkey, 'phone', 'points', 'amount', 'refunded', 'reversed',
+  refund_field)
 if not rec[1] then return { 'not_found', '' } end
-if rec[3] then return { 'replay', rec[3] } end
+if rec[6] then
+  local sep = string.find(rec[6], '\n', 1, true)
+  if string.sub(rec[6], 1, sep - 1) == fp then return { 'replay', string.sub(rec[6], sep + 1) } end
+  return { 'conflict', '' }
+end
 local phone, points = rec[1], tonumber(rec[2])
+local amount = tonumber(rec[3])
+local refunded, reversed = tonumber(rec[4] or '0'), tonumber(rec[5] or '0')
 local mkey = member_key(phone)
 if redis.call('EXISTS', mkey) == 0 then return { 'not_found', '' } end
+if reversed >= points and (not amount or refunded >= amount) then return { 'nothing_left', '' } end
+
+-- Points taken back so far are floor(points * refunded / amount), computed exactly (Lua numbers
+-- are doubles), so partial refunds never drift: the last one takes back exactly what is left.
+local refund, reversed_after
+if wanted == '' then
+  refund = amount and (amount - refunded) or 0
+  reversed_after = points
+elseif not amount then
+  return { 'no_amount', '' }
+else
+  refund = tonumber(wanted)
+  local left = amount - refunded
+  if refund > left then return { 'exceeds', tostring(left) } end
+  local after = refunded + refund
+  if after == amount then
+    reversed_after = points
+  else
+    local q = idiv(points, amount)
+    reversed_after = q * after + idiv((points - q * amount) * after, amount)
+  end
+end
+local taken = reversed_after - reversed
 
 local message_id
-if redis.call('HGET', mkey, 'status') == 'active' and points > 0 then
+if redis.call('HGET', mkey, 'status') == 'active' and taken > 0 then
   message_id = new_message_id()
 end
-local balance = redis.call('HINCRBY', mkey, 'balance', -points)
-local lifetime = redis.call('HINCRBY', mkey, 'lifetime', -points)
+local balance = redis.call('HINCRBY', mkey, 'balance', -taken)
+local lifetime = redis.call('HINCRBY', mkey, 'lifetime', -taken)
 if lifetime < 0 then
   lifetime = 0
   redis.call('HSET', mkey, 'lifetime', 0)
 end
 redis.call('HSET', mkey, 'tier', tiers[tier_index(tiers, lifetime)][1])
-append_ledger(phone, { type = 'reverse', points = -points, balance = balance,
-  location = location, receipt = receipt, message_id = message_id })
-stat('points:issued', -points, location)
-stat('points:reversed', points, location)
+append_ledger(phone, { type = 'reverse', points = -taken, balance = balance, amount = refund,
+  location = location, receipt = receipt, refund_id = ARGV[7], message_id = message_id })
+stat('points:issued', -taken, location)
+stat('points:reversed', taken, location)
 
 local result = member_summary(phone)
-result.points = -points
+result.points = -taken
 result.receipt = receipt
 result.location = location
+result.refund_id = ARGV[7]
+result.amount = refund
+result.refunded = refunded + refund
+result.remaining = amount and (amount - refunded - refund) or 0
 if message_id then
-  enqueue(phone, 'transactional', 'reverse', { points = points, balance = balance }, msg_ttl,
+  enqueue(phone, 'transactional', 'reverse', { points = taken, balance = balance }, msg_ttl,
     message_id)
 end
 local response = cjson.encode(result)
-redis.call('HSET', rkey, 'reversal', response)
+redis.call('HSET', rkey, 'refunded', refunded + refund, 'reversed', reversed_after,
+  refund_field, fp .. '\n' .. response)
 return { 'ok', response }
