@@ -23,7 +23,9 @@ COPY --from=builder /build/target/release/loyalty-gateway /usr/local/bin/loyalty
 COPY config config
 COPY templates templates
 USER gateway
-ENV LOYALTY_CONFIG=/app/config/production.toml \
+# The embedded defaults (console provider, demo keys) unless LOYALTY_CONFIG names another file,
+# such as /app/config/production.toml; Redis is a separate service (see docker-compose.yml).
+ENV LOYALTY_CONFIG=/app/config/default.toml \
     LOYALTY__SERVER__BIND=0.0.0.0:8080 \
     LOYALTY__REDIS__EMBEDDED=false
 EXPOSE 8080

@@ -22,6 +22,7 @@ pub enum ErrorKind {
     Forbidden,
     MalformedJson,
     BadRequest,
+    MethodNotAllowed,
     MissingSignature,
     InvalidSignature,
     UnsupportedMediaType,
@@ -68,6 +69,11 @@ impl ErrorKind {
                 StatusCode::BAD_REQUEST,
                 "bad-request",
                 "The request is not understood",
+            ),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "This endpoint does not take this method",
             ),
             MissingSignature => (
                 StatusCode::BAD_REQUEST,
@@ -170,6 +176,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     pub detail: String,
     pub field: Option<String>,
+    /// The methods a 405 allows.
+    allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -178,15 +186,26 @@ impl ApiError {
             kind,
             detail: detail.into(),
             field: None,
+            allow: None,
         }
     }
 
     /// A 422 naming the field that failed.
     pub fn invalid(field: &str, detail: impl std::fmt::Display) -> Self {
         Self {
-            kind: ErrorKind::Validation,
-            detail: format!("{field}: {detail}"),
             field: Some(field.to_owned()),
+            ..Self::new(ErrorKind::Validation, format!("{field}: {detail}"))
+        }
+    }
+
+    /// A 405 for a known path called with another method.
+    pub fn method_not_allowed(method: &actix_web::http::Method, allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                ErrorKind::MethodNotAllowed,
+                format!("{method} is not allowed here; use {allow}"),
+            )
         }
     }
 
@@ -269,6 +288,9 @@ impl ResponseError for ApiError {
         }
         if self.kind == ErrorKind::Unauthorized {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, allow));
         }
         response.json(problem)
     }

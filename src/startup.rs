@@ -272,8 +272,12 @@ fn problem_for_path(err: actix_web::error::PathError) -> ApiError {
     ApiError::invalid("path", err)
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorKind::NotFound, "no such endpoint"))
+/// No route matched: 405 with `Allow` when the path exists under other methods, else 404.
+async fn unmatched(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(match routes::allowed_methods(request.path()) {
+        Some(allow) => ApiError::method_not_allowed(request.method(), allow),
+        None => ApiError::new(ErrorKind::NotFound, "no such endpoint"),
+    })
 }
 
 fn run(
@@ -285,6 +289,7 @@ fn run(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::<MaskedRootSpan>::new())
+            .wrap(actix_web::middleware::from_fn(crate::telemetry::request_id))
             .app_data(state.clone())
             .app_data(web::Data::new(BodyLimit(body_limit)))
             .app_data(web::PayloadConfig::new(body_limit))
@@ -295,7 +300,7 @@ fn run(
             .configure(routes::admin::configure)
             .configure(routes::webhooks::configure)
             .service(routes::openapi::openapi_json)
-            .default_service(web::to(not_found))
+            .default_service(web::to(unmatched))
     })
     .shutdown_timeout(shutdown_timeout)
     .disable_signals()

@@ -8,9 +8,11 @@ use std::io::IsTerminal;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::configuration::{LogFormat, LogSettings};
@@ -37,6 +39,46 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
+/// The header that carries a request's id, in both directions.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request's id: the client's `X-Request-Id` when it sent a usable one (1-128 letters,
+/// digits, `-`, `_`, `.`, `:`), else a fresh random one. Every response carries it, and so does
+/// every log line of the request.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn from_header(value: Option<&HeaderValue>) -> Self {
+        let sent = value
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| {
+                (1..=128).contains(&v.len())
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+            });
+        match sent {
+            Some(id) => Self(id.to_owned()),
+            None => Self(hex::encode(rand::random::<[u8; 16]>())),
+        }
+    }
+}
+
+/// Middleware: assigns the [`RequestId`] before anything logs, and returns it on the response
+/// (errors included).
+pub async fn request_id(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = RequestId::from_header(request.headers().get(&REQUEST_ID_HEADER));
+    let value = HeaderValue::from_str(&id.0).expect("ids are ASCII");
+    request.extensions_mut().insert(id);
+    let mut response = next.call(request).await?;
+    response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    Ok(response)
+}
+
 /// The per-request span: method, route template, masked path, request id, status.
 pub struct MaskedRootSpan;
 
@@ -45,7 +87,7 @@ impl RootSpanBuilder for MaskedRootSpan {
         let request_id = request
             .extensions()
             .get::<RequestId>()
-            .map(|id| id.to_string())
+            .map(|id| id.0.clone())
             .unwrap_or_default();
         let route = request
             .match_pattern()

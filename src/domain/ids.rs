@@ -8,8 +8,11 @@ use serde::{Deserialize, Deserializer};
 
 use super::ParseError;
 
+/// What [`slug`] accepts, as the API document states it.
+pub const SLUG_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
 fn slug(kind: &str, input: &str, max: usize) -> Result<String, ParseError> {
-    let value = input.trim();
+    let value = input;
     if value.is_empty() {
         return Err(ParseError::new(format!("{kind} is empty")));
     }
@@ -76,9 +79,13 @@ slug_id!(
     "reward id"
 );
 
-/// A client's idempotency key: 1-128 printable ASCII characters, the last segment of a key.
+/// What [`client_key`] accepts, as the API document states it.
+pub const CLIENT_KEY_PATTERN: &str = "^[!-~]([ -~]{0,126}[!-~])?$";
+
+/// A client's idempotency key: 1-128 printable ASCII characters, not starting or ending with a
+/// space (taken exactly as sent: `R1` and ` R1` would be two keys, so neither is accepted).
 fn client_key(kind: &str, input: &str) -> Result<String, ParseError> {
-    let value = input.trim();
+    let value = input;
     if value.is_empty() {
         return Err(ParseError::new(format!("{kind} is empty")));
     }
@@ -91,6 +98,11 @@ fn client_key(kind: &str, input: &str) -> Result<String, ParseError> {
     if !value.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
         return Err(ParseError::new(format!(
             "{kind} may contain only printable ASCII characters"
+        )));
+    }
+    if value.starts_with(' ') || value.ends_with(' ') {
+        return Err(ParseError::new(format!(
+            "{kind} must not start or end with a space"
         )));
     }
     Ok(value.to_owned())
@@ -141,7 +153,8 @@ mod tests {
 
     #[test]
     fn receipts_are_bounded_and_printable() {
-        assert_eq!(Receipt::parse(" R-1001/7 ").unwrap().as_str(), "R-1001/7");
+        assert_eq!(Receipt::parse("R-1001/7 b").unwrap().as_str(), "R-1001/7 b");
+        assert!(Receipt::parse(" R-1001").is_err());
         assert!(Receipt::parse("").is_err());
         assert!(Receipt::parse("a\nb").is_err());
         assert!(Receipt::parse(&"9".repeat(129)).is_err());
@@ -155,6 +168,16 @@ mod tests {
                 prop_assert!(receipt.as_str().len() <= Receipt::MAX_LEN);
                 prop_assert!(receipt.as_str().chars().all(|c| !c.is_control()));
             }
+        }
+
+        #[test]
+        fn the_documented_patterns_accept_exactly_what_parsing_accepts(
+            input in "[ -~\\n\\t\\u{e9}]{0,140}"
+        ) {
+            let slug = regex::Regex::new(SLUG_PATTERN).unwrap();
+            prop_assert_eq!(slug.is_match(&input), LocationId::parse(&input).is_ok());
+            let key = regex::Regex::new(CLIENT_KEY_PATTERN).unwrap();
+            prop_assert_eq!(key.is_match(&input), Receipt::parse(&input).is_ok());
         }
 
         #[test]

@@ -11,10 +11,12 @@ mod money;
 mod phone;
 mod reward_code;
 
-pub use ids::{LocationId, ProgramId, Receipt, RefundId, RewardId};
+pub use ids::{
+    LocationId, ProgramId, Receipt, RefundId, RewardId, CLIENT_KEY_PATTERN, SLUG_PATTERN,
+};
 pub use money::{Amount, Multiplier};
-pub use phone::{MaskedPhone, PhoneNumber, Region};
-pub use reward_code::RewardCode;
+pub use phone::{MaskedPhone, PhoneNumber, Region, MAX_INPUT_LEN as PHONE_MAX_LEN};
+pub use reward_code::{RewardCode, CODE_PATTERN};
 
 /// Why a wire value could not become a domain value. The message is safe to show to clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

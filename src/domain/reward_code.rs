@@ -13,6 +13,9 @@ use rand::Rng;
 use super::ParseError;
 
 const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// What [`RewardCode::parse`] accepts, as the API document states it.
+pub const CODE_PATTERN: &str = "^[ -]*([2-9A-HJKMNP-Za-hjkmnp-z][ -]*){8}$";
 const LEN: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -84,6 +87,14 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_documented_pattern_accepts_exactly_what_parsing_accepts(
+            input in "[0-9A-Za-z -]{0,14}"
+        ) {
+            let pattern = regex::Regex::new(CODE_PATTERN).unwrap();
+            prop_assert_eq!(pattern.is_match(&input), RewardCode::parse(&input).is_ok());
+        }
+
         #[test]
         fn parsing_arbitrary_text_never_panics(input in "\\PC{0,40}") {
             if let Ok(code) = RewardCode::parse(&input) {

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::auth::ApiKey;
 use crate::configuration::Scope;
-use crate::error::{ApiError, ErrorKind, Problem};
+use crate::error::{ApiError, ErrorKind};
 use crate::routes::pos::phone_of;
 use crate::startup::AppState;
 
@@ -25,15 +25,16 @@ pub struct ConsentResponse {
     status: crate::ledger::MemberStatus,
     /// Every opt-in and opt-out, newest first: when, how (sms, pos, carrier...), the exact text
     /// and the provider message id.
+    #[schema(value_type = Vec<Object>)]
     records: Vec<serde_json::Value>,
 }
 
 /// The consent record of a member.
 #[utoipa::path(
-    params(("phone" = String, Path, description = "Any common format")),
+    params(("phone" = String, Path, max_length = 64, description = "Any common format; national numbers use the program's country")),
     responses(
         (status = 200, body = ConsentResponse),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 404, description = "member-not-found"),
     ),
     security(("api_key" = [])), tag = "admin"
 )]
@@ -71,10 +72,10 @@ pub async fn consent(
 
 /// An outbound message and its delivery state.
 #[utoipa::path(
-    params(("id" = String, Path, description = "Message id (m123)")),
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9]{1,32}$", description = "Message id (m123)")),
     responses(
-        (status = 200, description = "id, to, kind, template, status, attempts, body, segments, provider_id, error..."),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 200, body = Object, description = "id, to, kind, template, status, attempts, body, segments, provider_id, error..."),
+        (status = 404, description = "not-found: no message with this id"),
     ),
     security(("api_key" = [])), tag = "admin"
 )]
@@ -86,7 +87,7 @@ pub async fn message(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.require(Scope::Admin)?;
     let id = path.into_inner();
-    if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if !valid_message_id(&id) {
         return Err(ApiError::invalid("id", "is not a message id"));
     }
     let record = state
@@ -116,10 +117,9 @@ fn message_json(record: std::collections::HashMap<String, String>) -> serde_json
 
 /// A member's texts with their delivery state, newest first (the last 200).
 #[utoipa::path(
-    params(("phone" = String, Path, description = "Any common format")),
+    params(("phone" = String, Path, max_length = 64, description = "Any common format; national numbers use the program's country")),
     responses(
-        (status = 200, description = "Message records, newest first"),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
+        (status = 200, body = Vec<Object>, description = "Message records, newest first"),
     ),
     security(("api_key" = [])), tag = "admin"
 )]
@@ -148,6 +148,17 @@ pub async fn member_messages(
     Ok(HttpResponse::Ok().json(messages))
 }
 
+/// Message ids are `m` and a number; anything else cannot be one.
+fn valid_message_id(id: &str) -> bool {
+    (1..=32).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Requeued {
+    id: String,
+    status: &'static str,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct DeadLetter {
     id: String,
@@ -156,7 +167,7 @@ pub struct DeadLetter {
 
 /// Messages that used up every attempt, oldest first.
 #[utoipa::path(
-    responses((status = 200, body = Vec<DeadLetter>), (status = 401, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, body = Vec<DeadLetter>)),
     security(("api_key" = [])), tag = "admin"
 )]
 #[get("/v1/dead-letters")]
@@ -177,11 +188,10 @@ pub async fn dead_letters(
 
 /// Send a dead-lettered message again, with a fresh set of attempts.
 #[utoipa::path(
-    params(("id" = String, Path, description = "Message id")),
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9]{1,32}$", description = "Message id")),
     responses(
-        (status = 202, description = "Queued again"),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem, description = "not a dead letter"),
+        (status = 202, body = Requeued, description = "Queued again"),
+        (status = 404, description = "not-found: no dead letter with this id"),
     ),
     security(("api_key" = [])), tag = "admin"
 )]
@@ -193,8 +203,14 @@ pub async fn requeue(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.require(Scope::Admin)?;
     let id = path.into_inner();
+    if !valid_message_id(&id) {
+        return Err(ApiError::invalid("id", "is not a message id"));
+    }
     if !state.outbox.requeue(&key.program, &id).await? {
         return Err(ApiError::not_found("no dead letter with this id"));
     }
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": id, "status": "queued" })))
+    Ok(HttpResponse::Accepted().json(Requeued {
+        id,
+        status: "queued",
+    }))
 }

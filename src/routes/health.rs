@@ -5,30 +5,39 @@ use actix_web::{get, web, HttpResponse};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `ok` (healthz) or `ready` (readyz).
+    pub(crate) status: &'static str,
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
 }
 
 /// The process is up.
-#[utoipa::path(responses((status = 200, description = "Up")), tag = "operations")]
+#[utoipa::path(responses((status = 200, body = Status, description = "Up")), tag = "operations")]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Status { status: "ok" })
 }
 
 /// Redis answers: 200, else 503.
 #[utoipa::path(
-    responses((status = 200, description = "Ready"), (status = 503, body = crate::error::Problem)),
+    responses((status = 200, body = Status, description = "Ready")),
     tag = "operations"
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+    Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(responses((status = 200, description = "Prometheus text")), tag = "operations")]
+#[utoipa::path(
+    responses((status = 200, body = String, content_type = "text/plain", description = "Prometheus text exposition")),
+    tag = "operations"
+)]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()

@@ -12,7 +12,7 @@ use crate::auth::ApiKey;
 use crate::clock::rfc3339_from_ms;
 use crate::configuration::{Program, Scope};
 use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RefundId, RewardCode, RewardId};
-use crate::error::{ApiError, FieldContext, Problem};
+use crate::error::{ApiError, FieldContext};
 use crate::extract::ValidJson;
 use crate::ledger::{
     EarnCommand, IssuedCode, LedgerEntry, MemberStatus, RedeemCommand, RedeemWhat, Refund, Written,
@@ -35,20 +35,25 @@ pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 const MAX_FIRST_NAME: usize = 50;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EarnRequest {
-    /// Any common format; normalised with the program's country.
-    #[schema(example = "(415) 555-2671")]
+    /// Any common format; national numbers use the program's country.
+    #[schema(example = "(415) 555-2671", min_length = 1, max_length = 64)]
     phone: String,
     /// Minor units: 1250 is 12.50.
-    #[schema(example = 1250)]
+    #[schema(example = 1250, minimum = 1, maximum = 10_000_000)]
     amount: i64,
-    #[schema(example = "store-12")]
+    /// A location of the program.
+    #[schema(example = "store-12", pattern = "^[A-Za-z0-9._-]{1,64}$")]
     location: String,
-    /// Idempotency key within (program, location).
-    #[schema(example = "R-1001")]
+    /// Idempotency key within (program, location); earn and redeem receipts are separate.
+    #[schema(example = "R-1001", pattern = "^[!-~]([ -~]{0,126}[!-~])?$")]
     receipt: String,
     /// A tender the program defines (`store_card`), for its multiplier.
+    #[schema(min_length = 1, max_length = 64)]
     tender: Option<String>,
+    /// Kept when the member has no name yet; blank counts as none.
+    #[schema(max_length = 50, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     first_name: Option<String>,
 }
 
@@ -73,13 +78,20 @@ pub struct EarnResponse {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
+    #[schema(example = "(415) 555-2671", min_length = 1, max_length = 64)]
     phone: String,
+    #[schema(example = "store-12", pattern = "^[A-Za-z0-9._-]{1,64}$")]
     location: String,
+    /// Idempotency key within (program, location); earn and redeem receipts are separate.
+    #[schema(example = "T-2001", pattern = "^[!-~]([ -~]{0,126}[!-~])?$")]
     receipt: String,
-    /// Spend points on this reward now...
+    /// Spend points on this reward now (exactly one of `reward` and `code`)...
+    #[schema(example = "r5", pattern = "^[A-Za-z0-9._-]{1,64}$")]
     reward: Option<String>,
-    /// ...or use a reward code issued earlier.
+    /// ...or use a reward code issued earlier (`7KQM-X4TZ`, any case, dash optional).
+    #[schema(pattern = "^[ -]*([2-9A-HJKMNP-Za-hjkmnp-z][ -]*){8}$")]
     code: Option<String>,
 }
 
@@ -104,22 +116,30 @@ pub struct RedeemResponse {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReverseRequest {
+    #[schema(example = "store-12", pattern = "^[A-Za-z0-9._-]{1,64}$")]
     location: String,
     /// The earn receipt to refund.
+    #[schema(example = "R-1001", pattern = "^[!-~]([ -~]{0,126}[!-~])?$")]
     receipt: String,
     /// A partial refund, in minor units: takes back the proportional points. Without it, the
     /// rest of the receipt is refunded.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     amount: Option<i64>,
     /// Names one refund of the receipt (required with `amount`): a replay of the same
     /// `refund_id` changes nothing.
+    #[schema(example = "RF-1", pattern = "^[!-~]([ -~]{0,126}[!-~])?$")]
     refund_id: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VoidRequest {
+    #[schema(example = "store-12", pattern = "^[A-Za-z0-9._-]{1,64}$")]
     location: String,
     /// The receipt of the redemption to undo.
+    #[schema(example = "T-2001", pattern = "^[!-~]([ -~]{0,126}[!-~])?$")]
     receipt: String,
 }
 
@@ -173,8 +193,10 @@ pub struct MemberResponse {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Most entries to return (1-500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
@@ -196,22 +218,23 @@ pub(crate) fn phone_of(program: &Program, raw: &str) -> Result<PhoneNumber, ApiE
 }
 
 fn first_name_of(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+    let Some(raw) = raw else {
         return Ok(None);
     };
-    if name.chars().count() > MAX_FIRST_NAME {
+    if raw.chars().count() > MAX_FIRST_NAME {
         return Err(ApiError::invalid(
             "first_name",
             format!("must be at most {MAX_FIRST_NAME} characters"),
         ));
     }
-    if name.chars().any(char::is_control) {
+    if raw.chars().any(char::is_control) {
         return Err(ApiError::invalid(
             "first_name",
             "must not contain control characters",
         ));
     }
-    Ok(Some(name.to_owned()))
+    let name = raw.trim();
+    Ok((!name.is_empty()).then(|| name.to_owned()))
 }
 
 fn issued_reward(program: &Program, code: &IssuedCode) -> IssuedReward {
@@ -235,10 +258,8 @@ fn respond<T: Serialize, U>(written: &Written<U>, body: T) -> HttpResponse {
 #[utoipa::path(
     request_body = EarnRequest,
     responses(
-        (status = 200, body = EarnResponse, description = "Credited, or the first response to this receipt again (header Idempotent-Replayed: true)"),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 409, body = Problem, description = "receipt-conflict: the receipt was used with a different body"),
-        (status = 422, body = Problem), (status = 503, body = Problem),
+        (status = 200, body = EarnResponse, description = "Credited, or the first response to this receipt again", headers(("Idempotent-Replayed" = String, description = "true when this repeats the first response to the same request; nothing was written again"))),
+        (status = 409, description = "receipt-conflict: the receipt was used with a different body"),
     ),
     security(("api_key" = [])), tag = "pos"
 )]
@@ -263,12 +284,7 @@ pub async fn earn(
     }
     let amount = Amount::parse(req.amount).field("amount")?;
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
-    let tender = match req
-        .tender
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+    let tender = match req.tender.as_deref() {
         Some(t) if program.tenders.contains_key(t) => Some(t.to_owned()),
         Some(t) => {
             return Err(ApiError::invalid(
@@ -320,11 +336,9 @@ pub async fn earn(
 #[utoipa::path(
     request_body = RedeemRequest,
     responses(
-        (status = 200, body = RedeemResponse),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem, description = "member-not-found, code-not-found"),
-        (status = 409, body = Problem, description = "insufficient-points, code-already-used, code-expired, code-belongs-to-another-member, receipt-conflict"),
-        (status = 422, body = Problem), (status = 503, body = Problem),
+        (status = 200, body = RedeemResponse, description = "Redeemed, or the first response to this receipt again", headers(("Idempotent-Replayed" = String, description = "true when this repeats the first response to the same request; nothing was written again"))),
+        (status = 404, description = "member-not-found, code-not-found"),
+        (status = 409, description = "insufficient-points, code-already-used, code-expired, code-belongs-to-another-member, receipt-conflict"),
     ),
     security(("api_key" = [])), tag = "pos"
 )]
@@ -391,14 +405,13 @@ pub async fn redeem(
     Ok(respond(&written, body))
 }
 
-/// Refund: take back exactly what a receipt earned. Idempotent.
+/// Refund: take back what a receipt earned, all of what is left or the share of a partial refund.
 #[utoipa::path(
     request_body = ReverseRequest,
     responses(
-        (status = 200, body = ReverseResponse),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem, description = "receipt-not-found"),
-        (status = 422, body = Problem), (status = 503, body = Problem),
+        (status = 200, body = ReverseResponse, description = "Refunded, or this refund's first response again", headers(("Idempotent-Replayed" = String, description = "true when this repeats the first response to the same request; nothing was written again"))),
+        (status = 404, description = "receipt-not-found: no earn with this receipt at this location"),
+        (status = 409, description = "refund-conflict (refund_id used with another amount), refund-exceeds-receipt, nothing-left-to-refund, partial-refund-unavailable"),
     ),
     security(("api_key" = [])), tag = "pos"
 )]
@@ -462,10 +475,8 @@ pub async fn reverse(
 #[utoipa::path(
     request_body = VoidRequest,
     responses(
-        (status = 200, body = VoidResponse, description = "Voided, or the first void's result again (header Idempotent-Replayed: true)"),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem, description = "receipt-not-found: no redemption with this receipt"),
-        (status = 422, body = Problem), (status = 503, body = Problem),
+        (status = 200, body = VoidResponse, description = "Voided, or the first void's result again", headers(("Idempotent-Replayed" = String, description = "true when this repeats the first response to the same request; nothing was written again"))),
+        (status = 404, description = "receipt-not-found: no redemption with this receipt at this location"),
     ),
     security(("api_key" = [])), tag = "pos"
 )]
@@ -506,11 +517,10 @@ pub async fn void_redemption(
 
 /// A member's balance, tier and unused reward codes.
 #[utoipa::path(
-    params(("phone" = String, Path, description = "Any common format")),
+    params(("phone" = String, Path, max_length = 64, description = "Any common format; national numbers use the program's country")),
     responses(
         (status = 200, body = MemberResponse),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 404, description = "member-not-found"),
     ),
     security(("api_key" = [])), tag = "pos"
 )]
@@ -554,11 +564,10 @@ pub async fn member(
 
 /// A member's ledger entries, newest first.
 #[utoipa::path(
-    params(("phone" = String, Path, description = "Any common format"), HistoryQuery),
+    params(("phone" = String, Path, max_length = 64, description = "Any common format; national numbers use the program's country"), HistoryQuery),
     responses(
         (status = 200, body = Vec<LedgerEntry>),
-        (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 404, description = "member-not-found"),
     ),
     security(("api_key" = [])), tag = "pos"
 )]
@@ -576,7 +585,12 @@ pub async fn history(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 500"));
     }
-    let entries = state.ledger.history(program, &phone, limit).await?;
+    let mut entries = state.ledger.history(program, &phone, limit).await?;
+    for entry in &mut entries {
+        if let Some(code) = entry.code.as_mut() {
+            *code = RewardCode::display(code);
+        }
+    }
     if entries.is_empty() && state.ledger.member(program, &phone).await?.is_none() {
         return Err(ApiError::new(
             crate::error::ErrorKind::MemberNotFound,

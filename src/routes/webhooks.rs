@@ -13,6 +13,7 @@ use crate::domain::PhoneNumber;
 use crate::error::{ApiError, ErrorKind};
 use crate::extract::RawBody;
 use crate::inbound::signature::{self, TelnyxSignatureError};
+use crate::routes::health::Status;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -120,15 +121,51 @@ async fn receive(
     Ok(())
 }
 
+/// Twilio's inbound-message form, as documented (Twilio adds fields without notice; every
+/// field it sends is covered by the signature).
+#[derive(utoipa::ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct TwilioInboundForm {
+    /// The message's id: a redelivery with the same id is processed once.
+    #[schema(example = "SM0123456789abcdef0123456789abcdef")]
+    MessageSid: String,
+    #[schema(example = "AC0123456789abcdef0123456789abcdef")]
+    AccountSid: Option<String>,
+    /// The customer's number, E.164.
+    #[schema(example = "+14155552671")]
+    From: String,
+    /// The program's number, E.164: it picks the program.
+    #[schema(example = "+15005550006")]
+    To: String,
+    #[schema(example = "JOIN")]
+    Body: Option<String>,
+    NumMedia: Option<String>,
+}
+
+/// Twilio's status-callback form.
+#[derive(utoipa::ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct TwilioStatusForm {
+    #[schema(example = "SM0123456789abcdef0123456789abcdef")]
+    MessageSid: String,
+    /// queued, sending, sent, delivered, undelivered, failed, ...
+    #[schema(example = "delivered")]
+    MessageStatus: String,
+    ErrorCode: Option<String>,
+    /// Our sending number.
+    From: Option<String>,
+}
+
 /// Twilio inbound message.
 #[utoipa::path(
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "Twilio's inbound form: From, To, Body, MessageSid, ..."),
+    params(("X-Twilio-Signature" = String, Header, description = "HMAC-SHA1 of server.public_url + path and the sorted form fields, keyed with sms.twilio.auth_token, base64")),
+    request_body(content = TwilioInboundForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Empty TwiML <Response/>", content_type = "text/xml"),
-        (status = 400, body = crate::error::Problem, description = "missing signature or fields"),
-        (status = 403, body = crate::error::Problem, description = "bad signature"),
-        (status = 404, body = crate::error::Problem, description = "sms.twilio.auth_token is not set"),
+        (status = 200, body = String, content_type = "text/xml", description = "Empty TwiML <Response/>; replies go out through the outbox"),
+        (status = 400, description = "missing-signature, or bad-request: MessageSid, From or To missing"),
+        (status = 403, description = "invalid-signature"),
+        (status = 404, description = "not-found: sms.twilio.auth_token is not set, so the webhook is off"),
+        (status = 413, description = "payload-too-large"),
     ),
     tag = "webhooks"
 )]
@@ -152,11 +189,14 @@ pub async fn twilio_inbound(
 
 /// Twilio delivery status callback.
 #[utoipa::path(
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "MessageSid, MessageStatus, ErrorCode, ..."),
+    params(("X-Twilio-Signature" = String, Header, description = "As for inbound messages")),
+    request_body(content = TwilioStatusForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "Recorded (or ignored when unknown)"),
-        (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+        (status = 200, body = String, content_type = "text/xml", description = "Recorded (or ignored for an unknown message); empty TwiML"),
+        (status = 400, description = "missing-signature, or bad-request: MessageSid or MessageStatus missing"),
+        (status = 403, description = "invalid-signature"),
+        (status = 404, description = "not-found: sms.twilio.auth_token is not set"),
+        (status = 413, description = "payload-too-large"),
     ),
     tag = "webhooks"
 )]
@@ -246,11 +286,17 @@ fn telnyx_status(status: &str) -> &str {
 
 /// Telnyx messaging events (inbound texts and delivery updates).
 #[utoipa::path(
-    request_body(content = String, content_type = "application/json", description = "A Telnyx event"),
+    params(
+        ("telnyx-signature-ed25519" = String, Header, description = "Ed25519 signature of \"{timestamp}|{body}\", base64"),
+        ("telnyx-timestamp" = String, Header, description = "Unix seconds; refused more than 300 s from now"),
+    ),
+    request_body(content = Object, content_type = "application/json", description = "A Telnyx event: data.event_type, data.payload..."),
     responses(
-        (status = 200, description = "Processed"),
-        (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem, description = "sms.telnyx.public_key is not set"),
+        (status = 200, body = Status, description = "Processed"),
+        (status = 400, description = "missing-signature, or bad-request: not a Telnyx messaging event"),
+        (status = 403, description = "invalid-signature, or a timestamp too far from now"),
+        (status = 404, description = "not-found: sms.telnyx.public_key is not set, so the webhook is off"),
+        (status = 413, description = "payload-too-large"),
     ),
     tag = "webhooks"
 )]
@@ -309,5 +355,5 @@ pub async fn telnyx(
         }
         other => tracing::debug!(event = other, "Telnyx event ignored"),
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })))
+    Ok(HttpResponse::Ok().json(Status { status: "ok" }))
 }

@@ -246,6 +246,10 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("listening on"), "{logs}");
     assert!(
+        logs.contains("\"request_id\""),
+        "requests are logged with their id: {logs}"
+    );
+    assert!(
         logs.contains("+1********71"),
         "masked numbers are logged: {logs}"
     );

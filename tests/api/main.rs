@@ -14,5 +14,6 @@ mod outage;
 mod outbound;
 mod redeem;
 mod reverse;
+mod schemathesis;
 mod shutdown;
 mod telnyx;

@@ -85,3 +85,110 @@ async fn metrics_are_prometheus_text() {
         .unwrap();
     assert!(text.contains("loyalty_earn_replays_total 1"), "{text}");
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_echoed_when_the_client_sent_one() {
+    let app = spawn_app().await;
+    let sent = app
+        .client
+        .get(app.url("/healthz"))
+        .header("X-Request-Id", "till-7:req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.headers()["x-request-id"], "till-7:req-42");
+    // Errors too, and a usable id replaces one that is not.
+    let error = app
+        .client
+        .post(app.url("/v1/earn"))
+        .header("X-Request-Id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error.status(), 401);
+    let generated = error.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 32, "{generated}");
+    assert!(generated.chars().all(|c| c.is_ascii_hexdigit()));
+    let other = app.get("/v1/nothing", POS_KEY).await;
+    assert_ne!(other.headers()["x-request-id"], generated.as_str());
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/v1/earn", "POST"),
+        (
+            reqwest::Method::DELETE,
+            "/v1/members/+14155552671/history",
+            "GET",
+        ),
+        (reqwest::Method::POST, "/healthz", "GET"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(POS_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        assert_problem(response, 405, "method-not-allowed").await;
+    }
+    assert_problem(app.get("/v1/earnings", POS_KEY).await, 404, "not-found").await;
+}
+
+#[tokio::test]
+async fn the_documented_request_limits_are_the_ones_the_code_enforces() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .get("/openapi.json", POS_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schema =
+        |name: &str, field: &str| doc["components"]["schemas"][name]["properties"][field].clone();
+    assert_eq!(
+        schema("EarnRequest", "receipt")["pattern"],
+        loyalty_gateway::domain::CLIENT_KEY_PATTERN
+    );
+    assert_eq!(
+        schema("EarnRequest", "location")["pattern"],
+        loyalty_gateway::domain::SLUG_PATTERN
+    );
+    assert_eq!(
+        schema("RedeemRequest", "code")["pattern"],
+        loyalty_gateway::domain::CODE_PATTERN
+    );
+    assert_eq!(
+        schema("EarnRequest", "amount")["maximum"],
+        loyalty_gateway::domain::Amount::MAX
+    );
+    assert_eq!(
+        schema("EarnRequest", "phone")["maxLength"],
+        loyalty_gateway::domain::PHONE_MAX_LEN
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["EarnRequest"]["additionalProperties"],
+        false
+    );
+    // Every error of every operation is a problem document.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
+                }
+                assert!(
+                    response["headers"]["x-request-id"].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+}

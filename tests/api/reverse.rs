@@ -239,6 +239,11 @@ async fn voiding_a_code_redemption_makes_the_code_usable_again() {
         .is_empty());
     let body: Value = void(&app, "T-1").await.json().await.unwrap();
     assert_eq!(body["voided"]["code"], code);
+    assert_eq!(
+        app.history(PHONE).await[0]["code"],
+        code,
+        "the display form"
+    );
     assert_eq!(app.member_json(PHONE).await["rewards"][0]["code"], code);
     assert_eq!(
         app.redeem(redeem("T-2")).await.status(),
@@ -246,4 +251,24 @@ async fn voiding_a_code_redemption_makes_the_code_usable_again() {
         "usable again"
     );
     assert_problem(app.redeem(redeem("T-3")).await, 409, "code-already-used").await;
+}
+
+#[tokio::test]
+async fn a_purchase_that_earned_nothing_can_be_refunded_in_part_and_in_full() {
+    let app = spawn_app().await;
+    assert_eq!(app.earn_ok(PHONE, 99, "R-1").await["points"], 0);
+    let (status, partial, _) = refund(
+        &app,
+        json!({ "location": "store-12", "receipt": "R-1", "refund_id": "A", "amount": 1 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{partial}");
+    assert_eq!(partial["points"], 0);
+    let (status, rest, _) = refund(&app, json!({ "location": "store-12", "receipt": "R-1" })).await;
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(
+        (&rest["refunded"], &rest["remaining"]),
+        (&json!(99), &json!(0))
+    );
+    assert_eq!(app.member_json(PHONE).await["balance"], 0);
 }

@@ -15,14 +15,14 @@ use crate::binary::{gateway, write_config};
 use crate::helpers::*;
 
 /// A `serve` child in a process group of its own, as a shell runs a foreground job.
-struct Serve {
+pub struct Serve {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: PathBuf,
 }
 
 impl Serve {
-    fn start(config: &Path, log: PathBuf) -> Self {
+    pub fn start(config: &Path, log: PathBuf) -> Self {
         let mut child = gateway(&["serve"], config)
             .env("RUST_LOG", "info")
             .env("LOYALTY__LOG__FORMAT", "pretty")
@@ -44,7 +44,7 @@ impl Serve {
     }
 
     /// The address from the "listening on ADDR" line.
-    fn address(&self) -> String {
+    pub fn address(&self) -> String {
         loop {
             let line = self
                 .lines
@@ -67,7 +67,7 @@ impl Serve {
         (status, self.logs())
     }
 
-    fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

@@ -21,7 +21,7 @@ use self::libphonenumber::Failure;
 use super::ParseError;
 
 /// Longest input we try to parse; anything longer is not a phone number typed by a person.
-const MAX_INPUT_LEN: usize = 64;
+pub const MAX_INPUT_LEN: usize = 64;
 
 /// The region used for numbers written without a `+country` prefix (ISO 3166 alpha-2 code that
 /// libphonenumber has metadata for).
@@ -70,12 +70,14 @@ impl PhoneNumber {
     }
 
     fn read(input: &str, region: Option<Region>) -> Result<Self, ParseError> {
+        if input.chars().count() > MAX_INPUT_LEN {
+            return Err(ParseError::new(format!(
+                "phone number is longer than {MAX_INPUT_LEN} characters"
+            )));
+        }
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(ParseError::new("phone number is empty"));
-        }
-        if trimmed.chars().count() > MAX_INPUT_LEN {
-            return Err(ParseError::new("phone number is too long"));
         }
         let not_a_number = || {
             ParseError::new(format!(

@@ -44,26 +44,27 @@ else
     reversed_after = q * after + idiv((points - q * amount) * after, amount)
   end
 end
+-- `0 - taken`, never `-taken`: Lua's -0 reaches Redis as "-0", which HINCRBY refuses.
 local taken = reversed_after - reversed
 
 local message_id
 if redis.call('HGET', mkey, 'status') == 'active' and taken > 0 then
   message_id = new_message_id()
 end
-local balance = redis.call('HINCRBY', mkey, 'balance', -taken)
-local lifetime = redis.call('HINCRBY', mkey, 'lifetime', -taken)
+local balance = redis.call('HINCRBY', mkey, 'balance', 0 - taken)
+local lifetime = redis.call('HINCRBY', mkey, 'lifetime', 0 - taken)
 if lifetime < 0 then
   lifetime = 0
   redis.call('HSET', mkey, 'lifetime', 0)
 end
 redis.call('HSET', mkey, 'tier', tiers[tier_index(tiers, lifetime)][1])
-append_ledger(phone, { type = 'reverse', points = -taken, balance = balance, amount = refund,
+append_ledger(phone, { type = 'reverse', points = 0 - taken, balance = balance, amount = refund,
   location = location, receipt = receipt, refund_id = ARGV[7], message_id = message_id })
-stat('points:issued', -taken, location)
+stat('points:issued', 0 - taken, location)
 stat('points:reversed', taken, location)
 
 local result = member_summary(phone)
-result.points = -taken
+result.points = 0 - taken
 result.receipt = receipt
 result.location = location
 result.refund_id = ARGV[7]
