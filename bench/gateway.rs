@@ -312,7 +312,7 @@ async fn run(redis_url: String) {
         .unwrap()
         .without_workers();
     let state = first.state();
-    let program = state.programs().next().unwrap().clone();
+    let program = state.programs.iter().next().unwrap().clone();
     for i in 0..messages {
         let phone =
             loyalty_gateway::domain::PhoneNumber::parse_e164(&format!("+1415555{:04}", i)).unwrap();
@@ -321,7 +321,7 @@ async fn run(redis_url: String) {
             .enqueue(
                 &program,
                 &phone,
-                "reply_any",
+                loyalty_gateway::store::scripts::outbox::MessageKind::ReplyAny,
                 "help",
                 &serde_json::json!({}),
                 Duration::from_secs(3600),
@@ -332,10 +332,8 @@ async fn run(redis_url: String) {
     arrivals.lock().unwrap().clear();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let workers = [first.state(), second.state()].map(|state| {
-        tokio::spawn(loyalty_gateway::outbound::run_workers(
-            state,
-            shutdown.clone(),
-        ))
+        let workers = loyalty_gateway::startup::workers(&state).unwrap();
+        tokio::spawn(workers.run(shutdown.clone()))
     });
     let started = Instant::now();
     while arrivals.lock().unwrap().len() < messages && started.elapsed() < Duration::from_secs(60) {

@@ -239,7 +239,7 @@ fn check(args: ConfigArg) -> anyhow::Result<()> {
 }
 
 /// Sample values at their longest plausible size, so `check` reports worst-case segments.
-fn worst_case_context(program: &configuration::Program) -> serde_json::Value {
+fn worst_case_context(program: &crate::domain::Program) -> serde_json::Value {
     let mut context = Templates::sample_context(program);
     if let Some(map) = context.as_object_mut() {
         map.insert("balance".into(), 9_999_999.into());

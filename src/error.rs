@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::domain::ParseError;
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
+use crate::telemetry::Chain;
 
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECS: u64 = 2;
@@ -299,14 +300,14 @@ impl ResponseError for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(cause) => {
-                tracing::warn!(%cause, "redis unavailable");
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %Chain(&e), "redis unavailable");
                 Self::new(
                     ErrorKind::Unavailable,
                     "the ledger store is not answering; retry shortly",
                 )
             }
-            StoreError::Unexpected(cause) => Self::unexpected(cause),
+            StoreError::Unexpected(_) => Self::unexpected(Chain(&e)),
         }
     }
 }
@@ -326,6 +327,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::InsufficientPoints { .. } | LedgerError::NegativeBalance { .. } => {
                 ErrorKind::InsufficientPoints
             }
+            LedgerError::UnknownReward => return Self::invalid("reward", e),
             LedgerError::CodeNotFound => ErrorKind::CodeNotFound,
             LedgerError::CodeNotOwned => ErrorKind::CodeNotOwned,
             LedgerError::CodeUsed => ErrorKind::CodeUsed,

@@ -1,19 +1,21 @@
 //! loyalty-gateway: an SMS-first customer loyalty gateway. The phone number is the card.
 //!
 //! Map of the crate:
-//! - [`configuration`]: the TOML file and `LOYALTY__…` overrides, validated into [`configuration::Settings`].
-//! - [`domain`]: values parsed once at the edge (phone numbers, amounts, receipts, codes).
-//! - [`ledger`]: members, balances, history and idempotency in Redis; every change is one Lua
-//!   script that also enqueues the text it causes (transactional outbox).
-//! - [`inbound`], [`commands`]: provider webhooks, their signatures, and the SMS keyword engine.
-//! - [`outbound`]: the outbox stream, send-time rules, providers, throttling and retries.
-//! - [`routes`], [`auth`], [`extract`], [`error`]: the HTTP API and its problem+json errors.
-//! - [`templates`], [`segments`]: what texts say, and what they cost in SMS segments.
+//! Map of the crate, from the bottom up (each layer uses only the ones above it in this list):
+//! - [`domain`]: values parsed once at the edge (phone numbers, amounts, receipts, codes) and
+//!   the program model ([`domain::Program`]).
+//! - [`configuration`]: the TOML file and `LOYALTY__…` overrides, validated into
+//!   [`configuration::Settings`]; [`auth`]: API keys and their scopes.
+//! - [`store`]: the Redis connection, the key layout, and the typed Lua script calls;
+//!   [`embedded`]: a local `redis-server` when none answers.
+//! - [`ledger`]: members, balances, history and idempotency; every change is one script that
+//!   also enqueues the text it causes (transactional outbox).
+//! - [`commands`]: the SMS keyword engine; [`inbound`]: provider webhook signatures.
+//! - [`outbound`]: the outbox stream, send-time rules, providers, throttling and retries;
+//!   [`templates`], [`segments`]: what texts say, and what they cost in SMS segments.
+//! - [`routes`], [`error`]: the HTTP API (its `AppState` is HTTP's alone) and its problem+json
+//!   errors.
 //! - [`startup`]: wires it all into an [`startup::Application`]; [`cli`] is the binary's interface.
-//! - [`store`], [`embedded`]: the Redis connection, and a local `redis-server` when none answers.
-
-#[macro_use]
-mod macros;
 
 pub mod auth;
 pub mod cli;
@@ -23,7 +25,6 @@ pub mod configuration;
 pub mod domain;
 pub mod embedded;
 pub mod error;
-pub mod extract;
 pub mod inbound;
 pub mod ledger;
 pub mod metrics;

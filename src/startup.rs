@@ -1,7 +1,8 @@
 //! Building and running the application: HTTP API plus background workers, started and stopped
-//! together.
+//! together. This is where the services are made and handed their dependencies: the ledger, the
+//! keyword engine, the outbox, the sender and the workers get what they use here, and only the
+//! HTTP handlers see the [`AppState`] that bundles them.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,116 +14,89 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::clock::Clock;
-use crate::configuration::{Program, Settings};
-use crate::domain::{PhoneNumber, ProgramId};
+use crate::commands::{Engine, InboundPolicy};
+use crate::configuration::Settings;
+use crate::domain::Programs;
 use crate::error::{ApiError, ErrorKind};
-use crate::extract::BodyLimit;
 use crate::inbound::signature::telnyx_public_key;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
-use crate::outbound::{self, Outbox};
-use crate::routes;
+use crate::outbound::{providers, Outbox, Sender, Workers};
+use crate::routes::extract::BodyLimit;
+use crate::routes::{self, AppState};
 use crate::store::Store;
 use crate::telemetry::MaskedRootSpan;
 use crate::templates::Templates;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::num::NonZeroU32;
 
-/// What every handler and worker shares.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub ledger: Ledger,
-    pub outbox: Outbox,
-    pub templates: Arc<Templates>,
-    pub metrics: Arc<Metrics>,
-    /// Enables `/webhooks/telnyx` when set.
-    pub telnyx_key: Option<ed25519_dalek::VerifyingKey>,
-    programs: HashMap<ProgramId, Arc<Program>>,
-    /// Which program owns each of our numbers.
-    numbers: HashMap<PhoneNumber, ProgramId>,
-    /// Inbound texts per (program, phone), so a flood or an auto-responder loop cannot make the
-    /// gateway work (and reply) without end.
-    inbound_limiter: DefaultKeyedRateLimiter<(ProgramId, PhoneNumber)>,
+/// The services of one process, each built with what it uses.
+fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
+    let store = Store::connect(&settings.redis)?;
+    let templates = Arc::new(
+        Templates::load(settings.templates.dir.as_deref()).context("cannot load templates")?,
+    );
+    let prefix = &settings.redis.key_prefix;
+    let programs = Arc::new(Programs::new(&settings.programs));
+    let metrics = Arc::new(Metrics::default());
+    let ledger = Ledger::new(store.clone(), prefix, clock.clone(), &settings.ledger);
+    let outbox = Outbox::new(store.clone(), prefix, clock.clone());
+    let inbound = Arc::new(Engine::new(
+        store.clone(),
+        prefix,
+        clock.clone(),
+        programs.clone(),
+        InboundPolicy::from_settings(&settings),
+        metrics.clone(),
+    ));
+    let telnyx_key = Some(settings.sms.telnyx.public_key.trim())
+        .filter(|k| !k.is_empty())
+        .and_then(telnyx_public_key);
+    Ok(AppState {
+        settings: Arc::new(settings),
+        store,
+        ledger,
+        outbox,
+        inbound,
+        programs,
+        templates,
+        metrics,
+        clock,
+        telnyx_key,
+    })
 }
 
-impl AppState {
-    pub fn new(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        let store = Store::connect(&settings.redis)?;
-        let templates =
-            Templates::load(settings.templates.dir.as_deref()).context("cannot load templates")?;
-        let ledger = Ledger::new(
-            store.clone(),
-            &settings.redis.key_prefix,
-            clock.clone(),
-            &settings.ledger,
-        );
-        let outbox = Outbox::new(store.clone(), &settings.redis.key_prefix, clock);
-        let programs = settings
-            .programs
-            .iter()
-            .map(|p| (p.id.clone(), Arc::new(p.clone())))
-            .collect();
-        let numbers = settings
-            .programs
-            .iter()
-            .flat_map(|p| p.numbers.iter().map(|n| (n.clone(), p.id.clone())))
-            .collect();
-        let per_minute =
-            NonZeroU32::new(settings.sms.inbound_per_minute).unwrap_or(NonZeroU32::MIN);
-        let inbound_limiter = RateLimiter::keyed(Quota::per_minute(per_minute));
-        let telnyx_key = Some(settings.sms.telnyx.public_key.trim())
-            .filter(|k| !k.is_empty())
-            .and_then(telnyx_public_key);
-        Ok(Self {
-            settings: Arc::new(settings),
-            store,
-            ledger,
-            outbox,
-            templates: Arc::new(templates),
-            metrics: Arc::new(Metrics::default()),
-            telnyx_key,
-            programs,
-            numbers,
-            inbound_limiter,
-        })
-    }
+/// A sender for `state`'s programs through the configured provider.
+pub fn sender(state: &AppState) -> anyhow::Result<Sender> {
+    let settings = &state.settings;
+    Sender::new(
+        state.outbox.clone(),
+        providers::build(&settings.sms, &settings.server.public_url)?,
+        state.templates.clone(),
+        settings.sms.clone(),
+        state.metrics.clone(),
+        state.clock.clone(),
+    )
+}
 
-    /// The program that owns `number` (the `To` of an inbound text).
-    pub fn program_for_number(&self, number: &PhoneNumber) -> Option<Arc<Program>> {
-        self.numbers.get(number).and_then(|id| self.program(id))
-    }
+/// The outbound workers for `state`'s programs.
+pub fn workers(state: &AppState) -> anyhow::Result<Workers> {
+    Ok(Workers {
+        store: state.store.clone(),
+        outbox: state.outbox.clone(),
+        sender: Arc::new(sender(state)?),
+        programs: state.programs.clone(),
+        visibility_timeout: Duration::from_millis(state.settings.sms.visibility_timeout_ms),
+        max_in_flight: state.settings.sms.max_in_flight,
+    })
+}
 
-    /// Texts from our own numbers are never answered (two gateways would talk forever).
-    pub fn is_own_number(&self, number: &PhoneNumber) -> bool {
-        self.numbers.contains_key(number)
-    }
-
-    /// Drops the rate-limit state of phones that have been quiet for a full period, so the
-    /// limiter's memory follows current traffic rather than every number ever seen.
-    pub fn forget_idle_inbound_limits(&self) {
-        self.inbound_limiter.retain_recent();
-        self.inbound_limiter.shrink_to_fit();
-    }
-
-    /// How many phones the inbound limiter is tracking.
-    pub fn inbound_limits_tracked(&self) -> usize {
-        self.inbound_limiter.len()
-    }
-
-    /// Counts an inbound text against the sender's per-minute allowance.
-    pub fn inbound_allowed(&self, program: &Program, from: &PhoneNumber) -> bool {
-        self.inbound_limiter
-            .check_key(&(program.id.clone(), from.clone()))
-            .is_ok()
-    }
-
-    pub fn program(&self, id: &ProgramId) -> Option<Arc<Program>> {
-        self.programs.get(id).cloned()
-    }
-
-    pub fn programs(&self) -> impl Iterator<Item = &Arc<Program>> {
-        self.programs.values()
+/// Every minute, the inbound limiter forgets phones that went quiet.
+async fn housekeeping(engine: Arc<Engine>, shutdown: CancellationToken) {
+    let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = every_minute.tick() => engine.forget_idle_limits(),
+        }
     }
 }
 
@@ -156,7 +130,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
         let body_limit = settings.server.body_limit;
-        let state = web::Data::new(AppState::new(settings, clock)?);
+        let state = web::Data::new(services(settings, clock)?);
         let server = run(listener, state.clone(), body_limit, shutdown_timeout)?;
         Ok(Self {
             port,
@@ -200,10 +174,15 @@ impl Application {
             .signals
             .then(|| tokio::spawn(handle_signals(self.server.handle(), force.clone())));
         let workers = if self.workers {
-            Some(tokio::spawn(outbound::run_workers(
-                self.state.clone(),
-                self.shutdown.clone(),
-            )))
+            let workers = workers(&self.state)?;
+            let shutdown = self.shutdown.clone();
+            let engine = self.state.inbound.clone();
+            Some(tokio::spawn(async move {
+                tokio::join!(
+                    workers.run(shutdown.clone()),
+                    housekeeping(engine, shutdown)
+                );
+            }))
         } else {
             None
         };

@@ -111,6 +111,21 @@ impl RootSpanBuilder for MaskedRootSpan {
     }
 }
 
+/// An error and its causes, as one line: `Redis is unavailable: no answer within 2000 ms`.
+pub struct Chain<'a>(pub &'a dyn std::error::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
 /// Replaces every path segment holding five or more digits (a phone number, however written)
 /// with `***`.
 pub fn mask_path(path: &str) -> String {

@@ -13,7 +13,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{json, Map, Value};
 
 use crate::clock::rfc3339_from_ms;
-use crate::configuration::Program;
+use crate::domain::Program;
 use crate::domain::{LocationId, RewardCode};
 
 pub const SHIPPED_LOCALES: &[&str] = &["en", "es", "pt", "ar"];

@@ -1,10 +1,7 @@
 //! BAL, BALANCE, POINTS (SALDO, PUNTOS, PONTOS, رصيد, نقاط).
 
-use super::{sms_script, Command, Parsed, Text};
+use super::{Command, Parsed, Text};
 use crate::domain::keyword::Words;
-
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
-    sms_script!("commands/scripts/balance.lua");
 
 static KEYWORDS: Words = Words::new(&[
     "BAL", "BALANCE", "POINTS", "PTS", "SALDO", "PUNTOS", "PONTOS", "رصيد", "نقاط",

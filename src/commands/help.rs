@@ -1,10 +1,7 @@
 //! HELP, INFO (AYUDA, AJUDA, مساعدة): answered to anyone.
 
-use super::{sms_script, Command, Parsed, Text};
+use super::{Command, Parsed, Text};
 use crate::domain::keyword::Words;
-
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
-    sms_script!("commands/scripts/help.lua");
 
 static KEYWORDS: Words = Words::new(&["HELP", "INFO", "AYUDA", "AJUDA", "مساعدة"]);
 

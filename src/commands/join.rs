@@ -1,12 +1,9 @@
 //! JOIN, the program's own join keywords, and their translations (which also pick the member's
 //! language).
 
-use super::{sms_script, Command, Parsed, Text};
-use crate::configuration::Program;
+use super::{Command, Parsed, Text};
 use crate::domain::keyword::Tagged;
-
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
-    sms_script!("commands/scripts/join.lua");
+use crate::domain::Program;
 
 static LOCALISED: Tagged<&str> = Tagged::new(&[
     ("UNIRSE", "es"),

@@ -1,10 +1,7 @@
 //! LANG <language> (IDIOMA, LINGUA, لغة): the member's language for later texts.
 
-use super::{sms_script, Command, Parsed, Text};
+use super::{Command, Parsed, Text};
 use crate::domain::keyword::{Tagged, Words};
-
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
-    sms_script!("commands/scripts/lang.lua");
 
 static KEYWORDS: Words = Words::new(&["LANG", "LANGUAGE", "IDIOMA", "LINGUA", "لغة"]);
 

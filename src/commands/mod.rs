@@ -1,6 +1,6 @@
 //! The SMS keyword engine: one module per command, each with its keywords (in every shipped
-//! locale) and its parser; each command's effect is one Lua script (`scripts/`), run with the
-//! shared prelude that claims the provider message id in the same atomic step.
+//! locale) and its parser; each command's effect is one script (`store/scripts/lua/cmd_*.lua`),
+//! run after the shared prelude that claims the provider message id in the same atomic step.
 //!
 //! Matching is case-, accent- and punctuation-insensitive ([`Text`]). STOP is tried first, so no
 //! other reading can shadow an opt-out; anything unrecognised is [`Command::Unknown`].
@@ -16,15 +16,22 @@ mod start;
 mod stop;
 mod unknown;
 
-use std::sync::LazyLock;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
-use redis::Script;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::configuration::Program;
+use crate::clock::Clock;
 use crate::domain::keyword::{self, Words};
-use crate::domain::{PhoneNumber, RewardCode};
-use crate::startup::AppState;
-use crate::store::StoreError;
+use crate::domain::{PhoneNumber, Program, ProgramId, Programs};
+use crate::metrics::Metrics;
+pub use crate::store::scripts::inbound::Effect;
+use crate::store::scripts::inbound::{
+    CommandArgs, CommandScript, Inbound as InboundCall, InboundReply,
+};
+use crate::store::scripts::ledger::RewardTerms;
+use crate::store::Store;
+use crate::store::{ProgramKeys, StoreError};
 
 /// An inbound text, normalised for matching ([`keyword::normalise`]), and the raw text for the
 /// commands that keep part of it as written (NAME).
@@ -128,14 +135,6 @@ pub fn parse(raw: &str, program: &Program) -> Parsed {
         .unwrap_or_else(unknown::parse)
 }
 
-/// A command's script: the shared library, the inbound prelude, then the command itself.
-macro_rules! sms_script {
-    ($file:literal) => {
-        lua_script!("commands/scripts/prelude.lua", $file)
-    };
-}
-pub(crate) use sms_script;
-
 /// A text that arrived through a provider webhook (or `loyalty-gateway text`).
 #[derive(Debug, Clone)]
 pub struct Inbound {
@@ -145,119 +144,166 @@ pub struct Inbound {
     pub provider_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboundOutcome {
-    /// The command ran; the script says what it did (`joined`, `opted_out`...).
-    Applied(String),
+    /// The command ran; the script says what it did.
+    Applied(Effect),
     /// This provider message id was processed before.
     Duplicate,
-    /// Nothing was done, for the reason given.
-    Ignored(&'static str),
+    /// Nothing was done, for this reason.
+    Ignored(Ignored),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ignored {
+    /// From one of our own numbers: two gateways would talk forever.
+    OwnNumber,
+    /// Over the per-phone allowance (STOP is never limited).
+    RateLimited,
 }
 
 /// Longest inbound text stored in a consent record.
 const MAX_STORED_TEXT: usize = 1600;
 
-/// Parses and applies one inbound text for `program`.
-#[tracing::instrument(skip_all, fields(program = %program.id, from = %inbound.from.masked()))]
-pub async fn handle(
-    state: &AppState,
-    program: &Program,
-    inbound: &Inbound,
-) -> Result<InboundOutcome, StoreError> {
-    if state.is_own_number(&inbound.from) {
-        tracing::warn!("ignored a text from one of our own numbers");
-        return Ok(InboundOutcome::Ignored("own number"));
-    }
-    let parsed = parse(&inbound.text, program);
-    // STOP is honoured whatever the rate: only the other commands are limited.
-    if parsed.command != Command::Stop && !state.inbound_allowed(program, &inbound.from) {
-        tracing::warn!("inbound rate limit reached; text ignored");
-        return Ok(InboundOutcome::Ignored("rate limited"));
-    }
-    crate::metrics::Metrics::inc(&state.metrics.inbound_messages);
-    // A random-code collision (one in ~10^12) releases the claim; one retry settles it.
-    for _ in 0..2 {
-        let reply = run(state, program, inbound, &parsed).await?;
-        match reply.first().map(String::as_str) {
-            Some("ok") => {
-                let what = reply.get(1).cloned().unwrap_or_default();
-                tracing::info!(command = ?parsed.command, outcome = %what, "inbound text");
-                return Ok(InboundOutcome::Applied(what));
-            }
-            Some("duplicate") => return Ok(InboundOutcome::Duplicate),
-            Some("collision") => continue,
-            other => {
-                return Err(StoreError::Unexpected(format!(
-                    "inbound script returned {other:?}"
-                )))
-            }
-        }
-    }
-    Err(StoreError::Unexpected("reward code collided twice".into()))
+/// What the engine needs to know of the settings.
+#[derive(Debug, Clone)]
+pub struct InboundPolicy {
+    pub message_ttl_secs: u64,
+    /// How long an issued code stays readable after it expires (as long as receipts).
+    pub code_ttl_secs: u64,
+    pub max_replies_per_hour: u32,
+    pub inbound_per_minute: u32,
 }
 
-async fn run(
-    state: &AppState,
-    program: &Program,
-    inbound: &Inbound,
-    parsed: &Parsed,
-) -> Result<Vec<String>, StoreError> {
-    let settings = &state.settings;
-    let script: &LazyLock<Script> = match &parsed.command {
-        Command::Join => &join::SCRIPT,
-        Command::Stop => &stop::SCRIPT,
-        Command::Start => &start::SCRIPT,
-        Command::Help => &help::SCRIPT,
-        Command::Balance => &balance::SCRIPT,
-        Command::Rewards => &rewards::SCRIPT,
-        Command::Redeem(_) => &redeem::SCRIPT,
-        Command::Name(_) => &name::SCRIPT,
-        Command::Lang(_) => &lang::SCRIPT,
-        Command::Unknown => &unknown::SCRIPT,
-    };
-    let tiers: Vec<(&str, i64)> = program
-        .tiers
-        .iter()
-        .map(|t| (t.name.as_str(), t.min_lifetime_points))
-        .collect();
-    let text: String = inbound.text.chars().take(MAX_STORED_TEXT).collect();
-    let mut invocation = state
-        .ledger
-        .keys(program)
-        .invocation(script, state.ledger.clock().now());
-    invocation
-        .arg(&inbound.provider_id)
-        .arg(inbound.from.as_str())
-        .arg(text)
-        .arg(settings.ledger.message_retention_days * 86_400)
-        .arg(settings.sms.max_replies_per_hour)
-        .arg(parsed.locale.unwrap_or(""))
-        .arg(program.welcome_points)
-        .arg(serde_json::to_string(&tiers).unwrap_or_else(|_| "[]".into()))
-        .arg(&program.locale);
-    match &parsed.command {
-        Command::Redeem(wanted) => {
-            let reward = program
-                .rewards
-                .iter()
-                .find(|r| r.id.as_str().eq_ignore_ascii_case(wanted));
-            invocation
-                .arg(reward.map(|r| r.id.as_str()).unwrap_or(""))
-                .arg(reward.map(|r| r.points).unwrap_or(0))
-                .arg(reward.map(|r| r.valid_days).unwrap_or(1))
-                .arg(RewardCode::generate().as_str())
-                .arg(settings.ledger.receipt_retention_days * 86_400);
+impl InboundPolicy {
+    pub fn from_settings(settings: &crate::configuration::Settings) -> Self {
+        Self {
+            message_ttl_secs: settings.ledger.message_retention_days * 86_400,
+            code_ttl_secs: settings.ledger.receipt_retention_days * 86_400,
+            max_replies_per_hour: settings.sms.max_replies_per_hour,
+            inbound_per_minute: settings.sms.inbound_per_minute,
         }
-        Command::Name(first_name) => {
-            invocation.arg(first_name);
-        }
-        Command::Lang(locale) => {
-            invocation.arg(locale.unwrap_or(""));
-        }
-        _ => {}
     }
-    state.store.invoke(invocation).await
+}
+
+/// The keyword engine: parses an inbound text and applies it with one script.
+pub struct Engine {
+    store: Store,
+    prefix: String,
+    clock: Clock,
+    programs: Arc<Programs>,
+    policy: InboundPolicy,
+    /// Inbound texts per (program, phone), so a flood or an auto-responder loop cannot make the
+    /// gateway work (and reply) without end.
+    limiter: DefaultKeyedRateLimiter<(ProgramId, PhoneNumber)>,
+    metrics: Arc<Metrics>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        prefix: &str,
+        clock: Clock,
+        programs: Arc<Programs>,
+        policy: InboundPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let per_minute = NonZeroU32::new(policy.inbound_per_minute).unwrap_or(NonZeroU32::MIN);
+        Self {
+            store,
+            prefix: prefix.to_owned(),
+            clock,
+            programs,
+            policy,
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            metrics,
+        }
+    }
+
+    /// Drops the rate-limit state of phones that have been quiet for a full period, so the
+    /// limiter's memory follows current traffic rather than every number ever seen.
+    pub fn forget_idle_limits(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// How many phones the inbound limiter is tracking.
+    pub fn limits_tracked(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Parses and applies one inbound text for `program`.
+    #[tracing::instrument(skip_all, fields(program = %program.id, from = %inbound.from.masked()))]
+    pub async fn handle(
+        &self,
+        program: &Program,
+        inbound: &Inbound,
+    ) -> Result<InboundOutcome, StoreError> {
+        if self.programs.is_own_number(&inbound.from) {
+            tracing::warn!("ignored a text from one of our own numbers");
+            return Ok(InboundOutcome::Ignored(Ignored::OwnNumber));
+        }
+        let parsed = parse(&inbound.text, program);
+        // STOP is honoured whatever the rate: only the other commands are limited.
+        let key = (program.id.clone(), inbound.from.clone());
+        if parsed.command != Command::Stop && self.limiter.check_key(&key).is_err() {
+            tracing::warn!("inbound rate limit reached; text ignored");
+            return Ok(InboundOutcome::Ignored(Ignored::RateLimited));
+        }
+        Metrics::inc(&self.metrics.inbound_messages);
+        let text: String = inbound.text.chars().take(MAX_STORED_TEXT).collect();
+        let (command, args) = match &parsed.command {
+            Command::Join => (CommandScript::Join, CommandArgs::None {}),
+            Command::Stop => (CommandScript::Stop, CommandArgs::None {}),
+            Command::Start => (CommandScript::Start, CommandArgs::None {}),
+            Command::Help => (CommandScript::Help, CommandArgs::None {}),
+            Command::Balance => (CommandScript::Balance, CommandArgs::None {}),
+            Command::Rewards => (CommandScript::Rewards, CommandArgs::None {}),
+            Command::Unknown => (CommandScript::Unknown, CommandArgs::None {}),
+            Command::Redeem(wanted) => {
+                let reward = program
+                    .rewards
+                    .iter()
+                    .find(|r| r.id.as_str().eq_ignore_ascii_case(wanted))
+                    .map(|r| RewardTerms {
+                        id: r.id.as_str(),
+                        points: r.points,
+                        valid_days: r.valid_days,
+                    });
+                let args = CommandArgs::Redeem {
+                    reward,
+                    code_seed: crate::ledger::code_seed(),
+                    code_ttl_secs: self.policy.code_ttl_secs,
+                };
+                (CommandScript::Redeem, args)
+            }
+            Command::Name(first_name) => (CommandScript::Name, CommandArgs::Name { first_name }),
+            Command::Lang(locale) => (CommandScript::Lang, CommandArgs::Lang { locale: *locale }),
+        };
+        let call = InboundCall {
+            rules: program.rules_json(),
+            command,
+            provider_id: &inbound.provider_id,
+            phone: inbound.from.as_str(),
+            text: &text,
+            message_ttl_secs: self.policy.message_ttl_secs,
+            max_replies_per_hour: self.policy.max_replies_per_hour,
+            keyword_locale: parsed.locale,
+            welcome_points: program.welcome_points,
+            program_locale: &program.locale,
+            args,
+        };
+        let keys = ProgramKeys::new(&self.prefix, &program.id);
+        Ok(
+            match self.store.call(&keys, self.clock.now(), &call).await? {
+                InboundReply::Ok { effect } => {
+                    tracing::info!(command = ?parsed.command, ?effect, "inbound text");
+                    InboundOutcome::Applied(effect)
+                }
+                InboundReply::Duplicate => InboundOutcome::Duplicate,
+            },
+        )
+    }
 }
 
 #[cfg(test)]

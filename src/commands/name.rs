@@ -1,10 +1,7 @@
 //! NAME <first name> (NOMBRE, NOME, اسم).
 
-use super::{sms_script, Command, Parsed, Text};
+use super::{Command, Parsed, Text};
 use crate::domain::keyword::Words;
-
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
-    sms_script!("commands/scripts/name.lua");
 
 static KEYWORDS: Words = Words::new(&["NAME", "NOMBRE", "NOME", "اسم"]);
 const MAX_LEN: usize = 50;

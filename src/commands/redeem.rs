@@ -1,10 +1,7 @@
 //! REDEEM <reward> (CANJEAR, RESGATAR, استبدال). Without a reward id it lists the rewards.
 
-use super::{sms_script, Command, Parsed, Text};
+use super::{Command, Parsed, Text};
 use crate::domain::keyword::Words;
-
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
-    sms_script!("commands/scripts/redeem.lua");
 
 static KEYWORDS: Words = Words::new(&["REDEEM", "CANJEAR", "RESGATAR", "استبدال"]);
 

@@ -1,10 +1,7 @@
 //! START, UNSTOP, YES (and SÍ, SIM, نعم): opt back in, or confirm a till enrolment.
 
-use super::{sms_script, Command, Parsed, Text};
+use super::{Command, Parsed, Text};
 use crate::domain::keyword::Tagged;
-
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
-    sms_script!("commands/scripts/start.lua");
 
 static KEYWORDS: Tagged<Option<&str>> = Tagged::new(&[
     ("START", None),

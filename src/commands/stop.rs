@@ -1,11 +1,8 @@
 //! STOP and every other way of saying it (Twilio's opt-out keywords, AWS's, the shipped
 //! locales', and plain-language requests the FCC says must count as revocation).
 
-use super::{sms_script, Command, Parsed, Text};
+use super::{Command, Parsed, Text};
 use crate::domain::keyword::{self, Words};
-
-pub(super) static SCRIPT: std::sync::LazyLock<redis::Script> =
-    sms_script!("commands/scripts/stop.lua");
 
 /// The whole text is one of these.
 static KEYWORDS: Words = Words::new(&[

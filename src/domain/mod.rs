@@ -9,6 +9,7 @@ mod ids;
 pub mod keyword;
 mod money;
 mod phone;
+mod program;
 mod reward_code;
 
 pub use ids::{
@@ -16,6 +17,7 @@ pub use ids::{
 };
 pub use money::{Amount, Multiplier};
 pub use phone::{MaskedPhone, PhoneNumber, Region, MAX_INPUT_LEN as PHONE_MAX_LEN};
+pub use program::{Location, Program, ProgramParts, Programs, Reward, Tier};
 pub use reward_code::{RewardCode, CODE_PATTERN};
 
 /// Why a wire value could not become a domain value. The message is safe to show to clients.

@@ -1,11 +1,11 @@
 //! The points ledger: members, balances, history, reward codes and receipt idempotency.
 //!
-//! Each state change is one Lua script (`scripts/`), run atomically in one round trip, that
-//! also writes the text the change causes into the program's outbox stream (see `lib.lua`'s
-//! `enqueue`). The scripts are the only writers of ledger keys; this module turns typed commands
-//! into script arguments and script replies into typed results. Arithmetic that can be done
-//! before the script runs (points per tier, reward thresholds) is done here in exact integers and
-//! passed in, so the scripts only choose and record.
+//! Each state change is one script (`store/scripts/lua/`), run atomically in one round trip,
+//! that also writes the text the change causes into the program's outbox stream (the library's
+//! `enqueue`). The scripts are the only writers of ledger keys; this module turns commands into
+//! typed script calls and typed replies into results. Arithmetic that can be done before the
+//! script runs (points per tier) is done here in exact integers and passed in, so the scripts
+//! only choose and record.
 //!
 //! Idempotency: earns and redemptions are keyed by (program, location, receipt). The first call
 //! stores a fingerprint of its request and its response; a replay with the same fingerprint gets
@@ -13,31 +13,26 @@
 //! a [`LedgerError::ReceiptConflict`]. The check and the write happen inside one script, so fifty
 //! concurrent duplicates still credit once.
 
-pub mod keys;
-
-use std::sync::LazyLock;
-
-use redis::Script;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::configuration::{LedgerSettings, Program};
-use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RefundId, RewardCode, RewardId};
-use crate::store::{Store, StoreError};
-pub use keys::ProgramKeys;
-
-static EARN: LazyLock<Script> = lua_script!("ledger/scripts/earn.lua");
-static REDEEM: LazyLock<Script> = lua_script!("ledger/scripts/redeem.lua");
-static REVERSE: LazyLock<Script> = lua_script!("ledger/scripts/reverse.lua");
-static MEMBER: LazyLock<Script> = lua_script!("ledger/scripts/member.lua");
-static VOID: LazyLock<Script> = lua_script!("ledger/scripts/void.lua");
+use crate::configuration::LedgerSettings;
+use crate::domain::{
+    Amount, LocationId, PhoneNumber, Program, Receipt, RefundId, RewardCode, RewardId,
+};
+use crate::store::scripts::ledger::{
+    Earn, Member, MemberReply, Receipted, Redeem, RedeemReply, Reverse, ReverseReply, RewardTerms,
+    Void, VoidReply,
+};
+pub use crate::store::scripts::ledger::{
+    EarnResult, IssuedCode, MemberRecord, MemberStatus, MemberSummary, RedeemResult, Redeemed,
+    ReverseResult, VoidResult,
+};
+use crate::store::{ProgramKeys, Store, StoreError};
 
 /// The refund key of "everything left on the receipt" when the client names no refund.
 const REST_REFUND: &str = "rest";
-
-/// Most reward codes one earn can issue; any further threshold crossings wait for the next earn.
-const MAX_CODES_PER_EARN: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -51,6 +46,8 @@ pub enum LedgerError {
     InsufficientPoints { balance: i64, needed: i64 },
     #[error("the balance is negative ({balance}) after a refund, so nothing can be redeemed")]
     NegativeBalance { balance: i64 },
+    #[error("not a reward of this program")]
+    UnknownReward,
     #[error("no such reward code")]
     CodeNotFound,
     #[error("this reward code belongs to another member")]
@@ -96,125 +93,14 @@ impl<T> Written<T> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberStatus {
-    /// Enrolled at a till; waits for the customer to reply YES.
-    Pending,
-    Active,
-    OptedOut,
-}
-
-/// Lua's cjson writes an empty table as `{}`; read that as an empty list.
-fn lua_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum LuaList<T> {
-        List(Vec<T>),
-        Empty(serde_json::Map<String, serde_json::Value>),
+impl<T> Receipted<T> {
+    fn written(self) -> Result<Written<T>, LedgerError> {
+        match self {
+            Self::Ok { result } => Ok(Written::Fresh(result)),
+            Self::Replay { result } => Ok(Written::Replayed(result)),
+            Self::Conflict => Err(LedgerError::ReceiptConflict),
+        }
     }
-    match LuaList::deserialize(deserializer)? {
-        LuaList::List(items) => Ok(items),
-        LuaList::Empty(map) if map.is_empty() => Ok(Vec::new()),
-        LuaList::Empty(_) => Err(serde::de::Error::custom("expected a list")),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MemberSummary {
-    pub phone: String,
-    pub balance: i64,
-    pub lifetime_points: i64,
-    pub tier: String,
-    pub status: MemberStatus,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IssuedCode {
-    pub code: String,
-    pub reward: String,
-    pub expires_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct EarnResult {
-    #[serde(flatten)]
-    pub member: MemberSummary,
-    pub points: i64,
-    #[serde(deserialize_with = "lua_list")]
-    pub rewards_issued: Vec<IssuedCode>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Redeemed {
-    pub reward: String,
-    #[serde(default)]
-    pub code: Option<String>,
-    pub points: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct RedeemResult {
-    #[serde(flatten)]
-    pub member: MemberSummary,
-    pub redeemed: Redeemed,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ReverseResult {
-    #[serde(flatten)]
-    pub member: MemberSummary,
-    pub points: i64,
-    /// This refund, in minor units.
-    #[serde(default)]
-    pub amount: i64,
-    /// Refunded on this receipt so far, this refund included.
-    #[serde(default)]
-    pub refunded: i64,
-    /// Still refundable.
-    #[serde(default)]
-    pub remaining: i64,
-    pub refund_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct VoidResult {
-    #[serde(flatten)]
-    pub member: MemberSummary,
-    pub voided: Redeemed,
-}
-
-/// What a refund takes back.
-pub enum Refund {
-    /// Everything left on the receipt; `id` makes it one keyed refund among others.
-    Rest { id: Option<RefundId> },
-    /// A part of the purchase, in minor units: the proportional points.
-    Partial { id: RefundId, amount: Amount },
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct MemberRecord {
-    pub phone: String,
-    pub status: MemberStatus,
-    #[serde(default)]
-    pub first_name: Option<String>,
-    #[serde(default)]
-    pub locale: Option<String>,
-    pub balance: i64,
-    #[serde(rename = "lifetime")]
-    pub lifetime_points: i64,
-    #[serde(default)]
-    pub tier: Option<String>,
-    pub visits: i64,
-    pub joined_at: String,
-    #[serde(default)]
-    pub last_visit_at: Option<String>,
-    #[serde(deserialize_with = "lua_list")]
-    pub rewards: Vec<IssuedCode>,
 }
 
 /// One line of a member's history, as stored by the scripts.
@@ -280,6 +166,14 @@ pub struct RedeemCommand {
     pub what: RedeemWhat,
 }
 
+/// What a refund takes back.
+pub enum Refund {
+    /// Everything left on the receipt; `id` makes it one keyed refund among others.
+    Rest { id: Option<RefundId> },
+    /// A part of the purchase, in minor units: the proportional points.
+    Partial { id: RefundId, amount: Amount },
+}
+
 #[derive(Clone)]
 pub struct Ledger {
     store: Store,
@@ -299,9 +193,9 @@ fn fingerprint(parts: &[&str]) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn parse_reply<T: for<'de> Deserialize<'de>>(json: &str) -> Result<T, LedgerError> {
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Unexpected(format!("ledger script reply: {e}")).into())
+/// 128 random bits from which the scripts draw reward codes (see `next_code` in lib.lua).
+pub(crate) fn code_seed() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
 impl Ledger {
@@ -323,15 +217,14 @@ impl Ledger {
         &self.clock
     }
 
-    fn invocation<'a>(&self, script: &'a Script, program: &Program) -> redis::ScriptInvocation<'a> {
-        self.keys(program).invocation(script, self.clock.now())
-    }
-
-    async fn run(
+    async fn call<S: crate::store::scripts::ScriptCall>(
         &self,
-        invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<(String, String), LedgerError> {
-        Ok(self.store.invoke(invocation).await?)
+        program: &Program,
+        call: &S,
+    ) -> Result<S::Reply, StoreError> {
+        self.store
+            .call(&self.keys(program), self.clock.now(), call)
+            .await
     }
 
     pub async fn earn(
@@ -343,60 +236,37 @@ impl Ledger {
             Some(name) => program.tenders.get(name).copied().unwrap_or_default(),
             None => Default::default(),
         };
-        let tiers: Vec<(&str, i64, i64)> = program
+        let points = program
             .tiers
             .iter()
             .map(|t| {
-                let points = cmd
-                    .amount
-                    .points(program.points_per_unit, tender, t.multiplier);
-                (t.name.as_str(), t.min_lifetime_points, points)
+                cmd.amount
+                    .points(program.points_per_unit, tender, t.multiplier)
             })
             .collect();
-        let mut auto_rewards: Vec<(&str, i64, u32)> = program
-            .rewards
-            .iter()
-            .filter(|r| r.auto_issue)
-            .map(|r| (r.id.as_str(), r.points, r.valid_days))
-            .collect();
-        auto_rewards.sort_by_key(|r| std::cmp::Reverse(r.1));
-        let codes: Vec<String> = if auto_rewards.is_empty() {
-            Vec::new()
-        } else {
-            (0..MAX_CODES_PER_EARN)
-                .map(|_| RewardCode::generate().as_str().to_owned())
-                .collect()
+        let amount = cmd.amount.minor_units();
+        let call = Earn {
+            rules: program.rules_json(),
+            fingerprint: fingerprint(&[
+                "earn",
+                cmd.phone.as_str(),
+                &amount.to_string(),
+                cmd.tender.as_deref().unwrap_or(""),
+                cmd.first_name.as_deref().unwrap_or(""),
+            ]),
+            phone: cmd.phone.as_str(),
+            location: cmd.location.as_str(),
+            receipt: cmd.receipt.as_str(),
+            amount,
+            tender: cmd.tender.as_deref(),
+            first_name: cmd.first_name.as_deref(),
+            points,
+            code_seed: program.issues_rewards_automatically().then(code_seed),
+            receipt_ttl_secs: self.receipt_ttl_secs,
+            message_ttl_secs: self.message_ttl_secs,
+            locale: &program.locale,
         };
-        let amount = cmd.amount.minor_units().to_string();
-        let fp = fingerprint(&[
-            "earn",
-            cmd.phone.as_str(),
-            &amount,
-            cmd.tender.as_deref().unwrap_or(""),
-            cmd.first_name.as_deref().unwrap_or(""),
-        ]);
-        let mut invocation = self.invocation(&EARN, program);
-        invocation
-            .arg(fp)
-            .arg(cmd.phone.as_str())
-            .arg(cmd.location.as_str())
-            .arg(cmd.receipt.as_str())
-            .arg(amount)
-            .arg(cmd.tender.as_deref().unwrap_or(""))
-            .arg(cmd.first_name.as_deref().unwrap_or(""))
-            .arg(json(&tiers))
-            .arg(json(&auto_rewards))
-            .arg(json(&codes))
-            .arg(self.receipt_ttl_secs)
-            .arg(self.message_ttl_secs)
-            .arg(&program.locale);
-        let (status, body) = self.run(invocation).await?;
-        match status.as_str() {
-            "ok" => Ok(Written::Fresh(parse_reply(&body)?)),
-            "replay" => Ok(Written::Replayed(parse_reply(&body)?)),
-            "conflict" => Err(LedgerError::ReceiptConflict),
-            other => Err(unexpected_status("earn", other)),
-        }
+        self.call(program, &call).await?.written()
     }
 
     pub async fn redeem(
@@ -404,43 +274,50 @@ impl Ledger {
         program: &Program,
         cmd: &RedeemCommand,
     ) -> Result<Written<RedeemResult>, LedgerError> {
-        let (mode, reward_id, reward_points, code) = match &cmd.what {
+        let (reward, code) = match &cmd.what {
             RedeemWhat::Reward(id) => {
-                let points = program.reward(id).map(|r| r.points).unwrap_or(i64::MAX);
-                ("reward", id.as_str(), points, "")
+                let reward = program.reward(id).ok_or(LedgerError::UnknownReward)?;
+                let terms = RewardTerms {
+                    id: reward.id.as_str(),
+                    points: reward.points,
+                    valid_days: reward.valid_days,
+                };
+                (Some(terms), None)
             }
-            RedeemWhat::Code(code) => ("code", "", 0, code.as_str()),
+            RedeemWhat::Code(code) => (None, Some(code.as_str())),
         };
-        let fp = fingerprint(&["redeem", cmd.phone.as_str(), mode, reward_id, code]);
-        let mut invocation = self.invocation(&REDEEM, program);
-        invocation
-            .arg(fp)
-            .arg(cmd.phone.as_str())
-            .arg(cmd.location.as_str())
-            .arg(cmd.receipt.as_str())
-            .arg(mode)
-            .arg(reward_id)
-            .arg(reward_points)
-            .arg(code)
-            .arg(self.receipt_ttl_secs)
-            .arg(self.message_ttl_secs);
-        let (status, body) = self.run(invocation).await?;
-        let balance = || body.parse().unwrap_or(0);
-        match status.as_str() {
-            "ok" => Ok(Written::Fresh(parse_reply(&body)?)),
-            "replay" => Ok(Written::Replayed(parse_reply(&body)?)),
-            "conflict" => Err(LedgerError::ReceiptConflict),
-            "member_not_found" => Err(LedgerError::MemberNotFound),
-            "insufficient" => Err(LedgerError::InsufficientPoints {
-                balance: balance(),
-                needed: reward_points,
-            }),
-            "negative_balance" => Err(LedgerError::NegativeBalance { balance: balance() }),
-            "code_not_found" => Err(LedgerError::CodeNotFound),
-            "code_not_owned" => Err(LedgerError::CodeNotOwned),
-            "code_used" => Err(LedgerError::CodeUsed),
-            "code_expired" => Err(LedgerError::CodeExpired),
-            other => Err(unexpected_status("redeem", other)),
+        let needed = reward.as_ref().map_or(0, |r| r.points);
+        let call = Redeem {
+            fingerprint: fingerprint(&[
+                "redeem",
+                cmd.phone.as_str(),
+                if reward.is_some() { "reward" } else { "code" },
+                reward.as_ref().map_or("", |r| r.id),
+                code.unwrap_or(""),
+            ]),
+            phone: cmd.phone.as_str(),
+            location: cmd.location.as_str(),
+            receipt: cmd.receipt.as_str(),
+            reward,
+            code,
+            receipt_ttl_secs: self.receipt_ttl_secs,
+            message_ttl_secs: self.message_ttl_secs,
+        };
+        match self.call(program, &call).await? {
+            RedeemReply::Ok { result } => Ok(Written::Fresh(result)),
+            RedeemReply::Replay { result } => Ok(Written::Replayed(result)),
+            RedeemReply::Conflict => Err(LedgerError::ReceiptConflict),
+            RedeemReply::MemberNotFound => Err(LedgerError::MemberNotFound),
+            RedeemReply::Insufficient { balance } => {
+                Err(LedgerError::InsufficientPoints { balance, needed })
+            }
+            RedeemReply::NegativeBalance { balance } => {
+                Err(LedgerError::NegativeBalance { balance })
+            }
+            RedeemReply::CodeNotFound => Err(LedgerError::CodeNotFound),
+            RedeemReply::CodeNotOwned => Err(LedgerError::CodeNotOwned),
+            RedeemReply::CodeUsed => Err(LedgerError::CodeUsed),
+            RedeemReply::CodeExpired => Err(LedgerError::CodeExpired),
         }
     }
 
@@ -452,38 +329,30 @@ impl Ledger {
         receipt: &Receipt,
         refund: &Refund,
     ) -> Result<Written<ReverseResult>, LedgerError> {
-        let tiers: Vec<(&str, i64)> = program
-            .tiers
-            .iter()
-            .map(|t| (t.name.as_str(), t.min_lifetime_points))
-            .collect();
-        let (key, amount) = match refund {
+        let (refund_id, amount) = match refund {
             Refund::Rest { id } => (id.as_ref().map_or(REST_REFUND, RefundId::as_str), None),
             Refund::Partial { id, amount } => (id.as_str(), Some(amount.minor_units())),
         };
-        let amount = amount.map(|a| a.to_string()).unwrap_or_default();
-        let fp = fingerprint(&["reverse", &amount]);
-        let mut invocation = self.invocation(&REVERSE, program);
-        invocation
-            .arg(location.as_str())
-            .arg(receipt.as_str())
-            .arg(json(&tiers))
-            .arg(self.message_ttl_secs)
-            .arg(key)
-            .arg(&amount)
-            .arg(fp);
-        let (status, body) = self.run(invocation).await?;
-        match status.as_str() {
-            "ok" => Ok(Written::Fresh(parse_reply(&body)?)),
-            "replay" => Ok(Written::Replayed(parse_reply(&body)?)),
-            "not_found" => Err(LedgerError::ReceiptNotFound),
-            "conflict" => Err(LedgerError::RefundConflict),
-            "nothing_left" => Err(LedgerError::NothingLeftToRefund),
-            "exceeds" => Err(LedgerError::RefundExceedsReceipt {
-                left: body.parse().unwrap_or(0),
-            }),
-            "no_amount" => Err(LedgerError::RefundWithoutAmount),
-            other => Err(unexpected_status("reverse", other)),
+        let call = Reverse {
+            rules: program.rules_json(),
+            fingerprint: fingerprint(&[
+                "reverse",
+                &amount.map(|a| a.to_string()).unwrap_or_default(),
+            ]),
+            location: location.as_str(),
+            receipt: receipt.as_str(),
+            refund_id,
+            amount,
+            message_ttl_secs: self.message_ttl_secs,
+        };
+        match self.call(program, &call).await? {
+            ReverseReply::Ok { result } => Ok(Written::Fresh(result)),
+            ReverseReply::Replay { result } => Ok(Written::Replayed(result)),
+            ReverseReply::NotFound => Err(LedgerError::ReceiptNotFound),
+            ReverseReply::Conflict => Err(LedgerError::RefundConflict),
+            ReverseReply::NothingLeft => Err(LedgerError::NothingLeftToRefund),
+            ReverseReply::Exceeds { left } => Err(LedgerError::RefundExceedsReceipt { left }),
+            ReverseReply::NoAmount => Err(LedgerError::RefundWithoutAmount),
         }
     }
 
@@ -494,14 +363,14 @@ impl Ledger {
         location: &LocationId,
         receipt: &Receipt,
     ) -> Result<Written<VoidResult>, LedgerError> {
-        let mut invocation = self.invocation(&VOID, program);
-        invocation.arg(location.as_str()).arg(receipt.as_str());
-        let (status, body) = self.run(invocation).await?;
-        match status.as_str() {
-            "ok" => Ok(Written::Fresh(parse_reply(&body)?)),
-            "replay" => Ok(Written::Replayed(parse_reply(&body)?)),
-            "not_found" => Err(LedgerError::ReceiptNotFound),
-            other => Err(unexpected_status("void", other)),
+        let call = Void {
+            location: location.as_str(),
+            receipt: receipt.as_str(),
+        };
+        match self.call(program, &call).await? {
+            VoidReply::Ok { result } => Ok(Written::Fresh(result)),
+            VoidReply::Replay { result } => Ok(Written::Replayed(result)),
+            VoidReply::NotFound => Err(LedgerError::ReceiptNotFound),
         }
     }
 
@@ -510,51 +379,54 @@ impl Ledger {
         program: &Program,
         phone: &PhoneNumber,
     ) -> Result<Option<MemberRecord>, LedgerError> {
-        let mut invocation = self.invocation(&MEMBER, program);
-        invocation.arg(phone.as_str());
-        let body: String = self.store.invoke(invocation).await?;
-        if body.is_empty() {
-            return Ok(None);
-        }
-        parse_reply(&body).map(Some)
+        let call = Member {
+            phone: phone.as_str(),
+        };
+        Ok(match self.call(program, &call).await? {
+            MemberReply::Found { member } => Some(member),
+            MemberReply::NotFound => None,
+        })
     }
 
-    /// The newest `limit` history entries, newest first.
+    /// The newest `limit` history entries, newest first, with the delivery state of the texts
+    /// they caused.
     pub async fn history(
         &self,
         program: &Program,
         phone: &PhoneNumber,
         limit: usize,
     ) -> Result<Vec<LedgerEntry>, LedgerError> {
-        let key = self.keys(program).member_ledger(phone);
-        let mut conn = self.store.conn();
+        let keys = self.keys(program);
         let stop = limit.saturating_sub(1) as isize;
         let raw: Vec<String> = self
             .store
-            .run(async move {
+            .command(
                 redis::cmd("LRANGE")
-                    .arg(key)
+                    .arg(keys.ledger(phone.as_str()))
                     .arg(0)
-                    .arg(stop)
-                    .query_async(&mut conn)
-                    .await
-            })
+                    .arg(stop),
+            )
             .await?;
         let mut entries: Vec<LedgerEntry> = raw
             .iter()
-            .map(|entry| parse_reply(entry))
-            .collect::<Result<_, _>>()?;
-        self.attach_message_status(program, &mut entries).await?;
+            .map(|entry| serde_json::from_str(entry))
+            .collect::<Result<_, _>>()
+            .map_err(|source| {
+                StoreError::Unexpected(crate::store::Cause::Reply {
+                    script: "history",
+                    source,
+                })
+            })?;
+        self.attach_message_status(&keys, &mut entries).await?;
         Ok(entries)
     }
 
     /// Looks up, in one pipelined round trip, the delivery state of the texts `entries` caused.
     async fn attach_message_status(
         &self,
-        program: &Program,
+        keys: &ProgramKeys,
         entries: &mut [LedgerEntry],
     ) -> Result<(), LedgerError> {
-        let keys = self.keys(program);
         let mut pipe = redis::pipe();
         let mut with_text = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
@@ -566,22 +438,31 @@ impl Ledger {
         if with_text.is_empty() {
             return Ok(());
         }
-        let mut conn = self.store.conn();
-        let statuses: Vec<Option<String>> = self
-            .store
-            .run(async move { pipe.query_async(&mut conn).await })
-            .await?;
+        let statuses: Vec<Option<String>> = self.store.pipeline(&pipe).await?;
         for (i, status) in with_text.into_iter().zip(statuses) {
             entries[i].message_status = status;
         }
         Ok(())
     }
-}
 
-fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serialises")
-}
-
-fn unexpected_status(script: &str, status: &str) -> LedgerError {
-    StoreError::Unexpected(format!("{script} script returned {status:?}")).into()
+    /// The member's consent record, newest first: every opt-in and opt-out as stored.
+    pub async fn consent_records(
+        &self,
+        program: &Program,
+        phone: &PhoneNumber,
+    ) -> Result<Vec<serde_json::Value>, LedgerError> {
+        let raw: Vec<String> = self
+            .store
+            .command(
+                redis::cmd("LRANGE")
+                    .arg(self.keys(program).consent(phone.as_str()))
+                    .arg(0)
+                    .arg(-1),
+            )
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|r| serde_json::from_str(r).ok())
+            .collect())
+    }
 }

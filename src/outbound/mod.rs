@@ -10,8 +10,11 @@
 //!
 //! Send-time rules (who may receive which kind of text) are applied by `prepare.lua` atomically
 //! with the member's current status: an opt-out that lands after a text was queued still stops it.
+//!
+//! Nothing here knows the HTTP application: the sender and the workers get what they use (the
+//! outbox, templates, provider, clock, settings) when they are built.
 
-mod outbox;
+pub mod outbox;
 pub mod providers;
 pub mod quiet_hours;
 mod sender;
@@ -19,7 +22,7 @@ mod worker;
 
 pub use outbox::Outbox;
 pub use sender::Sender;
-pub use worker::{drain, run_workers};
+pub use worker::{drain, Workers};
 
 /// The consumer group every sender reads the outbox through.
 pub const GROUP: &str = "senders";

@@ -2,28 +2,21 @@
 //! and the scripts that move a message through them.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use governor::Quota;
-use redis::aio::ConnectionManager;
-use redis::streams::{StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
-use redis::{AsyncCommands, Script};
+use redis::streams::{StreamAutoClaimReply, StreamRangeReply, StreamReadReply};
 
 use super::{Entry, GROUP};
 use crate::clock::Clock;
-use crate::configuration::Program;
-use crate::ledger::ProgramKeys;
-use crate::store::{Store, StoreError};
-
-static PREPARE: LazyLock<Script> = lua_script!("outbound/scripts/prepare.lua");
-static FINISH: LazyLock<Script> = lua_script!("outbound/scripts/finish.lua");
-static PROMOTE: LazyLock<Script> = lua_script!("outbound/scripts/promote.lua");
-static STATUS: LazyLock<Script> = lua_script!("outbound/scripts/status.lua");
-static GCRA: LazyLock<Script> = lua_script!("outbound/scripts/gcra.lua");
-static ENQUEUE: LazyLock<Script> = lua_script!("outbound/scripts/enqueue.lua");
-static DEFER: LazyLock<Script> = lua_script!("outbound/scripts/defer.lua");
-static REQUEUE: LazyLock<Script> = lua_script!("outbound/scripts/requeue.lua");
+use crate::domain::{PhoneNumber, Program};
+use crate::store::scripts::outbox::{
+    Defer, DeliveryStatus, DeliveryStatusReply, Enqueue, EnqueueReply, Finish, MessageKind,
+    MessageStatus, Prepare, PrepareReply, Promote, PromoteReply, Requeue, RequeueReply, Reserve,
+    ReserveReply,
+};
+use crate::store::scripts::ScriptCall;
+use crate::store::{ProgramKeys, Store, StoreError};
 
 /// How long a status-callback lookup (provider id → message) is kept.
 const SID_TTL_SECS: u64 = 7 * 86_400;
@@ -36,73 +29,44 @@ pub struct Outbox {
     clock: Clock,
 }
 
-#[derive(Debug)]
-pub(super) enum Prepared {
-    Gone,
-    Suppressed,
-    Send(Box<Claim>),
-}
-
-#[derive(Debug)]
-pub(super) struct Claim {
-    pub(super) to: String,
-    pub(super) kind: String,
-    pub(super) template: String,
-    pub(super) vars: serde_json::Value,
-    pub(super) attempts: u32,
-    pub(super) locale: String,
-    pub(super) first_name: String,
-}
-
 /// What one send attempt came to, as `finish.lua` records it.
 #[derive(Debug)]
 pub(super) struct Attempt<'a> {
-    pub(super) outcome: Outcome,
-    pub(super) provider_id: String,
+    pub(super) outcome: crate::store::scripts::outbox::Outcome,
+    pub(super) provider_id: Option<String>,
     pub(super) body: &'a str,
     pub(super) segments: u32,
-    pub(super) error: String,
+    pub(super) error: Option<String>,
     /// When to try again (`Outcome::Retry`), Unix ms.
-    pub(super) retry_at_ms: i64,
+    pub(super) retry_at_ms: Option<i64>,
 }
 
 impl<'a> Attempt<'a> {
-    pub(super) fn new(outcome: Outcome, body: &'a str, segments: u32) -> Self {
+    pub(super) fn new(
+        outcome: crate::store::scripts::outbox::Outcome,
+        body: &'a str,
+        segments: u32,
+    ) -> Self {
         Self {
             outcome,
-            provider_id: String::new(),
+            provider_id: None,
             body,
             segments,
-            error: String::new(),
-            retry_at_ms: 0,
+            error: None,
+            retry_at_ms: None,
         }
     }
 
     pub(super) fn with_error(mut self, error: impl Into<String>) -> Self {
-        self.error = error.into();
+        self.error = Some(error.into());
         self
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Outcome {
-    Sent,
-    Retry,
-    Failed,
-    Dead,
-    OptedOut,
-}
-
-impl Outcome {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Self::Sent => "sent",
-            Self::Retry => "retry",
-            Self::Failed => "failed",
-            Self::Dead => "dead",
-            Self::OptedOut => "opted_out",
-        }
-    }
+/// A stream entry's id and the message id it carries.
+fn entry(stream_entry: redis::streams::StreamId) -> Option<Entry> {
+    let message = stream_entry.get::<String>("id")?;
+    Some((stream_entry.id, message))
 }
 
 impl Outbox {
@@ -118,33 +82,37 @@ impl Outbox {
         ProgramKeys::new(&self.prefix, &program.id)
     }
 
-    fn invocation<'a>(&self, script: &'a Script, program: &Program) -> redis::ScriptInvocation<'a> {
-        self.keys(program).invocation(script, self.clock.now())
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    async fn call<S: ScriptCall>(
+        &self,
+        program: &Program,
+        call: &S,
+    ) -> Result<S::Reply, StoreError> {
+        self.store
+            .call(&self.keys(program), self.clock.now(), call)
+            .await
     }
 
     /// Creates the consumer group (and the stream) if missing.
     pub async fn ensure_group(&self, program: &Program) -> Result<(), StoreError> {
-        let key = self.keys(program).outbox();
-        let mut conn = self.store.conn();
-        let result: redis::RedisResult<()> = self
+        let created = self
             .store
-            .run(async move {
+            .command::<()>(
                 redis::cmd("XGROUP")
                     .arg("CREATE")
-                    .arg(key)
+                    .arg(self.keys(program).outbox())
                     .arg(GROUP)
                     .arg("0")
-                    .arg("MKSTREAM")
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await
-            .map(|_: ()| Ok(()))
-            .or_else(|e| match e {
-                StoreError::Unexpected(msg) if msg.contains("BUSYGROUP") => Ok(Ok(())),
-                other => Err(other),
-            })?;
-        result.map_err(StoreError::from)
+                    .arg("MKSTREAM"),
+            )
+            .await;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => other,
+        }
     }
 
     /// Takes up to `count` new entries for `consumer` without waiting. A consumer that never
@@ -156,33 +124,38 @@ impl Outbox {
         count: usize,
     ) -> Result<Vec<Entry>, StoreError> {
         self.ensure_group(program).await?;
-        let mut conn = self.store.conn();
-        self.read_new(&mut conn, program, consumer, count, None)
+        self.read_new(&self.store, program, consumer, count, None)
             .await
     }
 
-    /// New entries for `consumer`, waiting up to `block` on `conn` (a connection of its own
-    /// when blocking: a blocked multiplexed connection would stall every request behind it).
-    pub(super) async fn read_new(
+    /// Takes up to `count` new entries for `consumer`, waiting up to `block` when given, on
+    /// `store` (a [`Store::dedicated`] one when blocking). A consumer that never acknowledges
+    /// them (a crashed worker) leaves them to [`Outbox::reclaim`].
+    pub async fn read_new(
         &self,
-        conn: &mut ConnectionManager,
+        store: &Store,
         program: &Program,
         consumer: &str,
         count: usize,
         block: Option<Duration>,
     ) -> Result<Vec<Entry>, StoreError> {
-        let key = self.keys(program).outbox();
-        let mut options = StreamReadOptions::default()
-            .group(GROUP, consumer)
-            .count(count);
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count);
         if let Some(block) = block {
-            options = options.block(block.as_millis() as usize);
+            cmd.arg("BLOCK").arg(block.as_millis() as u64);
         }
-        let reply: Option<StreamReadReply> = conn
-            .xread_options(&[&key], &[">"], &options)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(entries(reply))
+        cmd.arg("STREAMS").arg(self.keys(program).outbox()).arg(">");
+        let reply: Option<StreamReadReply> = store.command(&cmd).await?;
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .filter_map(entry)
+            .collect())
     }
 
     /// Entries another consumer claimed more than `min_idle` ago and never acknowledged.
@@ -192,62 +165,38 @@ impl Outbox {
         consumer: &str,
         min_idle: Duration,
     ) -> Result<Vec<Entry>, StoreError> {
-        let key = self.keys(program).outbox();
-        let consumer = consumer.to_owned();
-        let mut conn = self.store.conn();
         let reply: StreamAutoClaimReply = self
             .store
-            .run(async move {
+            .command(
                 redis::cmd("XAUTOCLAIM")
-                    .arg(key)
+                    .arg(self.keys(program).outbox())
                     .arg(GROUP)
                     .arg(consumer)
                     .arg(min_idle.as_millis() as u64)
                     .arg("0-0")
                     .arg("COUNT")
-                    .arg(100)
-                    .query_async(&mut conn)
-                    .await
-            })
+                    .arg(100),
+            )
             .await?;
-        Ok(reply
-            .claimed
-            .into_iter()
-            .filter_map(|e| {
-                let id = e.get::<String>("id")?;
-                Some((e.id, id))
-            })
-            .collect())
+        Ok(reply.claimed.into_iter().filter_map(entry).collect())
     }
 
     /// Moves due retries back into the stream; returns how many.
     pub async fn promote_due(&self, program: &Program) -> Result<usize, StoreError> {
-        let mut invocation = self.invocation(&PROMOTE, program);
-        invocation.arg(500);
-        self.store.invoke(invocation).await
+        let PromoteReply::Promoted { count } = self.call(program, &Promote { limit: 500 }).await?;
+        Ok(count)
     }
 
     pub(super) async fn prepare(
         &self,
         program: &Program,
         entry: &Entry,
-    ) -> Result<Prepared, StoreError> {
-        let mut invocation = self.invocation(&PREPARE, program);
-        invocation.arg(&entry.1).arg(&entry.0);
-        let reply: Vec<String> = self.store.invoke(invocation).await?;
-        Ok(match reply.first().map(String::as_str) {
-            Some("send") if reply.len() >= 8 => Prepared::Send(Box::new(Claim {
-                to: reply[1].clone(),
-                kind: reply[2].clone(),
-                template: reply[3].clone(),
-                vars: serde_json::from_str(&reply[4]).unwrap_or(serde_json::Value::Null),
-                attempts: reply[5].parse().unwrap_or(1),
-                locale: reply[6].clone(),
-                first_name: reply[7].clone(),
-            })),
-            Some("suppressed") => Prepared::Suppressed,
-            _ => Prepared::Gone,
-        })
+    ) -> Result<PrepareReply, StoreError> {
+        let call = Prepare {
+            message_id: &entry.1,
+            entry: &entry.0,
+        };
+        self.call(program, &call).await
     }
 
     /// Records an attempt's outcome and releases the stream entry.
@@ -257,32 +206,34 @@ impl Outbox {
         entry: &Entry,
         attempt: &Attempt<'_>,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.invocation(&FINISH, program);
-        invocation
-            .arg(&entry.1)
-            .arg(&entry.0)
-            .arg(attempt.outcome.as_str())
-            .arg(&attempt.provider_id)
-            .arg(attempt.body)
-            .arg(attempt.segments)
-            .arg(&attempt.error)
-            .arg(attempt.retry_at_ms)
-            .arg(SID_TTL_SECS);
-        self.store.invoke::<String>(invocation).await.map(|_| ())
+        let call = Finish {
+            message_id: &entry.1,
+            entry: &entry.0,
+            outcome: attempt.outcome,
+            provider_id: attempt.provider_id.as_deref(),
+            body: attempt.body,
+            segments: attempt.segments,
+            error: attempt.error.as_deref(),
+            retry_at_ms: attempt.retry_at_ms,
+            sid_ttl_secs: SID_TTL_SECS,
+        };
+        self.call(program, &call).await.map(|_| ())
     }
 
     /// Records a provider's delivery status for the message it knows as `provider_id`.
-    /// Returns what happened: `updated`, `stale` (older than what we have), `unknown`, `ignored`.
     pub async fn record_status(
         &self,
         program: &Program,
         provider_id: &str,
-        status: &str,
-        error_code: &str,
-    ) -> Result<String, StoreError> {
-        let mut invocation = self.invocation(&STATUS, program);
-        invocation.arg(provider_id).arg(status).arg(error_code);
-        self.store.invoke(invocation).await
+        status: MessageStatus,
+        error_code: Option<&str>,
+    ) -> Result<DeliveryStatusReply, StoreError> {
+        let call = DeliveryStatus {
+            provider_id,
+            delivery: status,
+            error_code: error_code.filter(|c| !c.is_empty()),
+        };
+        self.call(program, &call).await
     }
 
     /// Reserves `cells` segments on `number`'s shared schedule. `Ok(wait)`: reserved, send after
@@ -295,36 +246,38 @@ impl Outbox {
         cells: u32,
         max_wait: Duration,
     ) -> Result<Result<Duration, Duration>, StoreError> {
-        let mut invocation = self.invocation(&GCRA, program);
-        invocation
-            .arg(number)
-            .arg(quota.replenish_interval().as_secs_f64() * 1000.0)
-            .arg(quota.burst_size().get())
-            .arg(cells)
-            .arg(max_wait.as_millis() as u64);
-        let wait_ms: i64 = self.store.invoke(invocation).await?;
-        let wait = Duration::from_millis(wait_ms.unsigned_abs());
-        Ok(if wait_ms >= 0 { Ok(wait) } else { Err(wait) })
+        let call = Reserve {
+            number,
+            interval_ms: quota.replenish_interval().as_secs_f64() * 1000.0,
+            burst: quota.burst_size().get(),
+            cells,
+            max_wait_ms: max_wait.as_millis() as u64,
+        };
+        Ok(match self.call(program, &call).await? {
+            ReserveReply::Reserved { wait_ms } => Ok(Duration::from_millis(wait_ms)),
+            ReserveReply::TooFar { wait_ms } => Err(Duration::from_millis(wait_ms)),
+        })
     }
 
     /// Queues a text that no ledger change causes (campaigns). Returns the message id.
     pub async fn enqueue(
         &self,
         program: &Program,
-        to: &crate::domain::PhoneNumber,
-        kind: &str,
+        to: &PhoneNumber,
+        kind: MessageKind,
         template: &str,
         vars: &serde_json::Value,
         ttl: Duration,
     ) -> Result<String, StoreError> {
-        let mut invocation = self.invocation(&ENQUEUE, program);
-        invocation
-            .arg(to.as_str())
-            .arg(kind)
-            .arg(template)
-            .arg(vars.to_string())
-            .arg(ttl.as_secs());
-        self.store.invoke(invocation).await
+        let call = Enqueue {
+            phone: to.as_str(),
+            kind,
+            template,
+            vars,
+            ttl_secs: ttl.as_secs(),
+        };
+        let EnqueueReply::Queued { message_id } = self.call(program, &call).await?;
+        Ok(message_id)
     }
 
     pub(super) async fn defer(
@@ -332,15 +285,15 @@ impl Outbox {
         program: &Program,
         entry: &Entry,
         until_ms: i64,
-        status: &str,
+        shown_status: MessageStatus,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.invocation(&DEFER, program);
-        invocation
-            .arg(&entry.1)
-            .arg(&entry.0)
-            .arg(until_ms)
-            .arg(status);
-        self.store.invoke::<i64>(invocation).await.map(|_| ())
+        let call = Defer {
+            message_id: &entry.1,
+            entry: &entry.0,
+            until_ms,
+            shown_status,
+        };
+        self.call(program, &call).await.map(|_| ())
     }
 
     /// Dead letters, oldest first: (message id, last error).
@@ -349,11 +302,16 @@ impl Outbox {
         program: &Program,
         count: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let key = self.keys(program).dead_letters();
-        let mut conn = self.store.conn();
-        let reply: redis::streams::StreamRangeReply = self
+        let reply: StreamRangeReply = self
             .store
-            .run(async move { conn.xrange_count(key, "-", "+", count).await })
+            .command(
+                redis::cmd("XRANGE")
+                    .arg(self.keys(program).dead())
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count),
+            )
             .await?;
         Ok(reply
             .ids
@@ -368,10 +326,8 @@ impl Outbox {
 
     /// Gives a dead-lettered message a fresh set of attempts; false when it is not dead.
     pub async fn requeue(&self, program: &Program, id: &str) -> Result<bool, StoreError> {
-        let mut invocation = self.invocation(&REQUEUE, program);
-        invocation.arg(id);
-        let done: i64 = self.store.invoke(invocation).await?;
-        Ok(done == 1)
+        let reply = self.call(program, &Requeue { message_id: id }).await?;
+        Ok(matches!(reply, RequeueReply::Requeued))
     }
 
     /// The stored records of `ids`, in order, in one pipelined round trip (expired ones left out).
@@ -388,12 +344,26 @@ impl Outbox {
         for id in ids {
             pipe.hgetall(keys.message(id));
         }
-        let mut conn = self.store.conn();
-        let records: Vec<HashMap<String, String>> = self
-            .store
-            .run(async move { pipe.query_async(&mut conn).await })
-            .await?;
+        let records: Vec<HashMap<String, String>> = self.store.pipeline(&pipe).await?;
         Ok(records.into_iter().filter(|r| !r.is_empty()).collect())
+    }
+
+    /// A member's texts, newest first (the last 200), with their records.
+    pub async fn member_messages(
+        &self,
+        program: &Program,
+        phone: &PhoneNumber,
+    ) -> Result<Vec<HashMap<String, String>>, StoreError> {
+        let ids: Vec<String> = self
+            .store
+            .command(
+                redis::cmd("LRANGE")
+                    .arg(self.keys(program).messages(phone.as_str()))
+                    .arg(0)
+                    .arg(-1),
+            )
+            .await?;
+        self.messages(program, &ids).await
     }
 
     /// A message's stored record (status, body, attempts...).
@@ -402,24 +372,10 @@ impl Outbox {
         program: &Program,
         id: &str,
     ) -> Result<Option<HashMap<String, String>>, StoreError> {
-        let key = self.keys(program).message(id);
-        let mut conn = self.store.conn();
         let map: HashMap<String, String> = self
             .store
-            .run(async move { conn.hgetall(key).await })
+            .command(redis::cmd("HGETALL").arg(self.keys(program).message(id)))
             .await?;
         Ok((!map.is_empty()).then_some(map))
     }
-}
-
-fn entries(reply: Option<StreamReadReply>) -> Vec<Entry> {
-    reply
-        .into_iter()
-        .flat_map(|r| r.keys)
-        .flat_map(|k| k.ids)
-        .filter_map(|e| {
-            let id = e.get::<String>("id")?;
-            Some((e.id, id))
-        })
-        .collect()
 }

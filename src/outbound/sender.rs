@@ -8,14 +8,15 @@ use std::time::Duration;
 use governor::Quota;
 use rand::Rng;
 
-use super::outbox::{Attempt, Claim, Outcome, Prepared};
-use super::providers::{self, Outgoing, Provider, SendError};
-use super::{quiet_hours, Entry, Outbox};
+use super::outbox::{Attempt, Outbox};
+use super::providers::{Outgoing, Provider, SendError};
+use super::{quiet_hours, Entry};
 use crate::clock::Clock;
-use crate::configuration::{Program, Settings};
+use crate::configuration::SmsSettings;
+use crate::domain::{PhoneNumber, Program};
 use crate::metrics::Metrics;
 use crate::segments;
-use crate::startup::AppState;
+use crate::store::scripts::outbox::{Claim, MessageKind, MessageStatus, Outcome, PrepareReply};
 use crate::store::StoreError;
 use crate::templates::Templates;
 
@@ -28,7 +29,7 @@ pub struct Sender {
     outbox: Outbox,
     provider: Box<dyn Provider>,
     templates: Arc<Templates>,
-    settings: Arc<Settings>,
+    sms: SmsSettings,
     metrics: Arc<Metrics>,
     clock: Clock,
     /// The per-number quota in segments; enforced on a schedule shared through Redis.
@@ -36,20 +37,25 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(state: &AppState, clock: Clock) -> anyhow::Result<Self> {
-        let settings = state.settings.clone();
-        let provider = providers::build(&settings.sms, &settings.server.public_url)?;
-        let period = Duration::from_secs_f64(1.0 / settings.sms.messages_per_second);
-        let burst = NonZeroU32::new(settings.sms.burst).unwrap_or(NonZeroU32::MIN);
+    pub fn new(
+        outbox: Outbox,
+        provider: Box<dyn Provider>,
+        templates: Arc<Templates>,
+        sms: SmsSettings,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        let period = Duration::from_secs_f64(1.0 / sms.messages_per_second);
+        let burst = NonZeroU32::new(sms.burst).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)
             .ok_or_else(|| anyhow::anyhow!("sms.messages_per_second is too high"))?
             .allow_burst(burst);
         Ok(Self {
-            outbox: state.outbox.clone(),
+            outbox,
             provider,
-            templates: state.templates.clone(),
-            settings,
-            metrics: state.metrics.clone(),
+            templates,
+            sms,
+            metrics,
             clock,
             quota,
         })
@@ -58,7 +64,7 @@ impl Sender {
     /// The longest a claimed message may wait for its send slot: past it, another worker could
     /// reclaim the message while this one still means to send it.
     fn max_throttle_wait(&self) -> Duration {
-        let sms = &self.settings.sms;
+        let sms = &self.sms;
         Duration::from_millis(
             sms.visibility_timeout_ms
                 .saturating_sub(sms.http_timeout_ms)
@@ -95,7 +101,9 @@ impl Sender {
             }
             Err(wait) => {
                 let at = self.clock.now().timestamp_millis() + wait.as_millis() as i64;
-                self.outbox.defer(program, entry, at, "queued").await?;
+                self.outbox
+                    .defer(program, entry, at, MessageStatus::Queued)
+                    .await?;
                 Ok(false)
             }
         }
@@ -107,7 +115,7 @@ impl Sender {
         retry_after: Option<Duration>,
         throttled: bool,
     ) -> Duration {
-        let schedule = &self.settings.sms.retry_schedule_secs;
+        let schedule = &self.sms.retry_schedule_secs;
         let index = (attempts as usize)
             .saturating_sub(1)
             .min(schedule.len().saturating_sub(1));
@@ -124,10 +132,10 @@ impl Sender {
     }
 
     fn render(&self, program: &Program, claim: &Claim) -> Result<String, minijinja::Error> {
-        let first_name = (!claim.first_name.is_empty()).then_some(claim.first_name.as_str());
-        let context = Templates::context(program, first_name, &claim.vars);
-        let locales: Vec<&str> = [claim.locale.as_str(), program.locale.as_str()]
+        let context = Templates::context(program, claim.first_name.as_deref(), &claim.vars);
+        let locales: Vec<&str> = [claim.locale.as_deref(), Some(program.locale.as_str())]
             .into_iter()
+            .flatten()
             .filter(|l| !l.is_empty())
             .collect();
         let text = if claim.template == "campaign" {
@@ -140,7 +148,7 @@ impl Sender {
         } else {
             self.templates.render(&locales, &claim.template, &context)?
         };
-        Ok(if self.settings.sms.smart_encoding {
+        Ok(if self.sms.smart_encoding {
             segments::smart_encode(&text)
         } else {
             text
@@ -151,23 +159,28 @@ impl Sender {
     #[tracing::instrument(skip_all, fields(program = %program.id, message = %entry.1))]
     pub async fn process(&self, program: &Program, entry: &Entry) -> Result<(), StoreError> {
         let claim = match self.outbox.prepare(program, entry).await? {
-            Prepared::Send(claim) => claim,
-            Prepared::Suppressed => {
+            PrepareReply::Send(claim) => claim,
+            PrepareReply::Suppressed { member_status } => {
                 Metrics::inc(&self.metrics.messages_suppressed);
-                tracing::info!("not sent: the member's status forbids it");
+                tracing::info!(?member_status, "not sent: the member's status forbids it");
                 return Ok(());
             }
-            Prepared::Gone => return Ok(()),
+            PrepareReply::Gone => return Ok(()),
         };
-        if claim.kind == "marketing" {
-            let recipient = crate::domain::PhoneNumber::parse_e164(&claim.to)
+        if claim.kind == MessageKind::Marketing {
+            let recipient = PhoneNumber::parse_e164(&claim.to)
                 .map(|phone| quiet_hours::recipient(&phone, program.timezone));
             if let Ok(recipient) = recipient {
                 if let Some(at) = recipient.next_allowed(self.clock.now()) {
                     tracing::info!(until = %at, "marketing text deferred: quiet hours");
                     return self
                         .outbox
-                        .defer(program, entry, at.timestamp_millis(), "deferred")
+                        .defer(
+                            program,
+                            entry,
+                            at.timestamp_millis(),
+                            MessageStatus::Deferred,
+                        )
                         .await;
                 }
             }
@@ -208,7 +221,7 @@ impl Sender {
                     u64::from(count.segments),
                     std::sync::atomic::Ordering::Relaxed,
                 );
-                attempt.provider_id = sid;
+                attempt.provider_id = Some(sid);
             }
             Err(SendError::OptedOut(e)) => {
                 Metrics::inc(&self.metrics.messages_failed);
@@ -226,7 +239,7 @@ impl Sender {
                 throttled,
             }) => {
                 attempt = attempt.with_error(message);
-                if claim.attempts as usize > self.settings.sms.retry_schedule_secs.len() {
+                if claim.attempts as usize > self.sms.retry_schedule_secs.len() {
                     Metrics::inc(&self.metrics.messages_failed);
                     attempt.outcome = Outcome::Dead;
                 } else {
@@ -234,16 +247,16 @@ impl Sender {
                     let delay = self.retry_delay(claim.attempts, retry_after, throttled);
                     attempt.outcome = Outcome::Retry;
                     attempt.retry_at_ms =
-                        self.clock.now().timestamp_millis() + delay.as_millis() as i64;
+                        Some(self.clock.now().timestamp_millis() + delay.as_millis() as i64);
                 }
             }
         }
         tracing::info!(
             outcome = attempt.outcome.as_str(),
-            to = %crate::domain::PhoneNumber::parse_e164(&claim.to).map(|p| p.masked().to_string()).unwrap_or_default(),
+            to = %PhoneNumber::parse_e164(&claim.to).map(|p| p.masked().to_string()).unwrap_or_default(),
             segments = count.segments,
             attempts = claim.attempts,
-            error = %crate::telemetry::mask_digits(&attempt.error),
+            error = %crate::telemetry::mask_digits(attempt.error.as_deref().unwrap_or("")),
             "send attempt"
         );
         self.outbox.finish(program, entry, &attempt).await

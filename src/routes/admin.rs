@@ -1,15 +1,14 @@
 //! Admin endpoints (scope `admin`): consent records and message delivery state.
 
 use actix_web::{get, post, web, HttpResponse};
-use redis::AsyncCommands;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::ApiKey;
-use crate::configuration::Scope;
+use crate::auth::Scope;
 use crate::error::{ApiError, ErrorKind};
+use crate::routes::extract::ApiKey;
 use crate::routes::pos::phone_of;
-use crate::startup::AppState;
+use crate::routes::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(consent)
@@ -53,16 +52,7 @@ pub async fn consent(
             "no member with this phone number",
         )
     })?;
-    let list_key = format!("{}:consent", state.ledger.keys(program).member(&phone));
-    let mut conn = state.store.conn();
-    let raw: Vec<String> = state
-        .store
-        .run(async move { conn.lrange(list_key, 0, -1).await })
-        .await?;
-    let records = raw
-        .iter()
-        .filter_map(|r| serde_json::from_str(r).ok())
-        .collect();
+    let records = state.ledger.consent_records(program, &phone).await?;
     Ok(HttpResponse::Ok().json(ConsentResponse {
         phone: phone.to_string(),
         status: member.status,
@@ -132,15 +122,9 @@ pub async fn member_messages(
     let key = key.require(Scope::Admin)?;
     let program = &key.program;
     let phone = phone_of(program, &path)?;
-    let list_key = format!("{}:messages", state.ledger.keys(program).member(&phone));
-    let mut conn = state.store.conn();
-    let ids: Vec<String> = state
-        .store
-        .run(async move { conn.lrange(list_key, 0, -1).await })
-        .await?;
     let messages: Vec<serde_json::Value> = state
         .outbox
-        .messages(program, &ids)
+        .member_messages(program, &phone)
         .await?
         .into_iter()
         .map(message_json)

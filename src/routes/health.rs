@@ -3,7 +3,7 @@
 use actix_web::{get, web, HttpResponse};
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::routes::AppState;
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Status {

@@ -1,10 +1,15 @@
-//! HTTP routes, one module per audience: operations, POS, admin, providers.
+//! HTTP routes, one module per audience: operations, POS, admin, providers; the extractors
+//! they share, and the state only they see.
 
 pub mod admin;
+pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod pos;
+mod state;
 pub mod webhooks;
+
+pub use state::AppState;
 
 use std::sync::LazyLock;
 

@@ -8,17 +8,18 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::ApiKey;
+use crate::auth::Scope;
 use crate::clock::rfc3339_from_ms;
-use crate::configuration::{Program, Scope};
+use crate::domain::Program;
 use crate::domain::{Amount, LocationId, PhoneNumber, Receipt, RefundId, RewardCode, RewardId};
 use crate::error::{ApiError, FieldContext};
-use crate::extract::ValidJson;
 use crate::ledger::{
     EarnCommand, IssuedCode, LedgerEntry, MemberStatus, RedeemCommand, RedeemWhat, Refund, Written,
 };
 use crate::metrics::Metrics;
-use crate::startup::AppState;
+use crate::routes::extract::ApiKey;
+use crate::routes::extract::ValidJson;
+use crate::routes::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(earn)
@@ -275,7 +276,7 @@ pub async fn earn(
     let program = &key.program;
     let location = location_of(&key, &req.location)?;
     let phone = phone_of(program, &req.phone)?;
-    if state.is_own_number(&phone) {
+    if state.programs.is_own_number(&phone) {
         // A member with our own number would text itself: every reply a loop.
         return Err(ApiError::invalid(
             "phone",

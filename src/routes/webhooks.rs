@@ -8,13 +8,14 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::commands::{self, Inbound, InboundOutcome};
+use crate::commands::{Inbound, InboundOutcome};
 use crate::domain::PhoneNumber;
 use crate::error::{ApiError, ErrorKind};
-use crate::extract::RawBody;
 use crate::inbound::signature::{self, TelnyxSignatureError};
+use crate::routes::extract::RawBody;
 use crate::routes::health::Status;
-use crate::startup::AppState;
+use crate::routes::AppState;
+use crate::store::scripts::outbox::{DeliveryStatusReply, MessageStatus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(twilio_inbound)
@@ -100,7 +101,7 @@ async fn receive(
 ) -> Result<(), ApiError> {
     let Some(program) = PhoneNumber::parse_e164(to)
         .ok()
-        .and_then(|to| state.program_for_number(&to))
+        .and_then(|to| state.programs.for_number(&to))
     else {
         tracing::warn!("inbound text to a number no program owns; ignored");
         return Ok(());
@@ -114,7 +115,7 @@ async fn receive(
         text: text.to_owned(),
         provider_id: provider_id.to_owned(),
     };
-    match commands::handle(state, &program, &inbound).await? {
+    match state.inbound.handle(&program, &inbound).await? {
         InboundOutcome::Duplicate => tracing::info!("redelivered inbound text; already processed"),
         InboundOutcome::Applied(_) | InboundOutcome::Ignored(_) => {}
     }
@@ -209,37 +210,43 @@ pub async fn twilio_status(
     let params = verified_twilio_form(&req, &state, &body.0)?;
     let sid = required(&params, "MessageSid")?;
     let status = required(&params, "MessageStatus")?.to_ascii_lowercase();
-    let error_code = field(&params, "ErrorCode").unwrap_or("");
-    record_status(&state, field(&params, "From"), sid, &status, error_code).await?;
+    let error_code = field(&params, "ErrorCode").filter(|c| !c.is_empty());
+    let status = MessageStatus::from_provider(&status);
+    record_status(&state, field(&params, "From"), sid, status, error_code).await?;
     Ok(twiml())
 }
 
 /// Finds the message in the program that owns `from` (our sending number), or in any program.
+/// A status we do not track is ignored.
 async fn record_status(
     state: &AppState,
     from: Option<&str>,
     provider_id: &str,
-    status: &str,
-    error_code: &str,
+    status: Option<MessageStatus>,
+    error_code: Option<&str>,
 ) -> Result<(), ApiError> {
+    let Some(status) = status else {
+        tracing::debug!("a delivery status we do not track; ignored");
+        return Ok(());
+    };
     let owner = from
         .and_then(|f| PhoneNumber::parse_e164(f).ok())
-        .and_then(|f| state.program_for_number(&f));
+        .and_then(|f| state.programs.for_number(&f));
     let programs: Vec<_> = match owner {
         Some(program) => vec![program],
-        None => state.programs().cloned().collect(),
+        None => state.programs.iter().cloned().collect(),
     };
     for program in programs {
         let outcome = state
             .outbox
             .record_status(&program, provider_id, status, error_code)
             .await?;
-        if outcome != "unknown" {
-            tracing::info!(program = %program.id, %status, %outcome, "delivery status");
+        if outcome != DeliveryStatusReply::Unknown {
+            tracing::info!(program = %program.id, ?status, ?outcome, "delivery status");
             return Ok(());
         }
     }
-    tracing::info!(%status, "status for a message we do not know; ignored");
+    tracing::info!(?status, "status for a message we do not know; ignored");
     Ok(())
 }
 
@@ -273,14 +280,14 @@ struct TelnyxAddress {
 }
 
 /// Telnyx's delivery states in our vocabulary.
-fn telnyx_status(status: &str) -> &str {
+fn telnyx_status(status: &str) -> Option<MessageStatus> {
     match status {
-        "delivered" => "delivered",
-        "sent" | "delivery_unconfirmed" => "sent",
-        "sending" | "queued" => "sending",
-        "sending_failed" | "gw_timeout" => "failed",
-        "delivery_failed" => "undelivered",
-        other => other,
+        "delivered" => Some(MessageStatus::Delivered),
+        "sent" | "delivery_unconfirmed" => Some(MessageStatus::Sent),
+        "sending" | "queued" => Some(MessageStatus::Sending),
+        "sending_failed" | "gw_timeout" => Some(MessageStatus::Failed),
+        "delivery_failed" => Some(MessageStatus::Undelivered),
+        _ => None,
     }
 }
 
@@ -351,7 +358,7 @@ pub async fn telnyx(
                 .and_then(|t| t.status.as_deref())
                 .unwrap_or("sent");
             let from = payload.from.as_ref().map(|f| f.phone_number.as_str());
-            record_status(&state, from, &payload.id, telnyx_status(status), "").await?;
+            record_status(&state, from, &payload.id, telnyx_status(status), None).await?;
         }
         other => tracing::debug!(event = other, "Telnyx event ignored"),
     }

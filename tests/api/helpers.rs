@@ -6,7 +6,8 @@ use loyalty_gateway::clock::Clock;
 use loyalty_gateway::configuration::{self, Settings};
 use loyalty_gateway::embedded::RedisServer;
 use loyalty_gateway::outbound::{self, Sender};
-use loyalty_gateway::startup::{AppState, Application};
+use loyalty_gateway::routes::AppState;
+use loyalty_gateway::startup::{self, Application};
 use reqwest::Response;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -232,7 +233,7 @@ async fn spawn_process(
         .without_workers();
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
-    let sender = Sender::new(&state, clock.clone()).expect("sender");
+    let sender = startup::sender(&state).expect("sender");
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -357,9 +358,10 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    pub fn bloom(&self) -> std::sync::Arc<loyalty_gateway::configuration::Program> {
+    pub fn bloom(&self) -> std::sync::Arc<loyalty_gateway::domain::Program> {
         self.state
-            .programs()
+            .programs
+            .iter()
             .find(|p| p.id.as_str() == "bloom")
             .unwrap()
             .clone()
@@ -371,9 +373,14 @@ impl TestApp {
 
     /// Sends everything queued for `bloom` now, as the worker would; returns how many entries.
     pub async fn drain_outbox(&self) -> usize {
-        outbound::drain(&self.state, &self.sender, &self.bloom())
-            .await
-            .expect("drain outbox")
+        outbound::drain(
+            &self.state.store,
+            &self.state.outbox,
+            &self.sender,
+            &self.bloom(),
+        )
+        .await
+        .expect("drain outbox")
     }
 
     /// A stored message record.

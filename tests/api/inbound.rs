@@ -611,9 +611,9 @@ async fn the_inbound_limiter_tracks_each_phone_and_a_sweep_keeps_active_ones() {
     for i in 0..5 {
         app.text(&format!("+1415555260{i}"), "HELP").await;
     }
-    assert_eq!(app.state.inbound_limits_tracked(), 5);
+    assert_eq!(app.state.inbound.limits_tracked(), 5);
     // Dropping keys idle for a full period needs real time to pass (governor's own clock), so
     // this checks the other half: a sweep keeps every recently active phone.
-    app.state.forget_idle_inbound_limits();
-    assert_eq!(app.state.inbound_limits_tracked(), 5);
+    app.state.inbound.forget_idle_limits();
+    assert_eq!(app.state.inbound.limits_tracked(), 5);
 }

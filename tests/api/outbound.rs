@@ -9,12 +9,7 @@ use crate::helpers::*;
 const PHONE: &str = "+14155552671";
 
 async fn message_status(app: &TestApp, id: &str) -> String {
-    let program = app
-        .state
-        .programs()
-        .find(|p| p.id.as_str() == "bloom")
-        .unwrap()
-        .clone();
+    let program = app.bloom();
     let record = app
         .state
         .outbox
@@ -391,7 +386,7 @@ async fn marketing_texts_wait_for_the_recipients_daytime() {
         .enqueue(
             &program,
             &phone,
-            "marketing",
+            loyalty_gateway::store::scripts::outbox::MessageKind::Marketing,
             "campaign",
             &json!({ "body": "{{ program }}: double points this weekend! Reply STOP to opt out" }),
             std::time::Duration::from_secs(86_400),

@@ -1,0 +1,133 @@
+//! What serde reads: the whole file, and the programs and API keys before they become domain
+//! values.
+
+use serde::Deserialize;
+
+use super::sections::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub redis: RedisSettings,
+    #[serde(default)]
+    pub sms: SmsSettings,
+    #[serde(default)]
+    pub templates: TemplateSettings,
+    #[serde(default)]
+    pub ledger: LedgerSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub programs: Vec<RawProgram>,
+    #[serde(default)]
+    pub api_keys: Vec<RawApiKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProgram {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub numbers: Vec<String>,
+    #[serde(default = "default_country")]
+    pub country: String,
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default = "default_locale")]
+    pub locale: String,
+    #[serde(default)]
+    pub help_contact: String,
+    #[serde(default)]
+    pub join_keywords: Vec<String>,
+    #[serde(default)]
+    pub welcome_points: i64,
+    #[serde(default = "default_points_per_unit")]
+    pub points_per_unit: u32,
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    #[serde(default)]
+    pub tenders: Vec<RawTender>,
+    #[serde(default)]
+    pub tiers: Vec<RawTier>,
+    #[serde(default)]
+    pub rewards: Vec<RawReward>,
+    #[serde(default)]
+    pub locations: Vec<RawLocation>,
+}
+
+fn default_country() -> String {
+    "US".into()
+}
+fn default_timezone() -> String {
+    "America/New_York".into()
+}
+fn default_locale() -> String {
+    "en".into()
+}
+fn default_points_per_unit() -> u32 {
+    1
+}
+fn default_currency() -> String {
+    "USD".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTender {
+    pub name: String,
+    pub multiplier: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    pub name: String,
+    #[serde(default)]
+    pub min_lifetime_points: i64,
+    #[serde(default = "one")]
+    pub multiplier: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReward {
+    pub id: String,
+    pub points: i64,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub auto_issue: bool,
+    #[serde(default = "default_valid_days")]
+    pub valid_days: u32,
+}
+
+fn default_valid_days() -> u32 {
+    90
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocation {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub name: String,
+    pub sha256: String,
+    pub program: String,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub locations: Option<Vec<String>>,
+}

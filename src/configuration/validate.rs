@@ -1,0 +1,440 @@
+//! The checks serde cannot make: numbers are valid phone numbers, API keys name existing
+//! programs and locations, no number belongs to two programs... Each message names its key.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+
+use super::errors::{invalid, ConfigError};
+use super::raw::*;
+use super::sections::*;
+use super::Settings;
+use crate::auth::{ApiKeyEntry, Scope};
+use crate::domain::{
+    keyword, Location, LocationId, Multiplier, PhoneNumber, Program, ProgramId, ProgramParts,
+    Region, Reward, RewardId, Tier,
+};
+
+impl RawSettings {
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        validate_server(&self.server)?;
+        validate_redis(&self.redis)?;
+        validate_sms(&self.sms)?;
+        let programs = self
+            .programs
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| validate_program(i, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if programs.is_empty() {
+            return Err(invalid("at least one [[programs]] entry is required"));
+        }
+        let mut seen_ids = HashSet::new();
+        let mut owners: HashMap<&PhoneNumber, &ProgramId> = HashMap::new();
+        for program in &programs {
+            if !seen_ids.insert(&program.id) {
+                return Err(invalid(format!(
+                    "programs: id {:?} is used twice",
+                    program.id.as_str()
+                )));
+            }
+            for number in &program.numbers {
+                if let Some(other) = owners.insert(number, &program.id) {
+                    return Err(invalid(format!(
+                        "programs: number {number} belongs to both {other:?} and {:?}",
+                        program.id.as_str()
+                    )));
+                }
+            }
+        }
+        let api_keys = self
+            .api_keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| validate_api_key(i, k, &programs).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut hashes = HashSet::new();
+        for key in &api_keys {
+            if !hashes.insert(key.sha256) {
+                return Err(invalid(format!(
+                    "api_keys: the key {:?} has the same sha256 as another key",
+                    key.name
+                )));
+            }
+        }
+        Ok(Settings {
+            server: self.server,
+            redis: self.redis,
+            sms: self.sms,
+            templates: self.templates,
+            ledger: self.ledger,
+            log: self.log,
+            programs,
+            api_keys,
+        })
+    }
+}
+
+fn validate_server(server: &ServerSettings) -> Result<(), ConfigError> {
+    if server.bind.parse::<std::net::SocketAddr>().is_err() {
+        return Err(invalid(format!(
+            "server.bind: {:?} is not an address like 127.0.0.1:8080",
+            server.bind
+        )));
+    }
+    let url = reqwest::Url::parse(&server.public_url).map_err(|_| {
+        invalid(format!(
+            "server.public_url: {:?} is not a URL",
+            server.public_url
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "server.public_url: {:?} must be http or https",
+            server.public_url
+        )));
+    }
+    if server.body_limit < 1024 {
+        return Err(invalid("server.body_limit: must be at least 1024 bytes"));
+    }
+    Ok(())
+}
+
+fn validate_redis(redis: &RedisSettings) -> Result<(), ConfigError> {
+    let url = redis.url.expose_secret();
+    if !(url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || url.starts_with("unix://")
+        || url.starts_with("redis+unix://"))
+    {
+        return Err(invalid(
+            "redis.url: must start with redis://, rediss:// or unix://",
+        ));
+    }
+    if redis.key_prefix.is_empty()
+        || redis.key_prefix.contains(['{', '}', ' '])
+        || redis.key_prefix.len() > 64
+    {
+        return Err(invalid(format!(
+            "redis.key_prefix: {:?} must be 1-64 characters without braces or spaces",
+            redis.key_prefix
+        )));
+    }
+    if redis.timeout_ms == 0 {
+        return Err(invalid("redis.timeout_ms: must be greater than 0"));
+    }
+    Ok(())
+}
+
+fn validate_sms(sms: &SmsSettings) -> Result<(), ConfigError> {
+    if !(sms.messages_per_second.is_finite() && sms.messages_per_second > 0.0) {
+        return Err(invalid(format!(
+            "sms.messages_per_second: {} must be greater than 0",
+            sms.messages_per_second
+        )));
+    }
+    if sms.burst == 0 {
+        return Err(invalid("sms.burst: must be at least 1"));
+    }
+    if sms.max_segments == 0 || sms.max_segments > 10 {
+        return Err(invalid(format!(
+            "sms.max_segments: {} must be between 1 and 10 (Twilio's 1,600-character limit)",
+            sms.max_segments
+        )));
+    }
+    if sms.visibility_timeout_ms <= sms.http_timeout_ms {
+        return Err(invalid(format!(
+            "sms.visibility_timeout_ms ({}) must be longer than sms.http_timeout_ms ({}), \
+             or a slow send would be delivered twice",
+            sms.visibility_timeout_ms, sms.http_timeout_ms
+        )));
+    }
+    if sms.inbound_per_minute == 0 {
+        return Err(invalid("sms.inbound_per_minute: must be at least 1"));
+    }
+    if !sms.telnyx.public_key.trim().is_empty()
+        && crate::inbound::signature::telnyx_public_key(&sms.telnyx.public_key).is_none()
+    {
+        return Err(invalid(
+            "sms.telnyx.public_key: must be the base64 Ed25519 public key from the Telnyx portal",
+        ));
+    }
+    if sms.max_in_flight == 0 {
+        return Err(invalid("sms.max_in_flight: must be at least 1"));
+    }
+    match sms.provider {
+        ProviderKind::Console => {}
+        ProviderKind::Twilio => {
+            if !sms.twilio.account_sid.starts_with("AC") {
+                return Err(invalid(format!(
+                    "sms.twilio.account_sid: {:?} must start with AC when sms.provider = \"twilio\"",
+                    sms.twilio.account_sid
+                )));
+            }
+            if !sms.twilio.webhook_enabled() {
+                return Err(invalid(
+                    "sms.twilio.auth_token: required when sms.provider = \"twilio\"",
+                ));
+            }
+            reqwest::Url::parse(&sms.twilio.base_url).map_err(|_| {
+                invalid(format!(
+                    "sms.twilio.base_url: {:?} is not a URL",
+                    sms.twilio.base_url
+                ))
+            })?;
+        }
+        ProviderKind::Telnyx => {
+            if sms.telnyx.api_key.expose_secret().is_empty() {
+                return Err(invalid(
+                    "sms.telnyx.api_key: required when sms.provider = \"telnyx\"",
+                ));
+            }
+            reqwest::Url::parse(&sms.telnyx.base_url).map_err(|_| {
+                invalid(format!(
+                    "sms.telnyx.base_url: {:?} is not a URL",
+                    sms.telnyx.base_url
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigError> {
+    let at = |field: &str| format!("programs[{index}].{field}");
+    let id = ProgramId::parse(&raw.id).map_err(|e| invalid(format!("{}: {e}", at("id"))))?;
+    if raw.name.trim().is_empty() {
+        return Err(invalid(format!("{}: must not be empty", at("name"))));
+    }
+    let region =
+        Region::parse(&raw.country).map_err(|e| invalid(format!("{}: {e}", at("country"))))?;
+    let timezone: chrono_tz::Tz = raw.timezone.parse().map_err(|_| {
+        invalid(format!(
+            "{}: {:?} is not an IANA time zone like America/New_York",
+            at("timezone"),
+            raw.timezone
+        ))
+    })?;
+    if !crate::templates::SHIPPED_LOCALES.contains(&raw.locale.as_str()) {
+        return Err(invalid(format!(
+            "{}: {:?} is not one of {:?}",
+            at("locale"),
+            raw.locale,
+            crate::templates::SHIPPED_LOCALES
+        )));
+    }
+    let mut numbers = Vec::with_capacity(raw.numbers.len());
+    for (i, n) in raw.numbers.iter().enumerate() {
+        let number = PhoneNumber::parse_e164(n)
+            .map_err(|e| invalid(format!("{}: {e}", at(&format!("numbers[{i}]")))))?;
+        if numbers.contains(&number) {
+            return Err(invalid(format!(
+                "{}: {n:?} is listed twice",
+                at(&format!("numbers[{i}]"))
+            )));
+        }
+        numbers.push(number);
+    }
+    if raw.welcome_points < 0 {
+        return Err(invalid(format!(
+            "{}: {} must not be negative",
+            at("welcome_points"),
+            raw.welcome_points
+        )));
+    }
+    if raw.points_per_unit == 0 || raw.points_per_unit > 100 {
+        return Err(invalid(format!(
+            "{}: {} must be between 1 and 100",
+            at("points_per_unit"),
+            raw.points_per_unit
+        )));
+    }
+    let mut tenders = BTreeMap::new();
+    for (i, t) in raw.tenders.iter().enumerate() {
+        let key = at(&format!("tenders[{i}]"));
+        if t.name.trim().is_empty() {
+            return Err(invalid(format!("{key}.name: must not be empty")));
+        }
+        let multiplier = Multiplier::from_f64(t.multiplier)
+            .map_err(|e| invalid(format!("{key}.multiplier: {e}")))?;
+        if tenders.insert(t.name.clone(), multiplier).is_some() {
+            return Err(invalid(format!("{key}.name: {:?} is listed twice", t.name)));
+        }
+    }
+    let mut tiers = Vec::with_capacity(raw.tiers.len().max(1));
+    for (i, t) in raw.tiers.iter().enumerate() {
+        let key = at(&format!("tiers[{i}]"));
+        if t.name.trim().is_empty() {
+            return Err(invalid(format!("{key}.name: must not be empty")));
+        }
+        if t.min_lifetime_points < 0 {
+            return Err(invalid(format!(
+                "{key}.min_lifetime_points: must not be negative"
+            )));
+        }
+        let multiplier = Multiplier::from_f64(t.multiplier)
+            .map_err(|e| invalid(format!("{key}.multiplier: {e}")))?;
+        tiers.push(Tier {
+            name: t.name.clone(),
+            min_lifetime_points: t.min_lifetime_points,
+            multiplier,
+        });
+    }
+    tiers.sort_by_key(|t| t.min_lifetime_points);
+    if tiers.first().is_none_or(|t| t.min_lifetime_points != 0) {
+        tiers.insert(
+            0,
+            Tier {
+                name: "member".into(),
+                min_lifetime_points: 0,
+                multiplier: Multiplier::ONE,
+            },
+        );
+    }
+    for pair in tiers.windows(2) {
+        if pair[0].min_lifetime_points == pair[1].min_lifetime_points {
+            return Err(invalid(format!(
+                "{}: tiers {:?} and {:?} start at the same min_lifetime_points",
+                at("tiers"),
+                pair[0].name,
+                pair[1].name
+            )));
+        }
+    }
+    let mut rewards: Vec<Reward> = Vec::with_capacity(raw.rewards.len());
+    for (i, r) in raw.rewards.into_iter().enumerate() {
+        let key = at(&format!("rewards[{i}]"));
+        let id = RewardId::parse(&r.id).map_err(|e| invalid(format!("{key}.id: {e}")))?;
+        if rewards.iter().any(|x| x.id == id) {
+            return Err(invalid(format!("{key}.id: {:?} is listed twice", r.id)));
+        }
+        if r.points <= 0 {
+            return Err(invalid(format!(
+                "{key}.points: {} must be greater than 0",
+                r.points
+            )));
+        }
+        if r.valid_days == 0 {
+            return Err(invalid(format!("{key}.valid_days: must be at least 1")));
+        }
+        let description = if r.description.trim().is_empty() {
+            id.as_str().to_owned()
+        } else {
+            r.description
+        };
+        rewards.push(Reward {
+            id,
+            points: r.points,
+            description,
+            auto_issue: r.auto_issue,
+            valid_days: r.valid_days,
+        });
+    }
+    let mut locations: Vec<Location> = Vec::with_capacity(raw.locations.len());
+    for (i, l) in raw.locations.into_iter().enumerate() {
+        let key = at(&format!("locations[{i}]"));
+        let id = LocationId::parse(&l.id).map_err(|e| invalid(format!("{key}.id: {e}")))?;
+        if locations.iter().any(|x| x.id == id) {
+            return Err(invalid(format!("{key}.id: {:?} is listed twice", l.id)));
+        }
+        let name = if l.name.trim().is_empty() {
+            id.as_str().to_owned()
+        } else {
+            l.name
+        };
+        locations.push(Location { id, name });
+    }
+    let join_keywords = raw
+        .join_keywords
+        .iter()
+        .map(|k| keyword::normalise(k))
+        .collect();
+    Ok(Program::new(ProgramParts {
+        id,
+        name: raw.name,
+        numbers,
+        region,
+        timezone,
+        locale: raw.locale,
+        help_contact: raw.help_contact,
+        join_keywords,
+        welcome_points: raw.welcome_points,
+        points_per_unit: raw.points_per_unit,
+        currency: raw.currency,
+        tenders,
+        tiers,
+        rewards,
+        locations,
+    }))
+}
+
+fn validate_api_key(
+    index: usize,
+    raw: RawApiKey,
+    programs: &[Program],
+) -> Result<ApiKeyEntry, ConfigError> {
+    let at = |field: &str| format!("api_keys[{index}].{field}");
+    let mut sha256 = [0u8; 32];
+    hex::decode_to_slice(raw.sha256.trim(), &mut sha256).map_err(|_| {
+        invalid(format!(
+            "{}: must be 64 hex characters (the SHA-256 of the key; see `loyalty-gateway keys new`)",
+            at("sha256")
+        ))
+    })?;
+    let program = programs
+        .iter()
+        .find(|p| p.id.as_str() == raw.program)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{}: {:?} is not a configured program",
+                at("program"),
+                raw.program
+            ))
+        })?;
+    if raw.scopes.is_empty() {
+        return Err(invalid(format!(
+            "{}: at least one of pos, marketing, admin",
+            at("scopes")
+        )));
+    }
+    let scopes = raw
+        .scopes
+        .iter()
+        .map(|s| {
+            Scope::parse(s).ok_or_else(|| {
+                invalid(format!(
+                    "{}: {s:?} is not one of pos, marketing, admin",
+                    at("scopes")
+                ))
+            })
+        })
+        .collect::<Result<HashSet<_>, _>>()?;
+    let locations = match raw.locations {
+        None => None,
+        Some(list) => {
+            let mut set = HashSet::new();
+            for l in list {
+                let id = LocationId::parse(&l)
+                    .ok()
+                    .filter(|id| program.location(id).is_some())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "{}: {l:?} is not a location of program {:?}",
+                            at("locations"),
+                            program.id.as_str()
+                        ))
+                    })?;
+                set.insert(id);
+            }
+            Some(set)
+        }
+    };
+    Ok(ApiKeyEntry {
+        name: raw.name,
+        sha256,
+        program: program.id.clone(),
+        scopes,
+        locations,
+    })
+}

@@ -1,0 +1,141 @@
+//! The Redis key layout: the one place it is written down. `scripts/lua/lib.lua` builds the
+//! same keys with its `K` helpers, name for name, and a test holds the two to the same answers.
+//!
+//! Every key of a program starts with `<prefix>:{<program>}:`. The braces make the program id
+//! the Redis Cluster hash tag, so a member's keys, the receipt records that point at them and the
+//! program's outbox stream all live in one slot, and one script can change them atomically.
+//! The cost is that one program is served by one shard; a shard handles far more than the
+//! busiest chain's tills can send.
+//!
+//! | key (after the base)                  | helper           | type   | holds                                      |
+//! |---------------------------------------|------------------|--------|--------------------------------------------|
+//! | `m:<e164>`                            | `member`         | hash   | member: status, balance, lifetime, tier... |
+//! | `m:<e164>:ledger`                     | `ledger`         | list   | append-only history, newest first (JSON)   |
+//! | `m:<e164>:codes`                      | `codes`          | set    | the member's unused reward codes           |
+//! | `m:<e164>:locations`                  | `locations`      | set    | locations the member has visited           |
+//! | `m:<e164>:consent`                    | `consent`        | list   | opt-in/opt-out records, newest first       |
+//! | `m:<e164>:messages`                   | `messages`       | list   | ids of the member's texts (last 200)       |
+//! | `m:<e164>:replies:<hour>`             | `replies`        | string | replies caused this hour (the reply cap)   |
+//! | `members`                             | `members`        | zset   | every member, scored by join time (ms)     |
+//! | `receipt:earn:<location>:<receipt>`   | `earn_receipt`   | hash   | idempotency, what it earned, its refunds   |
+//! | `receipt:redeem:<location>:<receipt>` | `redeem_receipt` | hash   | idempotency of a redemption, its void      |
+//! | `code:<code>`                         | `code`           | hash   | a reward code: owner, reward, status       |
+//! | `outbox`                              | `outbox`         | stream | ids of messages to send (consumer group)   |
+//! | `outbox:delayed`                      | `delayed`        | zset   | retries and deferred texts, by due time    |
+//! | `outbox:dead`                         | `dead`           | stream | messages that used up every attempt        |
+//! | `msg:<id>`                            | `message`        | hash   | an outbound message and its delivery state |
+//! | `sid:<provider id>`                   | `sid`            | string | provider message id → our message id       |
+//! | `inbound:<provider id>`               | `inbound`        | string | exactly-once claim of an inbound text      |
+//! | `rate:<sending number>`               | `rate`           | string | the number's send schedule (GCRA TAT, ms)  |
+//! | `seq`                                 | `seq`            | hash   | id counters (`msg`, `entry`)               |
+//! | `stats`                               | `stats`          | hash   | running totals for reporting               |
+//! | `stats:loc:<location>`                | `location_stats` | hash   | the same, per location                     |
+
+use crate::domain::ProgramId;
+
+/// The keys of one program: `<prefix>:{<program>}:` and what follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramKeys {
+    base: String,
+}
+
+impl ProgramKeys {
+    pub fn new(prefix: &str, program: &ProgramId) -> Self {
+        Self {
+            base: format!("{prefix}:{{{}}}:", program.as_str()),
+        }
+    }
+
+    /// `<prefix>:{<program>}:`, KEYS[1] of every script.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn key(&self, rest: std::fmt::Arguments<'_>) -> String {
+        format!("{}{rest}", self.base)
+    }
+
+    pub fn member(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}"))
+    }
+
+    pub fn ledger(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}:ledger"))
+    }
+
+    pub fn codes(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}:codes"))
+    }
+
+    pub fn locations(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}:locations"))
+    }
+
+    pub fn consent(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}:consent"))
+    }
+
+    pub fn messages(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}:messages"))
+    }
+
+    pub fn replies(&self, phone: &str, hour: i64) -> String {
+        self.key(format_args!("m:{phone}:replies:{hour}"))
+    }
+
+    pub fn members(&self) -> String {
+        self.key(format_args!("members"))
+    }
+
+    pub fn earn_receipt(&self, location: &str, receipt: &str) -> String {
+        self.key(format_args!("receipt:earn:{location}:{receipt}"))
+    }
+
+    pub fn redeem_receipt(&self, location: &str, receipt: &str) -> String {
+        self.key(format_args!("receipt:redeem:{location}:{receipt}"))
+    }
+
+    pub fn code(&self, code: &str) -> String {
+        self.key(format_args!("code:{code}"))
+    }
+
+    pub fn outbox(&self) -> String {
+        self.key(format_args!("outbox"))
+    }
+
+    pub fn delayed(&self) -> String {
+        self.key(format_args!("outbox:delayed"))
+    }
+
+    pub fn dead(&self) -> String {
+        self.key(format_args!("outbox:dead"))
+    }
+
+    pub fn message(&self, id: &str) -> String {
+        self.key(format_args!("msg:{id}"))
+    }
+
+    pub fn sid(&self, provider_id: &str) -> String {
+        self.key(format_args!("sid:{provider_id}"))
+    }
+
+    pub fn inbound(&self, provider_id: &str) -> String {
+        self.key(format_args!("inbound:{provider_id}"))
+    }
+
+    pub fn rate(&self, number: &str) -> String {
+        self.key(format_args!("rate:{number}"))
+    }
+
+    pub fn seq(&self) -> String {
+        self.key(format_args!("seq"))
+    }
+
+    pub fn stats(&self) -> String {
+        self.key(format_args!("stats"))
+    }
+
+    pub fn location_stats(&self, location: &str) -> String {
+        self.key(format_args!("stats:loc:{location}"))
+    }
+}

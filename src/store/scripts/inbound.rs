@@ -1,0 +1,124 @@
+//! The SMS commands' scripts: the shared prelude (exactly-once claim of the provider's message
+//! id, consent, the reply cap, opting in) followed by one command.
+
+use serde::{Deserialize, Serialize};
+
+use super::ledger::RewardTerms;
+use super::{script, ScriptCall};
+
+/// Which command's script runs after the prelude.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandScript {
+    Join,
+    Stop,
+    Start,
+    Help,
+    Balance,
+    Rewards,
+    Redeem,
+    Name,
+    Lang,
+    Unknown,
+}
+
+/// One inbound text's effect, for one command.
+#[derive(Serialize)]
+pub struct Inbound<'a> {
+    #[serde(skip)]
+    pub rules: &'a str,
+    #[serde(skip)]
+    pub command: CommandScript,
+    /// The provider's message id: processed once.
+    pub provider_id: &'a str,
+    pub phone: &'a str,
+    /// The text as it arrived (kept in consent records).
+    pub text: &'a str,
+    pub message_ttl_secs: u64,
+    pub max_replies_per_hour: u32,
+    /// The language the keyword was in, when it says one (`ÚNETE` is es).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword_locale: Option<&'a str>,
+    pub welcome_points: i64,
+    pub program_locale: &'a str,
+    #[serde(flatten)]
+    pub args: CommandArgs<'a>,
+}
+
+/// What a command adds to the prelude's arguments.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum CommandArgs<'a> {
+    None {},
+    Redeem {
+        /// Absent when the member named no reward of the program.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reward: Option<RewardTerms<'a>>,
+        code_seed: String,
+        code_ttl_secs: u64,
+    },
+    Name {
+        first_name: &'a str,
+    },
+    Lang {
+        /// Absent when the language is not one we ship.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        locale: Option<&'a str>,
+    },
+}
+
+/// What the command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Joined,
+    AlreadyActive,
+    Activated,
+    OptedOut,
+    AlreadyOptedOut,
+    Help,
+    Balance,
+    Rewards,
+    Redeemed,
+    Insufficient,
+    UnknownReward,
+    Named,
+    Language,
+    UnknownLanguage,
+    Unknown,
+    /// Not for this member's status (a pending member's BAL): nothing done.
+    Ignored,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum InboundReply {
+    Ok {
+        effect: Effect,
+    },
+    /// This provider message id was processed before.
+    Duplicate,
+}
+
+impl ScriptCall for Inbound<'_> {
+    type Reply = InboundReply;
+    const NAME: &'static str = "inbound";
+
+    fn script(&self) -> &'static redis::Script {
+        match self.command {
+            CommandScript::Join => script!("inbound.lua", "cmd_join.lua"),
+            CommandScript::Stop => script!("inbound.lua", "cmd_stop.lua"),
+            CommandScript::Start => script!("inbound.lua", "cmd_start.lua"),
+            CommandScript::Help => script!("inbound.lua", "cmd_help.lua"),
+            CommandScript::Balance => script!("inbound.lua", "cmd_balance.lua"),
+            CommandScript::Rewards => script!("inbound.lua", "cmd_rewards.lua"),
+            CommandScript::Redeem => script!("inbound.lua", "cmd_redeem.lua"),
+            CommandScript::Name => script!("inbound.lua", "cmd_name.lua"),
+            CommandScript::Lang => script!("inbound.lua", "cmd_lang.lua"),
+            CommandScript::Unknown => script!("inbound.lua", "cmd_unknown.lua"),
+        }
+    }
+
+    fn rules(&self) -> Option<&str> {
+        Some(self.rules)
+    }
+}

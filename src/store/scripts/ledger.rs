@@ -1,0 +1,237 @@
+//! The ledger's scripts: earn, redeem, reverse, void, and reading a member.
+
+use serde::{Deserialize, Serialize};
+
+use super::{lua_list, script_call};
+
+/// How a member stands with the program's texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Enrolled at a till; waits for the customer to reply YES.
+    Pending,
+    Active,
+    OptedOut,
+}
+
+/// A reward the caller knows the price of: `{id, points, valid_days}` in Lua.
+#[derive(Debug, Clone, Serialize)]
+pub struct RewardTerms<'a> {
+    pub id: &'a str,
+    pub points: i64,
+    pub valid_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberSummary {
+    pub phone: String,
+    pub balance: i64,
+    pub lifetime_points: i64,
+    pub tier: String,
+    pub status: MemberStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuedCode {
+    pub code: String,
+    pub reward: String,
+    pub expires_ms: i64,
+}
+
+/// A write keyed by a receipt: done now, or the stored answer to an earlier identical request.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Receipted<T> {
+    Ok { result: T },
+    Replay { result: T },
+    Conflict,
+}
+
+/// earn.lua: credit a purchase; idempotent on (location, receipt).
+#[derive(Serialize)]
+pub struct Earn<'a> {
+    #[serde(skip)]
+    pub rules: &'a str,
+    /// What "the same request" means for a replay.
+    pub fingerprint: String,
+    pub phone: &'a str,
+    pub location: &'a str,
+    pub receipt: &'a str,
+    pub amount: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tender: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<&'a str>,
+    /// The points of this purchase at each tier of the rules, in tier order.
+    pub points: Vec<i64>,
+    /// Present when the program issues rewards automatically: codes are drawn from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_seed: Option<String>,
+    pub receipt_ttl_secs: u64,
+    pub message_ttl_secs: u64,
+    /// The language of a member this earn creates.
+    pub locale: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EarnResult {
+    #[serde(flatten)]
+    pub member: MemberSummary,
+    pub points: i64,
+    #[serde(deserialize_with = "lua_list")]
+    pub rewards_issued: Vec<IssuedCode>,
+}
+
+script_call!(Earn<'_>, "earn", Receipted<EarnResult>, rules, "earn.lua");
+
+/// redeem.lua: spend points on a reward, or use a code; idempotent on (location, receipt).
+#[derive(Serialize)]
+pub struct Redeem<'a> {
+    pub fingerprint: String,
+    pub phone: &'a str,
+    pub location: &'a str,
+    pub receipt: &'a str,
+    /// One of `reward` and `code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reward: Option<RewardTerms<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'a str>,
+    pub receipt_ttl_secs: u64,
+    pub message_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Redeemed {
+    pub reward: String,
+    #[serde(default)]
+    pub code: Option<String>,
+    pub points: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RedeemResult {
+    #[serde(flatten)]
+    pub member: MemberSummary,
+    pub redeemed: Redeemed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RedeemReply {
+    Ok { result: RedeemResult },
+    Replay { result: RedeemResult },
+    Conflict,
+    MemberNotFound,
+    Insufficient { balance: i64 },
+    NegativeBalance { balance: i64 },
+    CodeNotFound,
+    CodeNotOwned,
+    CodeUsed,
+    CodeExpired,
+}
+
+script_call!(Redeem<'_>, "redeem", RedeemReply, "redeem.lua");
+
+/// reverse.lua: a refund of an earn receipt, the rest of it or a part.
+#[derive(Serialize)]
+pub struct Reverse<'a> {
+    #[serde(skip)]
+    pub rules: &'a str,
+    pub fingerprint: String,
+    pub location: &'a str,
+    pub receipt: &'a str,
+    /// This refund's key among the receipt's refunds.
+    pub refund_id: &'a str,
+    /// A partial refund in minor units; absent for "the rest".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<u64>,
+    pub message_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ReverseResult {
+    #[serde(flatten)]
+    pub member: MemberSummary,
+    pub points: i64,
+    /// This refund, in minor units.
+    pub amount: i64,
+    /// Refunded on this receipt so far, this refund included.
+    pub refunded: i64,
+    /// Still refundable.
+    pub remaining: i64,
+    pub refund_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ReverseReply {
+    Ok { result: ReverseResult },
+    Replay { result: ReverseResult },
+    NotFound,
+    Conflict,
+    NothingLeft,
+    Exceeds { left: i64 },
+    NoAmount,
+}
+
+script_call!(Reverse<'_>, "reverse", ReverseReply, rules, "reverse.lua");
+
+/// void.lua: undo a redemption, once.
+#[derive(Serialize)]
+pub struct Void<'a> {
+    pub location: &'a str,
+    pub receipt: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VoidResult {
+    #[serde(flatten)]
+    pub member: MemberSummary,
+    pub voided: Redeemed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum VoidReply {
+    Ok { result: VoidResult },
+    Replay { result: VoidResult },
+    NotFound,
+}
+
+script_call!(Void<'_>, "void", VoidReply, "void.lua");
+
+/// member.lua: a member and their usable codes.
+#[derive(Serialize)]
+pub struct Member<'a> {
+    pub phone: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MemberRecord {
+    pub phone: String,
+    pub status: MemberStatus,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub locale: Option<String>,
+    pub balance: i64,
+    #[serde(rename = "lifetime")]
+    pub lifetime_points: i64,
+    #[serde(default)]
+    pub tier: Option<String>,
+    pub visits: i64,
+    pub joined_at: String,
+    #[serde(default)]
+    pub last_visit_at: Option<String>,
+    #[serde(deserialize_with = "lua_list")]
+    pub rewards: Vec<IssuedCode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum MemberReply {
+    Found { member: MemberRecord },
+    NotFound,
+}
+
+script_call!(Member<'_>, "member", MemberReply, "member.lua");

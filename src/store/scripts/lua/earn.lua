@@ -1,0 +1,71 @@
+-- POS earn: credit a purchase, auto-issue rewards, enqueue the receipt text; idempotent on
+-- (location, receipt). Arguments: store::scripts::Earn.
+local rkey = K.earn_receipt(A.location, A.receipt)
+local answered = prior_answer(rkey, A.fingerprint)
+if answered then return answered end
+
+local phone = A.phone
+local mkey = K.member(phone)
+if ensure_member(phone, 'pos', 'pending', A.locale) then
+  -- A number typed at a till is not consent; the record says so, and the member stays pending.
+  record_consent(phone, { action = 'enrolled_pending', channel = 'pos', location = A.location,
+    receipt = A.receipt })
+end
+if A.first_name and not redis.call('HGET', mkey, 'first_name') then
+  redis.call('HSET', mkey, 'first_name', A.first_name)
+end
+
+-- Whether this earn texts the member is known now (the status does not change below), so the
+-- text's id can go into the ledger entry.
+local status = redis.call('HGET', mkey, 'status')
+local text_kind
+if status == 'active' then
+  text_kind = 'receipt'
+elseif status == 'pending' and redis.call('HGET', mkey, 'consent_requested') ~= '1' then
+  text_kind = 'consent_request'
+end
+local message_id = text_kind and new_message_id() or nil
+
+local lifetime_before = tonumber(redis.call('HGET', mkey, 'lifetime'))
+local points = A.points[tier_index(lifetime_before)]
+local balance = redis.call('HINCRBY', mkey, 'balance', points)
+local lifetime = redis.call('HINCRBY', mkey, 'lifetime', points)
+local visits = redis.call('HINCRBY', mkey, 'visits', 1)
+redis.call('HSET', mkey, 'last_visit_at', NOW, 'last_visit_ms', NOW_MS, 'tier', tier_name(lifetime))
+redis.call('SADD', K.locations(phone), A.location)
+append_ledger(phone, { type = 'earn', points = points, balance = balance, amount = A.amount,
+  location = A.location, receipt = A.receipt, tender = A.tender, message_id = message_id })
+stat('points:issued', points, A.location)
+stat('visits', 1, A.location)
+if visits == 1 then stat('visitors', 1) end
+if visits == 2 then stat('repeat_visitors', 1) end
+
+-- Rewards the balance now reaches, the dearest first, at most 8 codes in one earn.
+local issued = {}
+if A.code_seed then
+  for _, reward in ipairs(P.auto_rewards) do
+    while balance >= reward.points and #issued < 8 do
+      local code, expires_ms
+      code, expires_ms, balance = issue_code(phone, reward, A.code_seed, A.receipt_ttl_secs,
+        A.location, A.receipt)
+      table.insert(issued, { code = code, reward = reward.id, expires_ms = expires_ms })
+    end
+  end
+end
+
+if text_kind == 'receipt' then
+  enqueue(phone, 'transactional', 'earn', { points = points, balance = balance,
+    location = A.location, rewards_issued = issued }, A.message_ttl_secs, message_id)
+elseif text_kind == 'consent_request' then
+  redis.call('HSET', mkey, 'consent_requested', '1')
+  enqueue(phone, 'consent_request', 'confirm', { points = points, balance = balance },
+    A.message_ttl_secs, message_id)
+end
+
+local result = member_summary(phone)
+result.points = points
+result.rewards_issued = issued
+local response = cjson.encode(result)
+store_receipt(rkey, A.fingerprint, response, A.receipt_ttl_secs,
+  { phone = phone, points = points, amount = A.amount })
+return reply_stored('ok', 'result', response)

@@ -1,0 +1,34 @@
+-- Record a send attempt's outcome and release the stream entry.
+-- Arguments: store::scripts::Finish.
+local key = K.message(A.message_id)
+ack(A.entry)
+if redis.call('EXISTS', key) == 0 then return reply({ status = 'gone' }) end
+redis.call('HSET', key, 'body', A.body, 'segments', A.segments, 'updated_at', NOW)
+if A.error then redis.call('HSET', key, 'error', A.error) end
+local outcome = A.outcome
+if outcome == 'sent' then
+  -- A status callback may have arrived first; never move a message backwards.
+  local current = redis.call('HGET', key, 'status')
+  if current ~= 'delivered' and current ~= 'undelivered' and current ~= 'failed' then
+    redis.call('HSET', key, 'status', 'sent')
+  end
+  redis.call('HSET', key, 'provider_id', A.provider_id, 'sent_at', NOW)
+  redis.call('SET', K.sid(A.provider_id), A.message_id, 'EX', A.sid_ttl_secs)
+elseif outcome == 'retry' then
+  redis.call('HSET', key, 'status', 'queued', 'retry_at_ms', A.retry_at_ms)
+  redis.call('ZADD', K.delayed(), A.retry_at_ms, A.message_id)
+elseif outcome == 'dead' then
+  redis.call('HSET', key, 'status', 'failed', 'dead', '1')
+  redis.call('XADD', K.dead(), '*', 'id', A.message_id, 'error', A.error or '')
+elseif outcome == 'opted_out' then
+  -- The carrier says the handset replied STOP: record it as an opt-out.
+  redis.call('HSET', key, 'status', 'failed')
+  local to = redis.call('HGET', key, 'to')
+  local status = redis.call('HGET', K.member(to), 'status')
+  if status and status ~= 'opted_out' then
+    opt_out(to, status, 'carrier', A.error, A.message_id)
+  end
+else
+  redis.call('HSET', key, 'status', 'failed')
+end
+return reply({ status = 'recorded' })

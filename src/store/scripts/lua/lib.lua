@@ -1,0 +1,223 @@
+-- The library every script starts with (src/store/scripts/mod.rs says how a call is made).
+--
+-- KEYS[1] is the program's key base, "<prefix>:{<program>}:". Every key a script touches is
+-- made from it by a helper of K below, so all of them carry the program's hash tag and live in
+-- one Cluster slot. The key layout is documented once, in src/store/keys.rs; K mirrors it name
+-- for name (and a test holds the two to the same answers).
+-- ARGV[1] is the time in Unix milliseconds and ARGV[2] the same time in RFC 3339, from the
+-- caller, so every write of one call carries one timestamp. ARGV[3] is the call's arguments,
+-- one JSON object with named fields (A), and ARGV[4], when given, the program's rules (P):
+-- tier table and auto-issued rewards, serialised once at start-up.
+-- A script answers one JSON object whose "status" names its outcome.
+local B = KEYS[1]
+local NOW_MS = tonumber(ARGV[1])
+local NOW = ARGV[2]
+local A = cjson.decode(ARGV[3])
+local P = ARGV[4] and cjson.decode(ARGV[4]) or nil
+
+local K = {}
+function K.member(phone) return B .. 'm:' .. phone end
+function K.ledger(phone) return B .. 'm:' .. phone .. ':ledger' end
+function K.codes(phone) return B .. 'm:' .. phone .. ':codes' end
+function K.locations(phone) return B .. 'm:' .. phone .. ':locations' end
+function K.consent(phone) return B .. 'm:' .. phone .. ':consent' end
+function K.messages(phone) return B .. 'm:' .. phone .. ':messages' end
+function K.replies(phone, hour) return B .. 'm:' .. phone .. ':replies:' .. hour end
+function K.members() return B .. 'members' end
+function K.earn_receipt(location, receipt) return B .. 'receipt:earn:' .. location .. ':' .. receipt end
+function K.redeem_receipt(location, receipt) return B .. 'receipt:redeem:' .. location .. ':' .. receipt end
+function K.code(code) return B .. 'code:' .. code end
+function K.outbox() return B .. 'outbox' end
+function K.delayed() return B .. 'outbox:delayed' end
+function K.dead() return B .. 'outbox:dead' end
+function K.message(id) return B .. 'msg:' .. id end
+function K.sid(provider_id) return B .. 'sid:' .. provider_id end
+function K.inbound(provider_id) return B .. 'inbound:' .. provider_id end
+function K.rate(number) return B .. 'rate:' .. number end
+function K.seq() return B .. 'seq' end
+function K.stats() return B .. 'stats' end
+function K.location_stats(location) return B .. 'stats:loc:' .. location end
+
+-- The consumer group every sender reads the outbox through.
+local GROUP = 'senders'
+
+local function reply(answer) return cjson.encode(answer) end
+
+-- A stored JSON document sent back as it is, under `field`, without decoding it.
+local function reply_stored(status, field, stored)
+  return '{"status":"' .. status .. '","' .. field .. '":' .. stored .. '}'
+end
+
+local function next_id(counter) return redis.call('HINCRBY', K.seq(), counter, 1) end
+
+-- Appends one entry to the member's append-only history (newest first).
+local function append_ledger(phone, entry)
+  entry.id = 'e' .. next_id('entry')
+  entry.at = NOW
+  redis.call('LPUSH', K.ledger(phone), cjson.encode(entry))
+  return entry.id
+end
+
+local function stat(field, delta, location)
+  if delta == 0 then return end
+  redis.call('HINCRBY', K.stats(), field, delta)
+  if location and location ~= '' then
+    redis.call('HINCRBY', K.location_stats(location), field, delta)
+  end
+end
+
+-- Moves a member between statuses and keeps the per-status counters exact.
+local function set_status(phone, from, to)
+  if from == to then return end
+  redis.call('HSET', K.member(phone), 'status', to)
+  if from then stat('members:' .. from, -1) end
+  stat('members:' .. to, 1)
+end
+
+-- One entry of the member's consent record (newest first): when, how, and what was said.
+local function record_consent(phone, record)
+  record.at = NOW
+  redis.call('LPUSH', K.consent(phone), cjson.encode(record))
+end
+
+-- Opts a known member out (status, time, consent record): `channel` says who told us (sms,
+-- carrier), `text` and `message_id` what and which message.
+local function opt_out(phone, from, channel, text, message_id)
+  set_status(phone, from, 'opted_out')
+  redis.call('HSET', K.member(phone), 'opted_out_at', NOW)
+  record_consent(phone, { action = 'opt_out', channel = channel, text = text,
+    message_id = message_id })
+end
+
+-- The transactional outbox: the message record and its stream entry are written by the same
+-- script as the change that causes them, so a text exists if and only if its change committed.
+-- `kind` decides what the sender may deliver to a member in each status (see outbound/).
+local function new_message_id() return 'm' .. next_id('msg') end
+
+-- `id` may be allocated beforehand (new_message_id) so a ledger entry can name its text.
+local function enqueue(phone, kind, template, vars, ttl_secs, id)
+  id = id or new_message_id()
+  local key = K.message(id)
+  redis.call('HSET', key, 'id', id, 'to', phone, 'kind', kind, 'template', template,
+    'vars', cjson.encode(vars), 'status', 'queued', 'attempts', 0,
+    'created_ms', NOW_MS, 'created_at', NOW)
+  redis.call('EXPIRE', key, ttl_secs)
+  redis.call('XADD', K.outbox(), '*', 'id', id)
+  -- The member's own list of texts, newest first, for their history (bounded).
+  redis.call('LPUSH', K.messages(phone), id)
+  redis.call('LTRIM', K.messages(phone), 0, 199)
+  return id
+end
+
+-- Releases a claimed outbox entry: acknowledged and removed from the stream.
+local function ack(entry)
+  redis.call('XACK', K.outbox(), GROUP, entry)
+  redis.call('XDEL', K.outbox(), entry)
+end
+
+-- Creates the member if absent. Returns true when it was created.
+local function ensure_member(phone, via, status, locale)
+  local key = K.member(phone)
+  if redis.call('EXISTS', key) == 1 then return false end
+  redis.call('HSET', key, 'phone', phone, 'balance', 0, 'lifetime', 0, 'visits', 0,
+    'joined_at', NOW, 'joined_ms', NOW_MS, 'created_via', via, 'locale', locale)
+  redis.call('ZADD', K.members(), NOW_MS, phone)
+  stat('members:total', 1)
+  set_status(phone, nil, status)
+  return true
+end
+
+-- Idempotency of a POS write keyed by `rkey`: the answer to send when the receipt was seen
+-- (the stored response for the same request, a conflict for a different one), or nil.
+local function prior_answer(rkey, fingerprint)
+  local prior = redis.call('HMGET', rkey, 'fp', 'response')
+  if not prior[1] then return nil end
+  if prior[1] == fingerprint then return reply_stored('replay', 'result', prior[2]) end
+  return reply({ status = 'conflict' })
+end
+
+-- Records a POS write's receipt: its fingerprint and response (for replays) and `fields`.
+local function store_receipt(rkey, fingerprint, response, ttl_secs, fields)
+  redis.call('HSET', rkey, 'fp', fingerprint, 'response', response, 'at', NOW)
+  for name, value in pairs(fields) do redis.call('HSET', rkey, name, value) end
+  redis.call('EXPIRE', rkey, ttl_secs)
+end
+
+-- The member's unused, unexpired reward codes.
+local function unused_codes(phone)
+  local codes = {}
+  for _, code in ipairs(redis.call('SMEMBERS', K.codes(phone))) do
+    local c = redis.call('HMGET', K.code(code), 'reward', 'status', 'expires_ms')
+    if c[2] == 'unused' and tonumber(c[3]) > NOW_MS then
+      table.insert(codes, { code = code, reward = c[1], expires_ms = tonumber(c[3]) })
+    end
+  end
+  return codes
+end
+
+-- Reward codes: eight symbols of an alphabet without look-alikes, drawn from the SHA-1 of a
+-- random 128-bit seed the caller sends (one draw per call, not per code) and a counter, by
+-- rejection sampling (a byte is used only below 248 = 8 x 31, so every symbol is equally
+-- likely). A code already in use is skipped: the next counter gives another.
+local CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ'
+local code_counter = 0
+local function next_code(seed)
+  while true do
+    local code = ''
+    while #code < 8 do
+      code_counter = code_counter + 1
+      local digest = redis.sha1hex(seed .. ':' .. code_counter)
+      for i = 1, 39, 2 do
+        local byte = tonumber(string.sub(digest, i, i + 1), 16)
+        if byte < 248 and #code < 8 then
+          local symbol = byte % 31 + 1
+          code = code .. string.sub(CODE_ALPHABET, symbol, symbol)
+        end
+      end
+    end
+    if redis.call('EXISTS', K.code(code)) == 0 then return code end
+  end
+end
+
+-- Issues a single-use code for `reward` ({id, points, valid_days}) to `phone`, spending its
+-- points, with a history entry and the stats. Returns the code and when it expires (ms).
+local function issue_code(phone, reward, seed, code_ttl_secs, location, receipt)
+  local code = next_code(seed)
+  local balance = redis.call('HINCRBY', K.member(phone), 'balance', 0 - reward.points)
+  local expires_ms = NOW_MS + reward.valid_days * 86400000
+  redis.call('HSET', K.code(code), 'code', code, 'phone', phone, 'reward', reward.id,
+    'points', reward.points, 'status', 'unused', 'issued_at', NOW, 'expires_ms', expires_ms)
+  redis.call('PEXPIREAT', K.code(code), expires_ms + code_ttl_secs * 1000)
+  redis.call('SADD', K.codes(phone), code)
+  append_ledger(phone, { type = 'reward_issued', points = 0 - reward.points, balance = balance,
+    reward = reward.id, code = code, location = location, receipt = receipt })
+  stat('points:redeemed', reward.points, location)
+  stat('rewards:issued', 1, location)
+  return code, expires_ms, balance
+end
+
+-- floor(a / b) for non-negative integers below 2^53, exactly (a / b in doubles may round up).
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  while q * b > a do q = q - 1 end
+  while (q + 1) * b <= a do q = q + 1 end
+  return q
+end
+
+-- The index in P.tiers ([{name, min}], by min ascending, the first at 0) of a member with
+-- `lifetime` points.
+local function tier_index(lifetime)
+  local idx = 1
+  for i, t in ipairs(P.tiers) do
+    if lifetime >= t.min then idx = i end
+  end
+  return idx
+end
+
+local function tier_name(lifetime) return P.tiers[tier_index(lifetime)].name end
+
+local function member_summary(phone)
+  local m = redis.call('HMGET', K.member(phone), 'balance', 'lifetime', 'tier', 'status')
+  return { phone = phone, balance = tonumber(m[1]), lifetime_points = tonumber(m[2]),
+    tier = m[3] or '', status = m[4] }
+end

@@ -1,0 +1,254 @@
+//! The outbox's scripts: claiming a message under the send-time rules, recording an attempt,
+//! delays, dead letters, delivery statuses and the shared send schedule.
+
+use serde::{Deserialize, Serialize};
+
+use super::script_call;
+
+/// What a text is, which decides who may receive it (see prepare.lua).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Caused by the member (a receipt, a reply): active members only.
+    Transactional,
+    /// HELP's answer: to anyone, opted out or not.
+    ReplyAny,
+    /// The one "reply YES" text to a number enrolled at a till: pending members only.
+    ConsentRequest,
+    /// The one text after STOP.
+    OptoutConfirmation,
+    /// Campaigns: active members, and only in their daytime.
+    Marketing,
+}
+
+/// Where a text stands. The first ones are ours; from `sent` on, the provider's callbacks move
+/// it (never backwards: see status.lua).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Queued,
+    /// Waiting for the recipient's daytime (marketing).
+    Deferred,
+    Sending,
+    /// The member's status forbade it at send time.
+    Suppressed,
+    Accepted,
+    Scheduled,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+    Canceled,
+    Read,
+}
+
+impl MessageStatus {
+    /// A provider's status word (Twilio's `MessageStatus`, Telnyx's mapped), if we track it.
+    pub fn from_provider(word: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(word.to_ascii_lowercase())).ok()
+    }
+}
+
+/// prepare.lua: claim a message for sending, or drop it under the send-time rules.
+#[derive(Serialize)]
+pub struct Prepare<'a> {
+    pub message_id: &'a str,
+    /// The stream entry that carried it.
+    pub entry: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PrepareReply {
+    Send(Box<Claim>),
+    /// The member's status forbids this kind of text now; the message is marked suppressed.
+    Suppressed {
+        #[serde(default)]
+        member_status: Option<String>,
+    },
+    /// Expired, or already sent or given up on.
+    Gone,
+}
+
+/// A claimed message, ready to render.
+#[derive(Debug, Deserialize)]
+pub struct Claim {
+    pub to: String,
+    pub kind: MessageKind,
+    pub template: String,
+    pub vars: serde_json::Value,
+    pub attempts: u32,
+    #[serde(default)]
+    pub locale: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+}
+
+script_call!(Prepare<'_>, "prepare", PrepareReply, "prepare.lua");
+
+/// What one send attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Sent,
+    Retry,
+    Failed,
+    Dead,
+    /// The carrier says the handset replied STOP.
+    OptedOut,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+            Self::OptedOut => "opted_out",
+        }
+    }
+}
+
+/// finish.lua: record an attempt's outcome and release the stream entry.
+#[derive(Serialize)]
+pub struct Finish<'a> {
+    pub message_id: &'a str,
+    pub entry: &'a str,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<&'a str>,
+    pub body: &'a str,
+    pub segments: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    /// When to try again (`Outcome::Retry`), Unix ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<i64>,
+    pub sid_ttl_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum FinishReply {
+    Recorded,
+    Gone,
+}
+
+script_call!(Finish<'_>, "finish", FinishReply, "finish.lua");
+
+/// promote.lua: due retries and deferred texts back into the stream.
+#[derive(Serialize)]
+pub struct Promote {
+    pub limit: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PromoteReply {
+    Promoted { count: usize },
+}
+
+script_call!(Promote, "promote", PromoteReply, "promote.lua");
+
+/// status.lua: a provider's delivery status for the message it knows as `provider_id`.
+#[derive(Serialize)]
+pub struct DeliveryStatus<'a> {
+    pub provider_id: &'a str,
+    pub delivery: MessageStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DeliveryStatusReply {
+    Updated,
+    /// Older than what the message already has.
+    Stale,
+    /// No message has this provider id here.
+    Unknown,
+    /// A status we do not track.
+    Ignored,
+}
+
+script_call!(
+    DeliveryStatus<'_>,
+    "status",
+    DeliveryStatusReply,
+    "status.lua"
+);
+
+/// gcra.lua: reserve segments on a sending number's shared schedule.
+#[derive(Serialize)]
+pub struct Reserve<'a> {
+    pub number: &'a str,
+    /// One cell (segment) every this many ms.
+    pub interval_ms: f64,
+    pub burst: u32,
+    pub cells: u32,
+    pub max_wait_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ReserveReply {
+    /// Reserved: send after `wait_ms`.
+    Reserved { wait_ms: u64 },
+    /// The slot is more than the caller's limit away; nothing was reserved.
+    TooFar { wait_ms: u64 },
+}
+
+script_call!(Reserve<'_>, "gcra", ReserveReply, "gcra.lua");
+
+/// enqueue.lua: a text no ledger change causes (campaigns, operators).
+#[derive(Serialize)]
+pub struct Enqueue<'a> {
+    pub phone: &'a str,
+    pub kind: MessageKind,
+    pub template: &'a str,
+    pub vars: &'a serde_json::Value,
+    pub ttl_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum EnqueueReply {
+    Queued { message_id: String },
+}
+
+script_call!(Enqueue<'_>, "enqueue", EnqueueReply, "enqueue.lua");
+
+/// defer.lua: put a claimed message back until later; not an attempt.
+#[derive(Serialize)]
+pub struct Defer<'a> {
+    pub message_id: &'a str,
+    pub entry: &'a str,
+    pub until_ms: i64,
+    /// What the message shows meanwhile (`queued`, `deferred`).
+    pub shown_status: MessageStatus,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DeferReply {
+    Deferred,
+    Gone,
+}
+
+script_call!(Defer<'_>, "defer", DeferReply, "defer.lua");
+
+/// requeue.lua: a dead letter gets a fresh set of attempts.
+#[derive(Serialize)]
+pub struct Requeue<'a> {
+    pub message_id: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RequeueReply {
+    Requeued,
+    NotDead,
+}
+
+script_call!(Requeue<'_>, "requeue", RequeueReply, "requeue.lua");
