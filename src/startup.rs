@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
 
 use crate::clock::Clock;
 use crate::commands::{Engine, InboundPolicy};
@@ -274,11 +275,9 @@ fn run(
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::QueryConfig::default().error_handler(|e, _| problem_for_query(e).into()))
             .app_data(web::PathConfig::default().error_handler(|e, _| problem_for_path(e).into()))
-            .configure(routes::health::configure)
-            .configure(routes::pos::configure)
-            .configure(routes::admin::configure)
-            .configure(routes::webhooks::configure)
-            .service(routes::openapi::openapi_json)
+            .into_utoipa_app()
+            .configure(routes::register)
+            .into_app()
             .default_service(web::to(unmatched))
     })
     .shutdown_timeout(shutdown_timeout)

@@ -3,6 +3,7 @@
 use actix_web::{get, post, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorKind};
@@ -10,7 +11,7 @@ use crate::routes::extract::ApiKey;
 use crate::routes::pos::phone_of;
 use crate::routes::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(consent)
         .service(message)
         .service(member_messages)

@@ -1,6 +1,7 @@
 //! Operations endpoints (no auth): liveness, readiness, metrics.
 
 use actix_web::{get, web, HttpResponse};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::ApiError;
 use crate::routes::AppState;
@@ -11,7 +12,7 @@ pub struct Status {
     pub(crate) status: &'static str,
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
 }
 

@@ -13,12 +13,38 @@ pub use state::AppState;
 
 use std::sync::LazyLock;
 
-use utoipa::OpenApi;
+use utoipa::Modify;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+
+/// The one list of the API: every route is registered here, and the OpenAPI document is made
+/// from the same calls (utoipa-actix-web collects each handler's `#[utoipa::path]`), so a route
+/// cannot exist undocumented.
+pub fn register(cfg: &mut ServiceConfig) {
+    cfg.configure(health::configure)
+        .configure(pos::configure)
+        .configure(admin::configure)
+        .configure(webhooks::configure)
+        .service(openapi::openapi_json);
+}
+
+/// The API document: the paths [`register`] registers, with [`openapi::ApiDoc`]'s info,
+/// security scheme and shared schemas, and the conventions every operation follows.
+pub static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
+    use utoipa::OpenApi;
+    let (_, mut document) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .configure(register)
+        .split_for_parts();
+    openapi::Conventions.modify(&mut document);
+    document
+});
 
 /// The methods the API document lists for each path template, segment by segment: what a 405
 /// names in `Allow` when a known path is called with another method.
 static ALLOWED: LazyLock<Vec<(Vec<String>, String)>> = LazyLock::new(|| {
-    openapi::ApiDoc::openapi()
+    DOCUMENT
         .paths
         .paths
         .iter()

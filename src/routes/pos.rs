@@ -7,6 +7,7 @@
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Scope;
 use crate::clock::rfc3339_from_ms;
@@ -21,7 +22,7 @@ use crate::routes::extract::ApiKey;
 use crate::routes::extract::ValidJson;
 use crate::routes::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(earn)
         .service(redeem)
         .service(reverse)

@@ -7,6 +7,7 @@
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::commands::{Inbound, InboundOutcome};
 use crate::domain::PhoneNumber;
@@ -17,7 +18,7 @@ use crate::routes::health::Status;
 use crate::routes::AppState;
 use crate::store::scripts::outbox::{DeliveryStatusReply, MessageStatus};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(twilio_inbound)
         .service(twilio_status)
         .service(telnyx);

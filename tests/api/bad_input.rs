@@ -117,8 +117,35 @@ async fn unknown_routes_and_bad_queries_are_problems_too() {
 async fn errors_never_leak_internals() {
     let app = spawn_app().await;
     let response = app.earn(with("amount", json!("DROP TABLE"))).await;
+    assert_eq!(response.status(), 422);
     let text = response.text().await.unwrap();
     for secret in [AUTH_TOKEN, "redis://", "panicked", "at src/"] {
         assert!(!text.contains(secret), "{text}");
+    }
+    // A real internal error: the member's history key holds the wrong type, so the earn script
+    // fails inside Redis. The client learns that something went wrong, not what.
+    app.earn_ok("+14155552671", 1250, "R-1").await;
+    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let history_key = format!("{}:{{bloom}}:m:+14155552671:ledger", app.prefix);
+    let _: () = redis::cmd("DEL")
+        .arg(&history_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&history_key)
+        .arg("not a list")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let response = app.earn(with("receipt", json!("R-2"))).await;
+    let problem = assert_problem(response, 500, "internal-error").await;
+    let text = problem.to_string();
+    for internal in ["WRONGTYPE", "script", "ledger", "lua", &app.prefix, "redis"] {
+        assert!(
+            !text.to_lowercase().contains(&internal.to_lowercase()),
+            "{text}"
+        );
     }
 }

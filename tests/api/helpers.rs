@@ -247,7 +247,7 @@ async fn spawn_process(
     }
 }
 
-/// The sid `twilio_accepts_everything` answers with.
+/// A sid for mocks that accept one message.
 pub const ACCEPTED_SID: &str = "SM00000000000000000000000000000001";
 
 /// A mock of Twilio's Messages.json (add matchers, a reply, then mount it).
@@ -270,10 +270,20 @@ pub fn twilio_error(status: u16, code: i64, message: &str) -> ResponseTemplate {
     }))
 }
 
-/// A Twilio that accepts every message.
+/// Twilio's answer to every send: accepted, with a message sid of its own, as Twilio does.
+pub struct AcceptsWithFreshSids(std::sync::atomic::AtomicU64);
+
+impl wiremock::Respond for AcceptsWithFreshSids {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        twilio_created(&format!("SM{:032x}", n + 1))
+    }
+}
+
+/// A Twilio that accepts every message, each with its own sid.
 pub async fn twilio_accepts_everything(app: &TestApp) {
     twilio_send()
-        .respond_with(twilio_created(ACCEPTED_SID))
+        .respond_with(AcceptsWithFreshSids(std::sync::atomic::AtomicU64::new(0)))
         .mount(&app.twilio)
         .await;
 }

@@ -16,4 +16,5 @@ mod redeem;
 mod reverse;
 mod schemathesis;
 mod shutdown;
+mod store;
 mod telnyx;

@@ -7,11 +7,13 @@ const PHONE: &str = "+14155552671";
 #[tokio::test]
 async fn a_member_shows_balance_tier_visits_and_first_name() {
     let app = spawn_app().await;
-    app.earn(
-        json!({ "phone": PHONE, "amount": 1250, "location": "store-12", "receipt": "R-1",
+    let first = app
+        .earn(
+            json!({ "phone": PHONE, "amount": 1250, "location": "store-12", "receipt": "R-1",
         "first_name": "Ana" }),
-    )
-    .await;
+        )
+        .await;
+    assert_eq!(first.status(), 200);
     app.earn_ok(PHONE, 2000, "R-2").await;
     let member = app.member_json("415.555.2671").await;
     assert_eq!(member["phone"], PHONE);
@@ -44,11 +46,13 @@ async fn an_unknown_member_is_not_found_and_an_invalid_number_is_422() {
 #[tokio::test]
 async fn history_lists_every_entry_newest_first_with_what_caused_it() {
     let app = spawn_app().await;
-    app.earn(
-        json!({ "phone": PHONE, "amount": 499_000, "location": "store-7", "receipt": "R-1",
+    let earned = app
+        .earn(
+            json!({ "phone": PHONE, "amount": 499_000, "location": "store-7", "receipt": "R-1",
         "tender": "store_card" }),
-    )
-    .await;
+        )
+        .await;
+    assert_eq!(earned.status(), 200);
     let history = app.history(PHONE).await;
     // 9,980 points: one $25 code is issued after the earn.
     assert_eq!(history.len(), 2);

@@ -198,7 +198,7 @@ async fn a_429_waits_at_least_retry_after() {
 }
 
 #[tokio::test]
-async fn a_provider_that_never_answers_is_retried_and_the_text_sent_once() {
+async fn a_provider_that_never_answers_is_tried_again_and_nothing_more_once_it_accepts() {
     let app = spawn_app_with(|s| {
         s.sms.http_timeout_ms = 300;
         s.sms.visibility_timeout_ms = 5_000;
@@ -225,6 +225,11 @@ async fn a_provider_that_never_answers_is_retried_and_the_text_sent_once() {
     assert_eq!(record["status"], "sent");
     assert_eq!(record["provider_id"], "SM2");
     assert_eq!(record["attempts"], "2");
+    // Later drains send nothing more. The provider saw two requests: the timed-out one (it
+    // may have gone out: a timeout cannot tell) and the retry. A third would show here.
+    app.clock.advance(chrono::Duration::minutes(10));
+    app.drain_outbox().await;
+    assert_eq!(app.texts_to(PHONE).await.len(), 2);
 }
 
 #[tokio::test]
@@ -447,8 +452,18 @@ async fn a_members_texts_and_their_states_show_in_their_history() {
     assert_eq!(history[0]["type"], "earn");
     assert_eq!(history[0]["message_id"], messages[0]["id"]);
     assert_eq!(history[0]["message_status"], "sent");
-    app.status_callback(ACCEPTED_SID, "delivered").await;
+    // Each text has its own provider id, so a callback moves exactly one of them.
+    let earn_sid = messages[0]["provider_id"].as_str().unwrap();
+    assert_ne!(earn_sid, messages[1]["provider_id"].as_str().unwrap());
+    assert_eq!(
+        app.status_callback(earn_sid, "delivered").await.status(),
+        200
+    );
     assert_eq!(app.history(PHONE).await[0]["message_status"], "delivered");
+    assert_eq!(
+        app.message(messages[1]["id"].as_str().unwrap()).await["status"],
+        "sent"
+    );
     // The welcome came from the SMS join, whose ledger entry names no text.
     assert!(history[1].get("message_id").is_none());
 }

@@ -42,8 +42,10 @@ async fn reversing_an_unknown_receipt_is_not_found() {
 async fn a_replayed_earn_after_its_reversal_does_not_credit_again() {
     let app = spawn_app().await;
     app.earn_ok(PHONE, 1250, "R-1").await;
-    app.reverse(json!({ "location": "store-12", "receipt": "R-1" }))
+    let reversed = app
+        .reverse(json!({ "location": "store-12", "receipt": "R-1" }))
         .await;
+    assert_eq!(reversed.status(), 200);
     let replay = app.earn_ok(PHONE, 1250, "R-1").await;
     assert_eq!(replay["points"], 12);
     assert_eq!(app.member_json(PHONE).await["balance"], 0);

@@ -1,0 +1,62 @@
+//! The store layer: the key layout has one definition in Rust (`store::keys`) and one in Lua
+//! (`K` in lib.lua); they must build the same keys, or a script would write where Rust never
+//! reads.
+
+use loyalty_gateway::domain::ProgramId;
+use loyalty_gateway::store::scripts::LIBRARY;
+use loyalty_gateway::store::ProgramKeys;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn lua_and_rust_build_every_key_of_the_layout_alike() {
+    let keys = ProgramKeys::new("lg", &ProgramId::parse("bloom").unwrap());
+    let (phone, location, receipt, code, id) =
+        ("+14155552671", "store-12", "R 1/2", "7KQMX4TZ", "m42");
+    let rust = vec![
+        keys.member(phone),
+        keys.ledger(phone),
+        keys.codes(phone),
+        keys.locations(phone),
+        keys.consent(phone),
+        keys.messages(phone),
+        keys.replies(phone, 493_123),
+        keys.members(),
+        keys.earn_receipt(location, receipt),
+        keys.redeem_receipt(location, receipt),
+        keys.code(code),
+        keys.outbox(),
+        keys.delayed(),
+        keys.dead(),
+        keys.message(id),
+        keys.sid("SM1"),
+        keys.inbound("SM2"),
+        keys.rate(phone),
+        keys.seq(),
+        keys.stats(),
+        keys.location_stats(location),
+    ];
+    let lua = format!(
+        "{LIBRARY}\nreturn {{ K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
+         K.locations(A.phone), K.consent(A.phone), K.messages(A.phone), \
+         K.replies(A.phone, 493123), K.members(), K.earn_receipt(A.location, A.receipt), \
+         K.redeem_receipt(A.location, A.receipt), K.code(A.code), K.outbox(), K.delayed(), \
+         K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
+         K.stats(), K.location_stats(A.location) }}"
+    );
+    let args = serde_json::json!({
+        "phone": phone, "location": location, "receipt": receipt, "code": code, "id": id
+    });
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let from_lua: Vec<String> = redis::Script::new(&lua)
+        .key(keys.base())
+        .arg(0)
+        .arg("1970-01-01T00:00:00Z")
+        .arg(args.to_string())
+        .invoke_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(from_lua, rust);
+    assert_eq!(rust.len(), 21, "every row of the layout table");
+}
