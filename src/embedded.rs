@@ -145,16 +145,49 @@ impl RedisServer {
         self.port
     }
 
+    /// Waits until the server has loaded its data (PING answers PONG, not LOADING).
+    pub fn wait_until_loaded(&self) -> anyhow::Result<()> {
+        let client = redis::Client::open(self.url())?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pong = client
+                .get_connection_with_timeout(Duration::from_millis(200))
+                .ok()
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).ok());
+            if pong.is_some() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("redis-server on port {} did not finish loading", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Not stopped or killed.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
     /// Stops the server (SIGTERM, then waits), as an outage would.
     pub fn stop(&mut self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Kills the server outright (SIGKILL), as a crash or a power cut would: nothing is flushed.
+    pub fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+    }
+
+    fn signal(&mut self, signal: libc::c_int) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill(2) on our own child, which has not been reaped yet.
             unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+                libc::kill(child.id() as libc::pid_t, signal);
             }
             let _ = child.wait();
         }

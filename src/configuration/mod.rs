@@ -103,6 +103,7 @@ pub fn load_from_str(
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("sms.retry_schedule_secs")
+                .with_list_parse_key("redis.cluster_nodes")
                 .source(Some(env_overrides)),
         )
         .build()

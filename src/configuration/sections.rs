@@ -43,6 +43,13 @@ pub struct RedisSettings {
     pub data_dir: PathBuf,
     /// Upper bound for any single Redis call made while serving a request.
     pub timeout_ms: u64,
+    /// Redis Cluster: the nodes to discover the cluster from (`url` is then ignored). Secret:
+    /// the URLs may hold a password.
+    pub cluster_nodes: Vec<SecretString>,
+    /// An acknowledged write is first confirmed by this many replicas (`WAIT`); 0 does not wait.
+    pub min_replicas_acked: u32,
+    /// How long to wait for those replicas before answering 503.
+    pub replica_ack_timeout_ms: u64,
 }
 
 impl Default for RedisSettings {
@@ -53,6 +60,9 @@ impl Default for RedisSettings {
             embedded: false,
             data_dir: PathBuf::from("data"),
             timeout_ms: 2000,
+            cluster_nodes: Vec::new(),
+            min_replicas_acked: 0,
+            replica_ack_timeout_ms: 500,
         }
     }
 }
@@ -60,6 +70,14 @@ impl Default for RedisSettings {
 impl RedisSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn replica_ack_timeout(&self) -> Duration {
+        Duration::from_millis(self.replica_ack_timeout_ms)
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_nodes.is_empty()
     }
 }
 

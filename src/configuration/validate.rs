@@ -124,6 +124,25 @@ fn validate_redis(redis: &RedisSettings) -> Result<(), ConfigError> {
     if redis.timeout_ms == 0 {
         return Err(invalid("redis.timeout_ms: must be greater than 0"));
     }
+    for (i, node) in redis.cluster_nodes.iter().enumerate() {
+        let node = node.expose_secret();
+        if !(node.starts_with("redis://") || node.starts_with("rediss://")) {
+            return Err(invalid(format!(
+                "redis.cluster_nodes[{i}]: must start with redis:// or rediss://"
+            )));
+        }
+    }
+    if redis.is_cluster() && redis.embedded {
+        return Err(invalid(
+            "redis.embedded: must be false when redis.cluster_nodes is set (the gateway \
+             starts a single redis-server, never a cluster)",
+        ));
+    }
+    if redis.min_replicas_acked > 0 && redis.replica_ack_timeout_ms == 0 {
+        return Err(invalid(
+            "redis.replica_ack_timeout_ms: must be greater than 0 when redis.min_replicas_acked is set",
+        ));
+    }
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! The Redis store every component shares: the connection, the typed script calls, and what
 //! its errors mean.
 //!
-//! One multiplexed connection per process pipelines concurrent requests over one socket and
-//! reconnects by itself after an outage. Every call made on behalf of a request is bounded by
+//! One multiplexed connection per process (one per node on a Redis Cluster, set by
+//! `redis.cluster_nodes`) pipelines concurrent requests and reconnects by itself after an outage. Every call made on behalf of a request is bounded by
 //! `redis.timeout_ms`, so an outage turns into a prompt 503 instead of a hung till. Blocking
 //! stream reads get a [`Store::dedicated`] connection of their own: a blocked multiplexed
 //! connection would stall every request queued behind it.
@@ -13,11 +13,14 @@
 pub mod keys;
 pub mod scripts;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::FromRedisValue;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{FromRedisValue, RedisFuture, Value};
 use secrecy::ExposeSecret;
 
 use crate::clock::rfc3339;
@@ -43,6 +46,8 @@ pub enum Cause {
     Redis(#[from] redis::RedisError),
     #[error("no answer within {0} ms")]
     Timeout(u128),
+    #[error("{acked} of the {wanted} replicas confirmed the write in time")]
+    Replication { acked: i64, wanted: u32 },
     #[error("the reply of {script}.lua is not what it promises")]
     Reply {
         script: &'static str,
@@ -100,55 +105,146 @@ pub fn is_transient(e: &redis::RedisError) -> bool {
     }
 }
 
+/// A connection to one Redis, or to a Redis Cluster (which follows MOVED and ASK, and
+/// refreshes its view of the slots after a failover): the rest of the crate cannot tell.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Where the connection comes from: a single node's manager (lazy, reconnecting), or a cluster
+/// client whose connection is made on first use (and again after a failed attempt), so the
+/// gateway starts while the cluster is down.
+#[derive(Clone)]
+enum Backend {
+    Single(ConnectionManager),
+    Cluster {
+        client: Box<redis::cluster::ClusterClient>,
+        conn: Arc<tokio::sync::OnceCell<ClusterConnection>>,
+    },
+}
+
+/// `WAIT` after acknowledged writes (`redis.min_replicas_acked`).
+#[derive(Debug, Clone, Copy)]
+struct ReplicaAcks {
+    replicas: u32,
+    timeout: Duration,
+}
+
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    backend: Backend,
+    /// Bound on one call (`redis.timeout_ms`).
     timeout: Duration,
-    client: redis::Client,
-    connect_timeout: Duration,
+    acks: ReplicaAcks,
+    settings: Arc<RedisSettings>,
 }
 
 impl Store {
     /// Creates the connection lazily: the process starts (and reports not-ready) even when Redis
     /// is down, and connects as soon as it answers.
     pub fn connect(settings: &RedisSettings) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.url.expose_secret())
-            .map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {:?}", e.kind()))?;
-        let timeout = settings.timeout();
-        let conn = Self::manager(&client, timeout, timeout)?;
-        Ok(Self {
-            conn,
-            timeout,
-            client,
-            connect_timeout: timeout,
-        })
+        Self::with_response_timeout(settings, settings.timeout())
     }
 
-    fn manager(
-        client: &redis::Client,
-        connect: Duration,
-        response: Duration,
-    ) -> anyhow::Result<ConnectionManager> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(connect))
-            .set_response_timeout(Some(response))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        Ok(ConnectionManager::new_lazy_with_config(
-            client.clone(),
-            config,
-        )?)
+    fn with_response_timeout(settings: &RedisSettings, timeout: Duration) -> anyhow::Result<Self> {
+        let acks = ReplicaAcks {
+            replicas: settings.min_replicas_acked,
+            timeout: settings.replica_ack_timeout(),
+        };
+        // A WAIT may take the replica timeout on top of the ordinary one.
+        let response = timeout + acks.timeout;
+        let backend = if settings.is_cluster() {
+            let nodes: Vec<&str> = settings
+                .cluster_nodes
+                .iter()
+                .map(|n| n.expose_secret())
+                .collect();
+            let client = redis::cluster::ClusterClient::builder(nodes)
+                .connection_timeout(settings.timeout())
+                .response_timeout(response)
+                .retries(3)
+                .min_retry_wait(20)
+                .max_retry_wait(200)
+                .build()
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "redis.cluster_nodes are not valid Redis URLs: {:?}",
+                        e.kind()
+                    )
+                })?;
+            Backend::Cluster {
+                client: Box::new(client),
+                conn: Arc::new(tokio::sync::OnceCell::new()),
+            }
+        } else {
+            let client = redis::Client::open(settings.url.expose_secret()).map_err(|e| {
+                anyhow::anyhow!("redis.url is not a valid Redis URL: {:?}", e.kind())
+            })?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(settings.timeout()))
+                .set_response_timeout(Some(response))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_millis(500));
+            Backend::Single(ConnectionManager::new_lazy_with_config(client, config)?)
+        };
+        Ok(Self {
+            backend,
+            timeout,
+            acks,
+            settings: Arc::new(settings.clone()),
+        })
     }
 
     /// A connection of its own, for commands that block for up to `block` (stream reads).
     pub fn dedicated(&self, block: Duration) -> anyhow::Result<Self> {
-        let response = block + self.timeout;
-        Ok(Self {
-            conn: Self::manager(&self.client, self.connect_timeout, response)?,
-            timeout: response,
-            client: self.client.clone(),
-            connect_timeout: self.connect_timeout,
-        })
+        Self::with_response_timeout(&self.settings, block + self.settings.timeout())
+    }
+
+    /// The connection, made first when it is a cluster's that is not made yet.
+    async fn connection(&self) -> Result<Connection, StoreError> {
+        match &self.backend {
+            Backend::Single(manager) => Ok(Connection::Single(manager.clone())),
+            Backend::Cluster { client, conn } => {
+                let made = conn.get_or_try_init(|| client.get_async_connection());
+                match tokio::time::timeout(self.timeout, made).await {
+                    Ok(Ok(conn)) => Ok(Connection::Cluster(conn.clone())),
+                    Ok(Err(e)) => Err(StoreError::Unavailable(Cause::Redis(e))),
+                    Err(_) => Err(StoreError::Unavailable(Cause::Timeout(
+                        self.timeout.as_millis(),
+                    ))),
+                }
+            }
+        }
     }
 
     /// Runs `op` on the connection with the configured deadline, mapping timeouts and I/O
@@ -167,17 +263,56 @@ impl Store {
 
     /// One command.
     pub async fn command<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         self.bounded(cmd.query_async(&mut conn)).await
     }
 
-    /// Several commands in one round trip.
+    /// Several commands in one round trip (on a cluster, commands of one slot).
     pub async fn pipeline<T: FromRedisValue>(
         &self,
         pipe: &redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         self.bounded(pipe.query_async(&mut conn)).await
+    }
+
+    /// Waits until `redis.min_replicas_acked` replicas of `keys`' node have every write sent
+    /// before on this connection: `WAIT` on the master of the program's slot. Too few in time
+    /// is "unavailable" (the write may have happened; a retry of it is idempotent).
+    async fn replicated(
+        &self,
+        conn: &mut Connection,
+        keys: &ProgramKeys,
+    ) -> Result<(), StoreError> {
+        let ReplicaAcks { replicas, timeout } = self.acks;
+        if replicas == 0 {
+            return Ok(());
+        }
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout.as_millis() as u64);
+        let acked = async {
+            match conn {
+                Connection::Single(c) => wait.query_async::<i64>(c).await,
+                Connection::Cluster(c) => {
+                    let route = Route::with_key(keys.base(), SlotAddr::Master);
+                    let routing =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                    let value = c.route_command(wait, routing).await?;
+                    i64::from_redis_value(value).map_err(redis::RedisError::from)
+                }
+            }
+        };
+        let acked = match tokio::time::timeout(self.timeout + timeout, acked).await {
+            Ok(result) => result.map_err(StoreError::from)?,
+            Err(_) => return Err(StoreError::Unavailable(Cause::Timeout(timeout.as_millis()))),
+        };
+        if acked < i64::from(replicas) {
+            return Err(StoreError::Unavailable(Cause::Replication {
+                acked,
+                wanted: replicas,
+            }));
+        }
+        Ok(())
     }
 
     /// A typed script call on `keys`' program at `now`: the call becomes the script's named
@@ -198,8 +333,11 @@ impl Store {
         if let Some(rules) = call.rules() {
             invocation.arg(rules);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         let answer: String = self.bounded(invocation.invoke_async(&mut conn)).await?;
+        if S::ACKNOWLEDGED {
+            self.replicated(&mut conn, keys).await?;
+        }
         serde_json::from_str(&answer).map_err(|source| {
             StoreError::Unexpected(Cause::Reply {
                 script: S::NAME,

@@ -1,61 +1,137 @@
-//! The scripts on Redis Cluster. Every flow runs against a node in cluster mode, and afterwards
-//! every key written must hash to the program's slot: a script may only touch keys of the slot
-//! of its declared key, so one key outside it would break the gateway on a real cluster. (A
-//! single node owning every slot lets scripts cross slots, so the slots are checked directly.)
+//! Redis Cluster, for real: three masters with a replica each. Every flow runs for three
+//! programs whose hash tags land on three different masters (so MOVED is followed and every
+//! script runs on the right node), and afterwards every key written must hash to its program's
+//! slot. The failover drill kills a master in the middle of a stream of earns.
 
-use serde_json::json;
+use std::collections::HashSet;
 
-use loyalty_gateway::embedded::{free_port, RedisServer};
+use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::local_cluster::shared_cluster;
 
 const PHONE: &str = "+14155552671";
 
-async fn single_node_cluster(dir: &std::path::Path) -> RedisServer {
-    let port = free_port().unwrap();
-    let server = RedisServer::start_with(
-        port,
-        dir,
-        false,
-        &[
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-        ],
+async fn cluster_app() -> TestApp {
+    let cluster = shared_cluster();
+    spawn_app_on("redis://127.0.0.1:1/0", |s| {
+        s.redis.cluster_nodes = cluster.urls().into_iter().map(Into::into).collect();
+    })
+    .await
+}
+
+/// Posts a signed Twilio inbound text from `from` to `to`.
+async fn text_to(app: &TestApp, from: &str, to: &str, body: &str) {
+    let sid = new_sid();
+    let params = form(&[
+        ("MessageSid", sid.as_str()),
+        ("From", from),
+        ("To", to),
+        ("Body", body),
+    ]);
+    let response = app.post_twilio_form("/webhooks/twilio", &params).await;
+    assert_eq!(response.status(), 200, "{body}");
+}
+
+/// Every flow of a program other than `bloom`: POS (earn with an automatic reward, redeem the
+/// code, void, partial refund), every SMS command, delivery and a status callback.
+async fn flows_of(
+    app: &TestApp,
+    program: &str,
+    key: &str,
+    number: &str,
+    location: &str,
+    phone: &str,
+) {
+    let earned = app
+        .post(
+            "/v1/earn",
+            key,
+            &json!({ "phone": phone, "amount": 5000, "location": location, "receipt": "E-1" }),
+        )
+        .await;
+    assert_eq!(earned.status(), 200, "{program}");
+    let earned: Value = earned.json().await.unwrap();
+    let code = earned["rewards_issued"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let redeem = json!({ "phone": phone, "location": location, "receipt": "T-1", "code": code });
+    assert_eq!(app.post("/v1/redeem", key, &redeem).await.status(), 200);
+    let void = json!({ "location": location, "receipt": "T-1" });
+    assert_eq!(app.post("/v1/redeem/void", key, &void).await.status(), 200);
+    let refund =
+        json!({ "location": location, "receipt": "E-1", "amount": 1000, "refund_id": "A" });
+    assert_eq!(app.post("/v1/reverse", key, &refund).await.status(), 200);
+    for body in [
+        "JOIN",
+        "BAL",
+        "REWARDS",
+        "REDEEM nothing",
+        "NAME Bo",
+        "LANG es",
+        "hello",
+        "HELP",
+        "STOP",
+        "START",
+    ] {
+        text_to(app, phone, number, body).await;
+    }
+    let program = app
+        .state
+        .programs
+        .iter()
+        .find(|p| p.id.as_str() == program)
+        .unwrap()
+        .clone();
+    let sent = loyalty_gateway::outbound::drain(
+        &app.state.store,
+        &app.state.outbox,
+        app.sender(),
+        &program,
     )
+    .await
     .unwrap();
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("CLUSTER")
-        .arg("ADDSLOTSRANGE")
-        .arg(0)
-        .arg(16383)
-        .query_async(&mut conn)
+    assert!(sent >= 8, "{} sent {sent}", program.id);
+    let member = loyalty_gateway::domain::PhoneNumber::parse_e164(phone).unwrap();
+    let messages = app
+        .state
+        .outbox
+        .member_messages(&program, &member)
         .await
         .unwrap();
-    // The node declares the cluster usable on its next cron tick (~100 ms): poll its own
-    // report, as the harness polls a starting redis-server, with a deadline.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        let info: String = redis::cmd("CLUSTER")
-            .arg("INFO")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if info.contains("cluster_state:ok") {
-            return server;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("the single-node cluster never reported cluster_state:ok");
+    let sent = messages
+        .iter()
+        .find(|m| m.contains_key("provider_id"))
+        .expect("a text was sent");
+    let params = form(&[
+        ("MessageSid", sent["provider_id"].as_str()),
+        ("MessageStatus", "delivered"),
+        ("From", number),
+    ]);
+    let callback = app
+        .post_twilio_form("/webhooks/twilio/status", &params)
+        .await;
+    assert_eq!(callback.status(), 200);
+    let record = app
+        .state
+        .outbox
+        .message(&program, &sent["id"])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record["status"], "delivered", "{}", program.id);
 }
 
 #[tokio::test]
-async fn every_script_runs_on_redis_cluster() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = single_node_cluster(dir.path()).await;
-    let app = spawn_app_on(&redis.url(), |_| {}).await;
+async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() {
+    let cluster = shared_cluster();
+    let masters: HashSet<usize> = ["{bloom}", "{other}", "{bakery}"]
+        .iter()
+        .map(|tag| cluster.master_of(tag))
+        .collect();
+    assert_eq!(masters.len(), 3, "the programs' slots are on three masters");
+    let app = cluster_app().await;
     // Texts to one number fail until they are dead-lettered; every other text is accepted.
     twilio_send()
         .and(wiremock::matchers::body_string_contains(
@@ -67,7 +143,7 @@ async fn every_script_runs_on_redis_cluster() {
         .await;
     twilio_accepts_everything(&app).await;
 
-    // Inbound commands (prelude + each command's script).
+    // bloom: inbound commands (prelude + each command's script).
     for text in [
         "JOIN", "BAL", "REWARDS", "NAME Ana", "LANG es", "LANG en", "hello", "HELP",
     ] {
@@ -94,8 +170,6 @@ async fn every_script_runs_on_redis_cluster() {
             .status(),
         200
     );
-    // welcome, earn, reward_issued, redeem (code), redeem (r5), reverse; the texted REDEEM r5
-    // found 50 points and changed nothing.
     let history = app.history(PHONE).await;
     let kinds: Vec<&str> = history
         .iter()
@@ -159,14 +233,18 @@ async fn every_script_runs_on_redis_cluster() {
         .unwrap();
     app.drain_outbox().await;
     assert_eq!(app.message(&marketing).await["status"], "deferred");
-    // A text that fails until it is dead-lettered, then requeued.
+    // A text that fails until it is dead-lettered (delayed retries on the way), then requeued.
     app.earn_ok("+14155550100", 1250, "R-3").await;
     for _ in 0..4 {
         app.drain_outbox().await;
         app.clock.advance(chrono::Duration::seconds(300));
     }
-    let dead = app.get("/v1/dead-letters", ADMIN_KEY).await;
-    let dead: Vec<serde_json::Value> = dead.json().await.unwrap();
+    let dead: Vec<Value> = app
+        .get("/v1/dead-letters", ADMIN_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
     let dead_id = dead[0]["id"].as_str().unwrap().to_owned();
     let requeued = app
         .post(
@@ -187,27 +265,43 @@ async fn every_script_runs_on_redis_cluster() {
     app.text(PHONE, "START").await;
     assert_eq!(app.member_json(PHONE).await["status"], "active");
 
-    let client = redis::Client::open(redis.url()).unwrap();
-    let conn = client.get_multiplexed_async_connection().await.unwrap();
-    let slot = |key: String| {
-        let mut conn = conn.clone();
-        async move {
-            redis::cmd("CLUSTER")
-                .arg("KEYSLOT")
-                .arg(key)
-                .query_async::<i64>(&mut conn)
-                .await
-                .unwrap()
-        }
-    };
-    let program_slot = slot(format!("{}:{{bloom}}:", app.prefix)).await;
-    let keys = app.keys().await;
-    assert!(keys.len() > 15, "the flows wrote {} keys", keys.len());
+    // The two other programs, on the two other masters.
+    flows_of(
+        &app,
+        "other",
+        OTHER_PROGRAM_KEY,
+        "+15005550007",
+        "shop",
+        "+447911123456",
+    )
+    .await;
+    flows_of(
+        &app,
+        "bakery",
+        BAKERY_KEY,
+        "+15005550008",
+        "oven",
+        "+14155550123",
+    )
+    .await;
+
+    // Every key sits in its program's slot.
+    let keys = cluster.keys(&app.prefix);
+    assert!(keys.len() > 40, "the flows wrote {} keys", keys.len());
+    let mut programs_seen = HashSet::new();
     for key in keys {
+        let program = key
+            .split('{')
+            .nth(1)
+            .and_then(|rest| rest.split('}').next())
+            .unwrap_or_else(|| panic!("{key} has no hash tag"))
+            .to_owned();
         assert_eq!(
-            slot(key.clone()).await,
-            program_slot,
-            "{key} is outside the program's slot"
+            cluster.keyslot(&key),
+            cluster.keyslot(&format!("{{{program}}}")),
+            "{key} is outside its program's slot"
         );
+        programs_seen.insert(program);
     }
+    assert_eq!(programs_seen.len(), 3);
 }

@@ -18,6 +18,7 @@ pub const DOWNTOWN_KEY: &str = "test-pos-downtown-key";
 pub const MARKETING_KEY: &str = "test-marketing-key";
 pub const ADMIN_KEY: &str = "test-admin-key";
 pub const OTHER_PROGRAM_KEY: &str = "test-other-program-key";
+pub const BAKERY_KEY: &str = "test-bakery-admin-key";
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const AUTH_TOKEN: &str = "test-auth-token";
 pub const SENDER: &str = "+15005550006";
@@ -58,7 +59,8 @@ pub fn unique_prefix() -> String {
     format!("test-{:016x}", rand::thread_rng().gen::<u64>())
 }
 
-/// The configuration every test starts from: two programs, keys of every scope.
+/// The configuration every test starts from: three programs (`bloom`, `other`, `bakery`: on a
+/// three-master cluster their hash tags land on three different masters), keys of every scope.
 pub fn config_toml(redis_url: &str, prefix: &str, twilio_url: &str) -> String {
     format!(
         r#"
@@ -145,6 +147,20 @@ auto_issue = true
 [[programs.locations]]
 id = "shop"
 
+[[programs]]
+id = "bakery"
+name = "Corner Bakery"
+numbers = ["+15005550008"]
+welcome_points = 10
+
+[[programs.rewards]]
+id = "loaf"
+points = 20
+auto_issue = true
+
+[[programs.locations]]
+id = "oven"
+
 [[api_keys]]
 name = "pos"
 sha256 = "{pos}"
@@ -175,12 +191,19 @@ name = "other-pos"
 sha256 = "{other}"
 program = "other"
 scopes = ["pos"]
+
+[[api_keys]]
+name = "bakery-admin"
+sha256 = "{bakery}"
+program = "bakery"
+scopes = ["admin"]
 "#,
         pos = sha(POS_KEY),
         downtown = sha(DOWNTOWN_KEY),
         marketing = sha(MARKETING_KEY),
         admin = sha(ADMIN_KEY),
         other = sha(OTHER_PROGRAM_KEY),
+        bakery = sha(BAKERY_KEY),
     )
 }
 

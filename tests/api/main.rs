@@ -8,6 +8,7 @@ mod config;
 mod earn;
 mod helpers;
 mod inbound;
+mod local_cluster;
 mod members;
 mod operations;
 mod outage;

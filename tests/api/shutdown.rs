@@ -148,6 +148,7 @@ fn ctrl_c_in_the_terminal_finishes_the_send_in_flight_and_records_it_before_redi
     // What the gateway recorded survives in the append-only file: the text is sent, and no
     // stream entry is left for a restarted gateway to send again.
     let redis = RedisServer::start(&data, true).unwrap();
+    redis.wait_until_loaded().unwrap();
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_connection().unwrap();
     let base = format!("{prefix}:{{bloom}}:");

@@ -102,6 +102,7 @@ pub enum InboundReply {
 impl ScriptCall for Inbound<'_> {
     type Reply = InboundReply;
     const NAME: &'static str = "inbound";
+    const ACKNOWLEDGED: bool = true;
 
     fn script(&self) -> &'static redis::Script {
         match self.command {

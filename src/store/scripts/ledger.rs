@@ -82,7 +82,13 @@ pub struct EarnResult {
     pub rewards_issued: Vec<IssuedCode>,
 }
 
-script_call!(Earn<'_>, "earn", Receipted<EarnResult>, rules, "earn.lua");
+script_call!(
+    Earn<'_>,
+    "earn",
+    Receipted<EarnResult>,
+    acknowledged,
+    "earn.lua"
+);
 
 /// redeem.lua: spend points on a reward, or use a code; idempotent on (location, receipt).
 #[derive(Serialize)]
@@ -130,7 +136,13 @@ pub enum RedeemReply {
     CodeExpired,
 }
 
-script_call!(Redeem<'_>, "redeem", RedeemReply, "redeem.lua");
+script_call!(
+    Redeem<'_>,
+    "redeem",
+    RedeemReply,
+    acknowledged_without_rules,
+    "redeem.lua"
+);
 
 /// reverse.lua: a refund of an earn receipt, the rest of it or a part.
 #[derive(Serialize)]
@@ -174,7 +186,13 @@ pub enum ReverseReply {
     NoAmount,
 }
 
-script_call!(Reverse<'_>, "reverse", ReverseReply, rules, "reverse.lua");
+script_call!(
+    Reverse<'_>,
+    "reverse",
+    ReverseReply,
+    acknowledged,
+    "reverse.lua"
+);
 
 /// void.lua: undo a redemption, once.
 #[derive(Serialize)]
@@ -198,7 +216,13 @@ pub enum VoidReply {
     NotFound,
 }
 
-script_call!(Void<'_>, "void", VoidReply, "void.lua");
+script_call!(
+    Void<'_>,
+    "void",
+    VoidReply,
+    acknowledged_without_rules,
+    "void.lua"
+);
 
 /// member.lua: a member and their usable codes.
 #[derive(Serialize)]

@@ -23,6 +23,9 @@ pub trait ScriptCall: Serialize {
     type Reply: DeserializeOwned;
     /// The script's file name without `.lua`, for errors.
     const NAME: &'static str;
+    /// A write the API acknowledges to its client: with `redis.min_replicas_acked`, it is
+    /// confirmed by replicas before the answer.
+    const ACKNOWLEDGED: bool = false;
     fn script(&self) -> &'static Script;
     /// The program's rules (`P` in Lua), for the scripts that need them.
     fn rules(&self) -> Option<&str> {
@@ -47,6 +50,29 @@ pub(crate) use script;
 /// Declares the `ScriptCall` of a type: its name, its reply, whether it carries the program's
 /// rules (its `rules` field), and its script files.
 macro_rules! script_call {
+    ($call:ty, $name:literal, $reply:ty, acknowledged, $($file:literal),+ $(,)?) => {
+        impl $crate::store::scripts::ScriptCall for $call {
+            type Reply = $reply;
+            const NAME: &'static str = $name;
+            const ACKNOWLEDGED: bool = true;
+            fn script(&self) -> &'static redis::Script {
+                $crate::store::scripts::script!($($file),+)
+            }
+            fn rules(&self) -> Option<&str> {
+                Some(self.rules)
+            }
+        }
+    };
+    ($call:ty, $name:literal, $reply:ty, acknowledged_without_rules, $($file:literal),+ $(,)?) => {
+        impl $crate::store::scripts::ScriptCall for $call {
+            type Reply = $reply;
+            const NAME: &'static str = $name;
+            const ACKNOWLEDGED: bool = true;
+            fn script(&self) -> &'static redis::Script {
+                $crate::store::scripts::script!($($file),+)
+            }
+        }
+    };
     ($call:ty, $name:literal, $reply:ty, rules, $($file:literal),+ $(,)?) => {
         impl $crate::store::scripts::ScriptCall for $call {
             type Reply = $reply;
