@@ -29,6 +29,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     appendonly: bool,
+    /// The extra arguments it was started with, for [`RedisServer::restart`].
+    extra: Vec<String>,
 }
 
 /// A port that was free a moment ago.
@@ -96,6 +98,7 @@ impl RedisServer {
             port,
             dir: dir.to_owned(),
             appendonly,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         server.wait_until_ready()?;
         Ok(server)
@@ -193,9 +196,10 @@ impl RedisServer {
         }
     }
 
-    /// Starts it again on the same port with the same data.
+    /// Starts it again on the same port with the same data and arguments.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        self.restart_with(&[])
+        let extra = self.extra.clone();
+        self.restart_with(&extra.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Starts it again on the same port with the same data and extra arguments.

@@ -141,16 +141,67 @@ impl ConnectionLike for Connection {
     }
 }
 
-/// Where the connection comes from: a single node's manager (lazy, reconnecting), or a cluster
-/// client whose connection is made on first use (and again after a failed attempt), so the
-/// gateway starts while the cluster is down.
+/// Where the connection comes from: a single node's manager (lazy, reconnecting), or a
+/// cluster's connection (see [`ClusterBackend`]).
 #[derive(Clone)]
 enum Backend {
     Single(ConnectionManager),
-    Cluster {
-        client: Box<redis::cluster::ClusterClient>,
-        conn: Arc<tokio::sync::OnceCell<ClusterConnection>>,
-    },
+    Cluster(Arc<ClusterBackend>),
+}
+
+/// A Redis Cluster connection that is made on first use, and made anew from the configured
+/// nodes when calls keep failing in ways that say the topology moved (a master died and its
+/// replica took over): redis-rs follows MOVED and ASK by itself, but a connection that lost a
+/// node can keep trying it. A fresh connection discovers the slots again. At most one fresh
+/// connection every [`ClusterBackend::RENEW_AFTER`].
+struct ClusterBackend {
+    client: redis::cluster::ClusterClient,
+    /// The connection and its generation.
+    current: std::sync::RwLock<Option<(u64, ClusterConnection)>>,
+    /// Held while a connection is made, so concurrent callers make one.
+    making: tokio::sync::Mutex<()>,
+    generations: std::sync::atomic::AtomicU64,
+    last_renewal: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl ClusterBackend {
+    const RENEW_AFTER: Duration = Duration::from_millis(500);
+
+    fn current(&self) -> Option<(u64, ClusterConnection)> {
+        self.current.read().expect("not poisoned").clone()
+    }
+
+    async fn connection(&self) -> redis::RedisResult<(u64, ClusterConnection)> {
+        if let Some(current) = self.current() {
+            return Ok(current);
+        }
+        let _making = self.making.lock().await;
+        if let Some(current) = self.current() {
+            return Ok(current);
+        }
+        let conn = self.client.get_async_connection().await?;
+        let generation = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        *self.current.write().expect("not poisoned") = Some((generation, conn.clone()));
+        Ok((generation, conn))
+    }
+
+    /// Drops connection `generation` after a failure that may mean the topology moved; the next
+    /// call makes a fresh one.
+    fn renew(&self, generation: u64) {
+        let mut last = self.last_renewal.lock().expect("not poisoned");
+        if last.is_some_and(|at| at.elapsed() < Self::RENEW_AFTER) {
+            return;
+        }
+        let mut current = self.current.write().expect("not poisoned");
+        if matches!(&*current, Some((g, _)) if *g == generation) {
+            *current = None;
+            *last = Some(std::time::Instant::now());
+            tracing::info!("renewing the Redis Cluster connection after failures");
+        }
+    }
 }
 
 /// `WAIT` after acknowledged writes (`redis.min_replicas_acked`).
@@ -202,10 +253,13 @@ impl Store {
                         e.kind()
                     )
                 })?;
-            Backend::Cluster {
-                client: Box::new(client),
-                conn: Arc::new(tokio::sync::OnceCell::new()),
-            }
+            Backend::Cluster(Arc::new(ClusterBackend {
+                client,
+                current: std::sync::RwLock::new(None),
+                making: tokio::sync::Mutex::new(()),
+                generations: Default::default(),
+                last_renewal: std::sync::Mutex::new(None),
+            }))
         } else {
             let client = redis::Client::open(settings.url.expose_secret()).map_err(|e| {
                 anyhow::anyhow!("redis.url is not a valid Redis URL: {:?}", e.kind())
@@ -230,20 +284,28 @@ impl Store {
         Self::with_response_timeout(&self.settings, block + self.settings.timeout())
     }
 
-    /// The connection, made first when it is a cluster's that is not made yet.
-    async fn connection(&self) -> Result<Connection, StoreError> {
+    /// The connection (and, on a cluster, its generation), made first when it is a cluster's
+    /// that is not made yet.
+    async fn connection(&self) -> Result<(Connection, u64), StoreError> {
         match &self.backend {
-            Backend::Single(manager) => Ok(Connection::Single(manager.clone())),
-            Backend::Cluster { client, conn } => {
-                let made = conn.get_or_try_init(|| client.get_async_connection());
-                match tokio::time::timeout(self.timeout, made).await {
-                    Ok(Ok(conn)) => Ok(Connection::Cluster(conn.clone())),
+            Backend::Single(manager) => Ok((Connection::Single(manager.clone()), 0)),
+            Backend::Cluster(cluster) => {
+                match tokio::time::timeout(self.timeout, cluster.connection()).await {
+                    Ok(Ok((generation, conn))) => Ok((Connection::Cluster(conn), generation)),
                     Ok(Err(e)) => Err(StoreError::Unavailable(Cause::Redis(e))),
                     Err(_) => Err(StoreError::Unavailable(Cause::Timeout(
                         self.timeout.as_millis(),
                     ))),
                 }
             }
+        }
+    }
+
+    /// After a failed call on a cluster connection: when the failure may mean the topology
+    /// moved, the connection is renewed (see [`ClusterBackend`]).
+    fn after_failure(&self, generation: u64, error: &StoreError) {
+        if let (Backend::Cluster(cluster), StoreError::Unavailable(_)) = (&self.backend, error) {
+            cluster.renew(generation);
         }
     }
 
@@ -263,8 +325,12 @@ impl Store {
 
     /// One command.
     pub async fn command<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let mut conn = self.connection().await?;
-        self.bounded(cmd.query_async(&mut conn)).await
+        let (mut conn, generation) = self.connection().await?;
+        let result = self.bounded(cmd.query_async(&mut conn)).await;
+        if let Err(e) = &result {
+            self.after_failure(generation, e);
+        }
+        result
     }
 
     /// Several commands in one round trip (on a cluster, commands of one slot).
@@ -272,8 +338,12 @@ impl Store {
         &self,
         pipe: &redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let mut conn = self.connection().await?;
-        self.bounded(pipe.query_async(&mut conn)).await
+        let (mut conn, generation) = self.connection().await?;
+        let result = self.bounded(pipe.query_async(&mut conn)).await;
+        if let Err(e) = &result {
+            self.after_failure(generation, e);
+        }
+        result
     }
 
     /// Waits until `redis.min_replicas_acked` replicas of `keys`' node have every write sent
@@ -333,11 +403,21 @@ impl Store {
         if let Some(rules) = call.rules() {
             invocation.arg(rules);
         }
-        let mut conn = self.connection().await?;
-        let answer: String = self.bounded(invocation.invoke_async(&mut conn)).await?;
-        if S::ACKNOWLEDGED {
-            self.replicated(&mut conn, keys).await?;
-        }
+        let (mut conn, generation) = self.connection().await?;
+        let answered = async {
+            let answer: String = self.bounded(invocation.invoke_async(&mut conn)).await?;
+            if S::ACKNOWLEDGED {
+                self.replicated(&mut conn, keys).await?;
+            }
+            Ok(answer)
+        };
+        let answer = match answered.await {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.after_failure(generation, &e);
+                return Err(e);
+            }
+        };
         serde_json::from_str(&answer).map_err(|source| {
             StoreError::Unexpected(Cause::Reply {
                 script: S::NAME,

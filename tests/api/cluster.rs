@@ -305,3 +305,197 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
     }
     assert_eq!(programs_seen.len(), 3);
 }
+
+/// What one client saw of one earn.
+struct Attempt {
+    phone: String,
+    receipt: String,
+    acknowledged: bool,
+    at: std::time::Instant,
+}
+
+/// The failover drill: SIGKILL the master that holds a program's slot during a stream of earns
+/// from 16 clients. The replica takes over, the gateway serves again by itself, and with
+/// `min_replicas_acked = 1` every acknowledged earn is there afterwards and every balance is
+/// the sum of its history. The figures are printed (`--nocapture`) for the issue note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_master_loses_no_acknowledged_earn_when_replicas_acknowledge() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let (mut cluster, _keep) = crate::local_cluster::LocalCluster::start_owned().await;
+    let urls = cluster.urls();
+    let app = spawn_app_on("redis://127.0.0.1:1/0", move |s| {
+        s.redis.cluster_nodes = urls.into_iter().map(Into::into).collect();
+        s.redis.min_replicas_acked = 1;
+        s.redis.replica_ack_timeout_ms = 500;
+        s.redis.timeout_ms = 1000;
+    })
+    .await;
+    let phones: Vec<String> = (0..200)
+        .map(|i| format!("+1415555{:04}", 1000 + i))
+        .collect();
+    let attempts: Arc<Mutex<Vec<Attempt>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = app.url("/v1/earn");
+    let clients: Vec<_> = (0..16)
+        .map(|client| {
+            let (attempts, stop, url, phones) =
+                (attempts.clone(), stop.clone(), url.clone(), phones.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let phone = phones[(client * 31 + n * 7) % phones.len()].clone();
+                    let receipt = format!("F-{client}-{n}");
+                    let sent = http
+                        .post(&url)
+                        .bearer_auth(POS_KEY)
+                        .json(&json!({ "phone": phone, "amount": 1000,
+                            "location": "store-12", "receipt": receipt }))
+                        .send()
+                        .await;
+                    let acknowledged = matches!(&sent, Ok(r) if r.status() == 200);
+                    attempts.lock().unwrap().push(Attempt {
+                        phone,
+                        receipt,
+                        acknowledged,
+                        at: Instant::now(),
+                    });
+                    if !acknowledged {
+                        // A till would wait before retrying; this one waits a little too.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Earns flow; then the master of bloom's slot dies.
+    let started = Instant::now();
+    let flowing = || {
+        attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.acknowledged)
+            .count()
+    };
+    while flowing() < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "earns never flowed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let victim = cluster.master_of("{bloom}");
+    let killed_at = Instant::now();
+    cluster.kill(victim);
+    // Its replica takes over after cluster-node-timeout. Then the shard has no replica to
+    // acknowledge writes, so (min_replicas_acked = 1) it refuses them until the dead process,
+    // restarted as a supervisor would, rejoins as the new master's replica.
+    tokio::time::sleep(Duration::from_millis(crate::local_cluster::NODE_TIMEOUT_MS)).await;
+    let _restarted = cluster.restart(victim).await;
+    let restarted_at = Instant::now();
+    // Run until earns have been acknowledged again for two seconds, or give up after 30 s.
+    let recovered_at = loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let first_ok_after_failure = {
+            let attempts = attempts.lock().unwrap();
+            let first_failure = attempts
+                .iter()
+                .filter(|a| a.at > killed_at && !a.acknowledged)
+                .map(|a| a.at)
+                .min();
+            first_failure.and_then(|failed| {
+                attempts
+                    .iter()
+                    .filter(|a| a.at > failed && a.acknowledged)
+                    .map(|a| a.at)
+                    .min()
+            })
+        };
+        if let Some(ok) = first_ok_after_failure {
+            if ok.elapsed() > Duration::from_secs(2) {
+                break ok;
+            }
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "the gateway did not recover within 30 s of the master's death"
+        );
+    };
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+
+    let attempts = std::mem::take(&mut *attempts.lock().unwrap());
+    if std::env::var("DRILL_TIMELINE").is_ok() {
+        let mut buckets = std::collections::BTreeMap::<i64, (usize, usize)>::new();
+        for a in &attempts {
+            let ms = if a.at > killed_at {
+                a.at.duration_since(killed_at).as_millis() as i64
+            } else {
+                -(killed_at.duration_since(a.at).as_millis() as i64)
+            };
+            let b = buckets.entry(ms.div_euclid(250)).or_default();
+            if a.acknowledged {
+                b.0 += 1
+            } else {
+                b.1 += 1
+            }
+        }
+        for (b, (ok, ko)) in buckets {
+            eprintln!("t={:>6} ms ok={ok:>4} fail={ko:>4}", b * 250);
+        }
+    }
+    let acknowledged: Vec<&Attempt> = attempts.iter().filter(|a| a.acknowledged).collect();
+    let refused = attempts.iter().filter(|a| !a.acknowledged).count();
+    let unavailable = attempts
+        .iter()
+        .filter(|a| !a.acknowledged && a.at > killed_at)
+        .map(|a| a.at)
+        .max()
+        .map(|last| last.duration_since(killed_at))
+        .unwrap_or_default();
+    // Every acknowledged earn is in its member's history; every balance is its history's sum.
+    let mut lost = 0;
+    let mut by_phone: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for a in &acknowledged {
+        by_phone.entry(&a.phone).or_default().push(&a.receipt);
+    }
+    for (phone, receipts) in &by_phone {
+        let history = app.history(phone).await;
+        let seen: HashSet<&str> = history
+            .iter()
+            .filter_map(|e| e["receipt"].as_str())
+            .collect();
+        lost += receipts.iter().filter(|r| !seen.contains(**r)).count();
+        let sum: i64 = history.iter().map(|e| e["points"].as_i64().unwrap()).sum();
+        assert_eq!(
+            app.member_json(phone).await["balance"].as_i64().unwrap(),
+            sum,
+            "{phone}'s balance is not the sum of its history"
+        );
+    }
+    eprintln!(
+        "failover drill: {} earns acknowledged, {refused} refused (503 or timeout), {lost} lost; \
+         failures for {:.1} s after the kill; recovered {:.1} s after it and {:.1} s after the \
+         dead node's restart (cluster-node-timeout {} ms)",
+        acknowledged.len(),
+        unavailable.as_secs_f64(),
+        recovered_at.duration_since(killed_at).as_secs_f64(),
+        recovered_at
+            .saturating_duration_since(restarted_at)
+            .as_secs_f64(),
+        crate::local_cluster::NODE_TIMEOUT_MS
+    );
+    assert_eq!(lost, 0, "acknowledged earns were lost");
+    assert!(acknowledged.iter().any(|a| a.at > recovered_at));
+}

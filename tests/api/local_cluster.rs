@@ -12,7 +12,8 @@ use loyalty_gateway::embedded::{free_port, RedisServer};
 pub const NODE_TIMEOUT_MS: u64 = 1000;
 
 pub struct LocalCluster {
-    pub nodes: Vec<RedisServer>,
+    /// `None` for a node handed to a thread of its own ([`LocalCluster::restart`]).
+    pub nodes: Vec<Option<RedisServer>>,
     pub ports: Vec<u16>,
     _dir: tempfile::TempDir,
 }
@@ -63,7 +64,7 @@ impl LocalCluster {
                 ],
             )
             .unwrap();
-            nodes.push(node);
+            nodes.push(Some(node));
             ports.push(port);
         }
         let output = Command::new("redis-cli")
@@ -112,7 +113,7 @@ impl LocalCluster {
         self.ports
             .iter()
             .zip(&self.nodes)
-            .filter(|(_, node)| node.is_running())
+            .filter(|(_, node)| node.as_ref().is_some_and(RedisServer::is_running))
             .map(|(port, _)| *port)
             .collect()
     }
@@ -187,6 +188,54 @@ impl LocalCluster {
             .arg(key)
             .query(&mut redis(self.live_ports()[0]))
             .unwrap()
+    }
+}
+
+/// Keeps the thread that started a [`LocalCluster`] alive (its nodes die with that thread);
+/// dropping it lets the thread end.
+pub struct KeepAlive(Option<std::sync::mpsc::Sender<()>>);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl LocalCluster {
+    /// Kills node `index` outright (SIGKILL).
+    pub fn kill(&mut self, index: usize) {
+        self.nodes[index].as_mut().expect("a node of ours").kill();
+    }
+
+    /// Starts the killed node `index` again with its data, as a supervisor restarts a crashed
+    /// process: it rejoins the cluster (a master that was failed over comes back as a replica).
+    /// It runs on a thread of its own (its process dies with that thread) until the KeepAlive
+    /// is dropped.
+    pub async fn restart(&mut self, index: usize) -> KeepAlive {
+        let mut node = self.nodes[index].take().expect("a node of ours");
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (keep_tx, keep_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let _ = ready_tx.send(node.restart().map_err(|e| e.to_string()));
+            let _ = keep_rx.recv();
+            drop(node);
+        });
+        ready_rx.await.unwrap().expect("the node restarted");
+        KeepAlive(Some(keep_tx))
+    }
+
+    /// Starts a cluster of the caller's own (for tests that kill nodes), on a thread of its own,
+    /// without blocking the caller's runtime.
+    pub async fn start_owned() -> (Self, KeepAlive) {
+        let (cluster_tx, cluster_rx) = tokio::sync::oneshot::channel();
+        let (keep_tx, keep_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let _ = cluster_tx.send(LocalCluster::start());
+            // Until the KeepAlive is dropped (the sender closes).
+            let _ = keep_rx.recv();
+        });
+        let cluster = cluster_rx.await.expect("the cluster started");
+        (cluster, KeepAlive(Some(keep_tx)))
     }
 }
 
