@@ -128,8 +128,11 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     crate::telemetry::init(&settings.log);
     let mut embedded_server = None;
     let url = settings.redis.url.expose_secret().to_owned();
-    let origin =
-        if settings.redis.embedded && !embedded::answers(&url, settings.redis.timeout()).await {
+    let origin = if settings.redis.is_cluster() {
+        "a Redis Cluster; redis.url is not used"
+    } else if settings.redis.embedded
+        && !embedded::answers(&url, settings.redis.timeout()).await
+    {
             // Started on this (the main) thread, not a blocking-pool one: the child is tied to the
             // thread that spawned it (PR_SET_PDEATHSIG), and pool threads retire when idle.
             let server = Embedded::start_or_join(&settings.redis.data_dir)?;
@@ -144,11 +147,22 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
         } else {
             "not started by the gateway"
         };
+    let redis = if settings.redis.is_cluster() {
+        settings
+            .redis
+            .cluster_nodes
+            .iter()
+            .map(|n| redacted_url(n.expose_secret()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        redacted_url(settings.redis.url.expose_secret())
+    };
     tracing::info!(
-        redis = %redacted_url(settings.redis.url.expose_secret()),
+        %redis,
         data_dir = %settings.redis.data_dir.display(),
-        "using Redis at {} ({origin})",
-        redacted_url(settings.redis.url.expose_secret()),
+        min_replicas_acked = settings.redis.min_replicas_acked,
+        "using Redis at {redis} ({origin})",
     );
     let bind_host = settings.server.bind.clone();
     let app = Application::build(settings).await?.stop_on_signals();

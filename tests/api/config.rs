@@ -42,6 +42,31 @@ fn sending_numbers_of_any_country_are_accepted() {
 }
 
 #[test]
+fn cluster_mode_is_configured_by_nodes_and_refuses_an_embedded_redis() {
+    let env = vec![(
+        "LOYALTY__REDIS__CLUSTER_NODES".to_owned(),
+        "redis://10.0.0.1:7000,redis://10.0.0.2:7000".to_owned(),
+    )];
+    let settings = load_from_str(&base(), "test", env)
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(settings.redis.cluster_nodes.len(), 2);
+    assert!(settings.redis.is_cluster());
+    let embedded = base().replace(
+        "[redis]\n",
+        "[redis]\nembedded = true\ncluster_nodes = [\"redis://10.0.0.1:7000\"]\n",
+    );
+    let message = error_of(&embedded);
+    assert!(
+        message.contains("redis.embedded: must be false when redis.cluster_nodes is set"),
+        "{message}"
+    );
+    let not_a_url = base().replace("[redis]\n", "[redis]\ncluster_nodes = [\"10.0.0.1:7000\"]\n");
+    assert!(error_of(&not_a_url).contains("redis.cluster_nodes[0]"));
+}
+
+#[test]
 fn mistakes_name_the_key_and_value() {
     let cases = [
         (

@@ -167,3 +167,56 @@ async fn redis_busy_with_a_script_is_503_and_the_service_recovers_by_itself() {
     assert!(eventually(|| async { readyz(&app).await == 200 }).await);
     app.earn_ok("+14155552671", 1250, "R-2").await;
 }
+
+async fn replication_info(url: &str) -> String {
+    match redis_command(url, redis::cmd("INFO").arg("replication")).await {
+        Ok(redis::Value::BulkString(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(redis::Value::VerbatimString { text, .. }) => text,
+        _ => String::new(),
+    }
+}
+
+#[tokio::test]
+async fn with_replica_acks_an_earn_is_acknowledged_only_once_a_replica_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = RedisServer::start(&dir.path().join("master"), false).unwrap();
+    let replica_port = loyalty_gateway::embedded::free_port().unwrap();
+    let mut replica = RedisServer::start_with(
+        replica_port,
+        &dir.path().join("replica"),
+        false,
+        &["--replicaof", "127.0.0.1", &master.port().to_string()],
+    )
+    .unwrap();
+    assert!(
+        eventually(|| async {
+            replication_info(&replica.url())
+                .await
+                .contains("master_link_status:up")
+        })
+        .await
+    );
+    let app = spawn_app_on(&master.url(), |s| {
+        s.redis.min_replicas_acked = 1;
+        s.redis.replica_ack_timeout_ms = 200;
+    })
+    .await;
+    app.earn_ok("+14155552671", 1250, "R-1").await;
+
+    // Without its replica, a write cannot be confirmed: 503, though it may have happened...
+    replica.stop();
+    let earn = serde_json::json!({ "phone": "+14155552671", "amount": 1250,
+        "location": "store-12", "receipt": "R-2" });
+    let response = app.earn(earn.clone()).await;
+    assert_eq!(response.headers()["retry-after"], "2");
+    let problem = assert_problem(response, 503, "service-unavailable").await;
+    assert!(!problem["detail"].as_str().unwrap().contains("replica"));
+    // ...and once the replica is back, the till's retry of the same receipt is answered from
+    // the record, credited once.
+    replica.restart().unwrap();
+    let confirmed = eventually(|| async { app.earn(earn.clone()).await.status() == 200 }).await;
+    assert!(confirmed, "the retry was never confirmed");
+    let replay = app.earn(earn).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(app.member_json("+14155552671").await["balance"], 24);
+}
