@@ -7,23 +7,60 @@
 //!   no-op Lua script on the same Redis (the store's own ceiling);
 //! - Redis round trips per earn, from the server's command statistics (should be 1.00);
 //! - the send rate of two sender processes sharing one number, against the configured rate
-//!   (must not exceed it: ratio <= 1.00, with the burst allowed on top).
+//!   (must not exceed it: ratio <= 1.00, with the burst allowed on top);
+//! - earn on a local Redis Cluster (three masters with a replica each) with three programs
+//!   whose slots are on three masters, against one node in the same run; one program alone on
+//!   the cluster (the ceiling of one program: its keys share one slot, so one master); and the
+//!   cost of `min_replicas_acked = 1` (every acknowledged earn waits for a replica).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use loyalty_gateway::configuration::{self, Settings};
+use loyalty_gateway::embedded::cluster::LocalCluster;
 use loyalty_gateway::embedded::RedisServer;
 use loyalty_gateway::startup::Application;
 use sha2::{Digest, Sha256};
 
-const KEY: &str = "bench-pos-key";
+/// The programs, one key each: on a three-master cluster their hash tags land on the three
+/// masters. The first one is the single-program phases'.
+const PROGRAMS: [(&str, &str); 3] = [
+    ("bakery", "bench-key-bakery"),
+    ("bloom", "bench-key-bloom"),
+    ("other", "bench-key-other"),
+];
+const KEY: &str = PROGRAMS[0].1;
 const CONCURRENCY: usize = 32;
 const PHASE: Duration = Duration::from_secs(5);
 
 fn settings(redis_url: &str, prefix: &str, provider_url: &str, rate: f64) -> Settings {
-    let sha = hex::encode(Sha256::digest(KEY.as_bytes()));
+    let programs: String = PROGRAMS
+        .iter()
+        .enumerate()
+        .map(|(i, (id, key))| {
+            let sha = hex::encode(Sha256::digest(key.as_bytes()));
+            format!(
+                r#"
+[[programs]]
+id = "{id}"
+name = "Bench {id}"
+numbers = ["+1500555000{i}"]
+[[programs.rewards]]
+id = "r25"
+points = 5000
+auto_issue = true
+[[programs.locations]]
+id = "store-1"
+[[api_keys]]
+name = "pos-{id}"
+sha256 = "{sha}"
+program = "{id}"
+scopes = ["pos", "admin"]
+"#
+            )
+        })
+        .collect();
     configuration::parse_str(&format!(
         r#"
 [server]
@@ -43,24 +80,56 @@ account_sid = "AC00000000000000000000000000000000"
 auth_token = "bench"
 [log]
 level = "warn"
-[[programs]]
-id = "bench"
-name = "Bench Rewards"
-numbers = ["+15005550006"]
-[[programs.rewards]]
-id = "r25"
-points = 5000
-auto_issue = true
-[[programs.locations]]
-id = "store-1"
-[[api_keys]]
-name = "pos"
-sha256 = "{sha}"
-program = "bench"
-scopes = ["pos", "admin"]
-"#
+{programs}"#
     ))
     .expect("bench configuration")
+}
+
+/// Earns of new receipts from CONCURRENCY clients, spread over `keys` (programs).
+async fn earn_phase(http: &reqwest::Client, base: &str, keys: &'static [(&str, &str)]) -> Stats {
+    let client = http.clone();
+    let url = format!("{base}/v1/earn");
+    let run = rand::random::<u32>();
+    load(move |worker, i| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let key = keys[(worker + i) % keys.len()].1;
+            let phone = format!("+1415555{:04}", (worker * 131 + i) % 2000);
+            let body = serde_json::json!({ "phone": phone, "amount": 1250 + i as i64,
+                "location": "store-1", "receipt": format!("C-{run}-{worker}-{i}") });
+            client
+                .post(&url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+}
+
+/// A gateway (API only) on `settings`; its base URL.
+async fn api(settings: Settings) -> String {
+    let app = Application::build(settings)
+        .await
+        .unwrap()
+        .without_workers();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    base
+}
+
+fn print_row(name: &str, stats: &mut Stats) {
+    println!(
+        "{:<44} {:>9.0} {:>8.2}ms {:>8.2}ms {:>8}",
+        name,
+        stats.rps(),
+        stats.percentile(0.5).as_secs_f64() * 1000.0,
+        stats.percentile(0.99).as_secs_f64() * 1000.0,
+        stats.errors
+    );
 }
 
 struct Stats {
@@ -161,15 +230,18 @@ async fn recording_provider() -> (String, Arc<Mutex<Vec<Instant>>>) {
 }
 
 fn main() {
-    // The Redis child is tied to the thread that starts it: the main thread.
+    // The Redis children are tied to the thread that starts them: the main thread.
     let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), false).expect("redis-server");
+    // Append-only, fsync every second: as the cluster nodes run.
+    let redis = RedisServer::start(&dir.path().join("single"), true).expect("redis-server");
+    let cluster = LocalCluster::start(&dir.path().join("cluster"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(run(redis.url()));
+    runtime.block_on(run(redis.url(), cluster.urls()));
+    drop(cluster);
     drop(redis);
 }
 
-async fn run(redis_url: String) {
+async fn run(redis_url: String, cluster_urls: Vec<String>) {
     println!(
         "loyalty-gateway benchmark: {CONCURRENCY} concurrent clients, {} s per phase\n",
         PHASE.as_secs()
@@ -370,5 +442,89 @@ async fn run(redis_url: String) {
     println!(
         "measured / configured      {:>6.2}  (must not exceed 1.00)",
         measured / rate
+    );
+
+    // --- Redis Cluster: three programs on three masters, against one node -------------------
+    let one_node = api(settings(&redis_url, "bench-scale", &provider_url, 1000.0)).await;
+    let on_cluster = |acks: u32| {
+        let mut settings = settings(&redis_url, "bench-cluster", &provider_url, 1000.0);
+        settings.redis.cluster_nodes = cluster_urls.iter().map(|u| u.clone().into()).collect();
+        settings.redis.min_replicas_acked = acks;
+        settings
+    };
+    let cluster = api(on_cluster(0)).await;
+    let cluster_acks = api(on_cluster(1)).await;
+    // The per-program ceiling: one program's earns all run on one node, so it can never earn
+    // faster than one Redis runs the earn script. Measured without HTTP: the ledger straight.
+    let ledger_state =
+        Application::build(settings(&redis_url, "bench-ledger", &provider_url, 1000.0))
+            .await
+            .unwrap()
+            .state();
+    let ledger = ledger_state.ledger.clone();
+    let program = ledger_state.programs.iter().next().unwrap().clone();
+    let run_id = rand::random::<u32>();
+    let mut ledger_only = load(move |worker, i| {
+        let ledger = ledger.clone();
+        let program = program.clone();
+        async move {
+            let cmd = loyalty_gateway::ledger::EarnCommand {
+                phone: loyalty_gateway::domain::PhoneNumber::parse_e164(&format!(
+                    "+1415555{:04}",
+                    (worker * 131 + i) % 2000
+                ))
+                .unwrap(),
+                amount: loyalty_gateway::domain::Amount::parse(1250).unwrap(),
+                location: loyalty_gateway::domain::LocationId::parse("store-1").unwrap(),
+                receipt: loyalty_gateway::domain::Receipt::parse(&format!(
+                    "L-{run_id}-{worker}-{i}"
+                ))
+                .unwrap(),
+                tender: None,
+                first_name: None,
+            };
+            ledger.earn(&program, &cmd).await.is_ok()
+        }
+    })
+    .await;
+    let mut one_node_three = earn_phase(&http, &one_node, &PROGRAMS).await;
+    let mut cluster_three = earn_phase(&http, &cluster, &PROGRAMS).await;
+    let mut cluster_one = earn_phase(&http, &cluster, &PROGRAMS[..1]).await;
+    let mut cluster_three_acks = earn_phase(&http, &cluster_acks, &PROGRAMS).await;
+    println!();
+    println!(
+        "{:<44} {:>9} {:>10} {:>10} {:>8}",
+        "earn, new receipts", "req/s", "p50", "p99", "errors"
+    );
+    print_row("earn script only, one node (no HTTP)", &mut ledger_only);
+    print_row("one node, 3 programs", &mut one_node_three);
+    print_row("3-master cluster, 3 programs", &mut cluster_three);
+    print_row("3-master cluster, 1 program (one slot)", &mut cluster_one);
+    print_row(
+        "3-master cluster, 3 programs, replica acks",
+        &mut cluster_three_acks,
+    );
+    println!();
+    println!(
+        "cluster / one node          {:>6.2}  (3 programs; all processes share this machine's cores)",
+        cluster_three.rps() / one_node_three.rps()
+    );
+    println!(
+        "one program / cluster       {:>6.2}  (a program's keys share one slot: one master's)",
+        cluster_one.rps() / cluster_three.rps()
+    );
+    println!(
+        "per-program ceiling        {:>7.0}  earns/s: the earn script on one Redis node, no HTTP",
+        ledger_only.rps()
+    );
+    println!(
+        "replica acks: p50 {:+.2} ms, p99 {:+.2} ms, throughput x{:.2}",
+        (cluster_three_acks.percentile(0.5).as_secs_f64()
+            - cluster_three.percentile(0.5).as_secs_f64())
+            * 1000.0,
+        (cluster_three_acks.percentile(0.99).as_secs_f64()
+            - cluster_three.percentile(0.99).as_secs_f64())
+            * 1000.0,
+        cluster_three_acks.rps() / cluster_three.rps()
     );
 }

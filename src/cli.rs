@@ -130,23 +130,21 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     let url = settings.redis.url.expose_secret().to_owned();
     let origin = if settings.redis.is_cluster() {
         "a Redis Cluster; redis.url is not used"
-    } else if settings.redis.embedded
-        && !embedded::answers(&url, settings.redis.timeout()).await
-    {
-            // Started on this (the main) thread, not a blocking-pool one: the child is tied to the
-            // thread that spawned it (PR_SET_PDEATHSIG), and pool threads retire when idle.
-            let server = Embedded::start_or_join(&settings.redis.data_dir)?;
-            settings.redis.url = SecretString::from(server.url());
-            let origin = if server.started_here() {
-                "embedded: no Redis answered at redis.url, so this gateway started a redis-server"
-            } else {
-                "embedded: started by another serve on the same redis.data_dir"
-            };
-            embedded_server = Some(server);
-            origin
+    } else if settings.redis.embedded && !embedded::answers(&url, settings.redis.timeout()).await {
+        // Started on this (the main) thread, not a blocking-pool one: the child is tied to the
+        // thread that spawned it (PR_SET_PDEATHSIG), and pool threads retire when idle.
+        let server = Embedded::start_or_join(&settings.redis.data_dir)?;
+        settings.redis.url = SecretString::from(server.url());
+        let origin = if server.started_here() {
+            "embedded: no Redis answered at redis.url, so this gateway started a redis-server"
         } else {
-            "not started by the gateway"
+            "embedded: started by another serve on the same redis.data_dir"
         };
+        embedded_server = Some(server);
+        origin
+    } else {
+        "not started by the gateway"
+    };
     let redis = if settings.redis.is_cluster() {
         settings
             .redis

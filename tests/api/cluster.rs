@@ -324,7 +324,7 @@ async fn a_killed_master_loses_no_acknowledged_earn_when_replicas_acknowledge() 
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    let (mut cluster, _keep) = crate::local_cluster::LocalCluster::start_owned().await;
+    let (mut cluster, _dir, _keep) = crate::local_cluster::start_owned().await;
     let urls = cluster.urls();
     let app = spawn_app_on("redis://127.0.0.1:1/0", move |s| {
         s.redis.cluster_nodes = urls.into_iter().map(Into::into).collect();
@@ -399,8 +399,15 @@ async fn a_killed_master_loses_no_acknowledged_earn_when_replicas_acknowledge() 
     // Its replica takes over after cluster-node-timeout. Then the shard has no replica to
     // acknowledge writes, so (min_replicas_acked = 1) it refuses them until the dead process,
     // restarted as a supervisor would, rejoins as the new master's replica.
-    tokio::time::sleep(Duration::from_millis(crate::local_cluster::NODE_TIMEOUT_MS)).await;
-    let _restarted = cluster.restart(victim).await;
+    while cluster.master_of("{bloom}") == victim {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "no replica took over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed_over_at = Instant::now();
+    let _restarted = crate::local_cluster::restart(&mut cluster, victim).await;
     let restarted_at = Instant::now();
     // Run until earns have been acknowledged again for two seconds, or give up after 30 s.
     let recovered_at = loop {
@@ -486,9 +493,10 @@ async fn a_killed_master_loses_no_acknowledged_earn_when_replicas_acknowledge() 
     }
     eprintln!(
         "failover drill: {} earns acknowledged, {refused} refused (503 or timeout), {lost} lost; \
-         failures for {:.1} s after the kill; recovered {:.1} s after it and {:.1} s after the \
-         dead node's restart (cluster-node-timeout {} ms)",
+         replica promoted {:.1} s after the kill; failures for {:.1} s after the kill; recovered \
+         {:.1} s after it and {:.1} s after the dead node's restart (cluster-node-timeout {} ms)",
         acknowledged.len(),
+        failed_over_at.duration_since(killed_at).as_secs_f64(),
         unavailable.as_secs_f64(),
         recovered_at.duration_since(killed_at).as_secs_f64(),
         recovered_at

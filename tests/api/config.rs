@@ -62,7 +62,10 @@ fn cluster_mode_is_configured_by_nodes_and_refuses_an_embedded_redis() {
         message.contains("redis.embedded: must be false when redis.cluster_nodes is set"),
         "{message}"
     );
-    let not_a_url = base().replace("[redis]\n", "[redis]\ncluster_nodes = [\"10.0.0.1:7000\"]\n");
+    let not_a_url = base().replace(
+        "[redis]\n",
+        "[redis]\ncluster_nodes = [\"10.0.0.1:7000\"]\n",
+    );
     assert!(error_of(&not_a_url).contains("redis.cluster_nodes[0]"));
 }
 

@@ -15,6 +15,8 @@
 //! folder, and a second `serve` on the same folder uses the running server (its port is in the
 //! folder) instead of starting another one on the same append-only files.
 
+pub mod cluster;
+
 use std::fs::{File, TryLockError};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
