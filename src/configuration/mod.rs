@@ -42,6 +42,8 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub ledger: LedgerSettings,
     pub log: LogSettings,
+    pub campaigns: CampaignSettings,
+    pub links: LinkSettings,
     pub programs: Vec<Program>,
     /// Shared with every authenticated request (no per-request copy of scopes and locations).
     pub api_keys: Vec<Arc<ApiKeyEntry>>,

@@ -21,6 +21,10 @@ pub struct RawSettings {
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
+    pub campaigns: CampaignSettings,
+    #[serde(default)]
+    pub links: LinkSettings,
+    #[serde(default)]
     pub programs: Vec<RawProgram>,
     #[serde(default)]
     pub api_keys: Vec<RawApiKey>,

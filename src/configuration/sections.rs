@@ -113,6 +113,8 @@ pub struct SmsSettings {
     pub max_replies_per_hour: u32,
     /// Inbound texts processed per phone number per minute (STOP is always processed).
     pub inbound_per_minute: u32,
+    /// What one segment costs, in the program's currency: for campaign cost previews.
+    pub price_per_segment: rust_decimal::Decimal,
     pub twilio: TwilioSettings,
     pub telnyx: TelnyxSettings,
 }
@@ -131,6 +133,7 @@ impl Default for SmsSettings {
             max_in_flight: 16,
             max_replies_per_hour: 10,
             inbound_per_minute: 10,
+            price_per_segment: rust_decimal::Decimal::new(83, 4),
             twilio: TwilioSettings::default(),
             telnyx: TelnyxSettings::default(),
         }
@@ -235,4 +238,36 @@ impl Default for LogSettings {
             level: "info".into(),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+pub struct CampaignSettings {
+    /// Marketing texts a member may receive per `cap_window`.
+    pub max_per_member: u32,
+    pub cap_window: crate::domain::Period,
+    /// Every http(s) URL of a campaign body becomes a short tracked link per recipient.
+    pub track_links: bool,
+    /// A campaign pauses itself when carriers filter more than this share of its texts.
+    pub pause_on_filtered_percent: f64,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            max_per_member: 1,
+            cap_window: crate::domain::Period::from_secs(86_400),
+            track_links: false,
+            pause_on_filtered_percent: 5.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+pub struct LinkSettings {
+    /// Short links are `{base_url}/l/{token}`; default `server.public_url`.
+    pub base_url: Option<String>,
 }

@@ -21,6 +21,7 @@ impl RawSettings {
         validate_server(&self.server)?;
         validate_redis(&self.redis)?;
         validate_sms(&self.sms)?;
+        validate_campaigns(&self.campaigns, &self.links)?;
         let programs = self
             .programs
             .into_iter()
@@ -70,6 +71,8 @@ impl RawSettings {
             templates: self.templates,
             ledger: self.ledger,
             log: self.log,
+            campaigns: self.campaigns,
+            links: self.links,
             programs,
             api_keys,
         })
@@ -178,6 +181,12 @@ fn validate_sms(sms: &SmsSettings) -> Result<(), ConfigError> {
         return Err(invalid(
             "sms.telnyx.public_key: must be the base64 Ed25519 public key from the Telnyx portal",
         ));
+    }
+    if sms.price_per_segment.is_sign_negative() {
+        return Err(invalid(format!(
+            "sms.price_per_segment: {} must not be negative",
+            sms.price_per_segment
+        )));
     }
     if sms.max_in_flight == 0 {
         return Err(invalid("sms.max_in_flight: must be at least 1"));
@@ -456,4 +465,29 @@ fn validate_api_key(
         scopes,
         locations,
     })
+}
+
+fn validate_campaigns(
+    campaigns: &CampaignSettings,
+    links: &LinkSettings,
+) -> Result<(), ConfigError> {
+    if campaigns.max_per_member == 0 {
+        return Err(invalid("campaigns.max_per_member: must be at least 1"));
+    }
+    if !(0.0..=100.0).contains(&campaigns.pause_on_filtered_percent) {
+        return Err(invalid(format!(
+            "campaigns.pause_on_filtered_percent: {} must be between 0 and 100",
+            campaigns.pause_on_filtered_percent
+        )));
+    }
+    if let Some(base) = &links.base_url {
+        let url = reqwest::Url::parse(base)
+            .map_err(|_| invalid(format!("links.base_url: {base:?} is not a URL")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(format!(
+                "links.base_url: {base:?} must be http or https"
+            )));
+        }
+    }
+    Ok(())
 }

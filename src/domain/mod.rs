@@ -8,6 +8,7 @@
 mod ids;
 pub mod keyword;
 mod money;
+mod period;
 mod phone;
 mod program;
 mod reward_code;
@@ -16,6 +17,7 @@ pub use ids::{
     LocationId, ProgramId, Receipt, RefundId, RewardId, CLIENT_KEY_PATTERN, SLUG_PATTERN,
 };
 pub use money::{Amount, Multiplier};
+pub use period::Period;
 pub use phone::{MaskedPhone, PhoneNumber, Region, MAX_INPUT_LEN as PHONE_MAX_LEN};
 pub use program::{Location, Program, ProgramParts, Programs, Reward, Tier};
 pub use reward_code::{RewardCode, CODE_PATTERN};

@@ -70,6 +70,30 @@ fn cluster_mode_is_configured_by_nodes_and_refuses_an_embedded_redis() {
 }
 
 #[test]
+fn campaign_settings_take_durations_and_decimals_as_written() {
+    let toml = base().replace(
+        "[sms]\n",
+        "[campaigns]\nmax_per_member = 2\ncap_window = \"7d\"\n\n[sms]\nprice_per_segment = \"0.0079\"\n",
+    );
+    let settings = parse_str(&toml).unwrap();
+    assert_eq!(
+        settings.campaigns.cap_window.duration().as_secs(),
+        7 * 86_400
+    );
+    assert_eq!(settings.sms.price_per_segment.to_string(), "0.0079");
+    let defaults = parse_str(&base()).unwrap();
+    assert_eq!(defaults.campaigns.max_per_member, 1);
+    assert_eq!(defaults.campaigns.cap_window.duration().as_secs(), 86_400);
+    assert_eq!(defaults.sms.price_per_segment.to_string(), "0.0083");
+    let bad = base().replace("[sms]\n", "[campaigns]\ncap_window = \"soon\"\n\n[sms]\n");
+    assert!(
+        error_of(&bad).contains("campaigns.cap_window"),
+        "{}",
+        error_of(&bad)
+    );
+}
+
+#[test]
 fn mistakes_name_the_key_and_value() {
     let cases = [
         (
