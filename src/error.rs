@@ -42,6 +42,8 @@ pub enum ErrorKind {
     NothingLeftToRefund,
     RefundExceedsReceipt,
     PartialRefundUnavailable,
+    CampaignNotFound,
+    CampaignNotEditable,
     Unavailable,
     Internal,
 }
@@ -153,6 +155,16 @@ impl ErrorKind {
                 StatusCode::CONFLICT,
                 "partial-refund-unavailable",
                 "This receipt can only be refunded in full",
+            ),
+            CampaignNotFound => (
+                StatusCode::NOT_FOUND,
+                "campaign-not-found",
+                "No such campaign",
+            ),
+            CampaignNotEditable => (
+                StatusCode::CONFLICT,
+                "campaign-not-editable",
+                "Only a draft campaign can be changed",
             ),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

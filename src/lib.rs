@@ -18,6 +18,7 @@
 //! - [`startup`]: wires it all into an [`startup::Application`]; [`cli`] is the binary's interface.
 
 pub mod auth;
+pub mod campaigns;
 pub mod cli;
 pub mod clock;
 pub mod commands;

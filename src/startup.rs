@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
+use crate::campaigns::{self, CampaignPolicy, Campaigns};
 use crate::clock::Clock;
 use crate::commands::{Engine, InboundPolicy};
 use crate::configuration::Settings;
@@ -48,11 +49,20 @@ fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
         InboundPolicy::from_settings(&settings),
         metrics.clone(),
     ));
+    let campaigns = Arc::new(Campaigns::new(
+        store.clone(),
+        prefix,
+        clock.clone(),
+        templates.clone(),
+        outbox.clone(),
+        CampaignPolicy::from_settings(&settings),
+    ));
     let telnyx_key = Some(settings.sms.telnyx.public_key.trim())
         .filter(|k| !k.is_empty())
         .and_then(telnyx_public_key);
     Ok(AppState {
         settings: Arc::new(settings),
+        campaigns,
         store,
         ledger,
         outbox,
@@ -178,9 +188,15 @@ impl Application {
             let workers = workers(&self.state)?;
             let shutdown = self.shutdown.clone();
             let engine = self.state.inbound.clone();
+            let scheduler = campaigns::run_scheduler(
+                self.state.campaigns.clone(),
+                self.state.programs.clone(),
+                shutdown.clone(),
+            );
             Some(tokio::spawn(async move {
                 tokio::join!(
                     workers.run(shutdown.clone()),
+                    scheduler,
                     housekeeping(engine, shutdown)
                 );
             }))

@@ -43,6 +43,28 @@ pub struct Templates {
     env: Environment<'static>,
 }
 
+/// The variables a campaign body may use.
+pub const CAMPAIGN_VARIABLES: &[&str] = &[
+    "first_name",
+    "balance",
+    "program",
+    "points_to_next_reward",
+    "next_reward",
+    "help_contact",
+];
+
+/// A campaign body, compiled (see [`Templates::campaign_body`]).
+pub struct CampaignBody {
+    env: Environment<'static>,
+}
+
+impl CampaignBody {
+    pub fn render(&self, context: &Value) -> Result<String, minijinja::Error> {
+        let template = self.env.get_template("campaign")?;
+        Ok(template.render(context)?.trim().to_owned())
+    }
+}
+
 /// `4880` → `4,880`.
 fn thousands(value: i64) -> String {
     let digits = value.unsigned_abs().to_string();
@@ -144,6 +166,30 @@ impl Templates {
         let template = self.env.get_template(&format!("{locale}/{name}.txt"))?;
         let text = template.render(context)?;
         Ok(text.trim().to_owned())
+    }
+
+    /// A campaign body, compiled once with the same filters and strictness, after checking
+    /// that it names only the variables a member has (`CAMPAIGN_VARIABLES`): a misspelt
+    /// variable inside an `if` would otherwise fail only for the members who reach it.
+    pub fn campaign_body(&self, source: &str) -> Result<CampaignBody, String> {
+        let mut env = self.env.clone();
+        env.add_template_owned("campaign", source.to_owned())
+            .map_err(|e| format!("the body is not a valid template: {e}"))?;
+        let template = env.get_template("campaign").expect("just added");
+        let mut unknown: Vec<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|v| !CAMPAIGN_VARIABLES.contains(&v.as_str()))
+            .collect();
+        unknown.sort();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "the body uses {} which a member does not have (use {})",
+                unknown.join(", "),
+                CAMPAIGN_VARIABLES.join(", ")
+            ));
+        }
+        Ok(CampaignBody { env })
     }
 
     /// Renders a one-off template (a campaign body) with the same filters and strictness.

@@ -113,7 +113,13 @@ async fn read_limited(
 }
 
 /// Parses a JSON body, sorting errors into 400 (not JSON) and 422 (wrong shape, field named).
+/// The body must be an object: serde would read a struct from an array of its fields in order.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if let Some(first) = body.iter().find(|b| !b.is_ascii_whitespace()) {
+        if *first == b'[' {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let value = match parsed {

@@ -2,6 +2,7 @@
 //! they share, and the state only they see.
 
 pub mod admin;
+pub mod campaigns;
 pub mod extract;
 pub mod health;
 pub mod openapi;
@@ -24,6 +25,7 @@ pub fn register(cfg: &mut ServiceConfig) {
     cfg.configure(health::configure)
         .configure(pos::configure)
         .configure(admin::configure)
+        .configure(campaigns::configure)
         .configure(webhooks::configure)
         .service(openapi::openapi_json);
 }

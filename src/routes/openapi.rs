@@ -168,7 +168,7 @@ fn apply_conventions(path: &str, operation: &mut Operation) {
     info(title = "loyalty-gateway", description = "SMS-first customer loyalty gateway"),
     components(schemas(Problem)),
     modifiers(&BearerAuth),
-    tags((name = "pos"), (name = "admin"), (name = "webhooks"), (name = "operations"))
+    tags((name = "pos"), (name = "marketing"), (name = "admin"), (name = "webhooks"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

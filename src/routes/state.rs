@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::campaigns::Campaigns;
 use crate::clock::Clock;
 use crate::commands::Engine;
 use crate::configuration::Settings;
@@ -15,6 +16,7 @@ use crate::templates::Templates;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
+    pub campaigns: Arc<Campaigns>,
     pub store: Store,
     pub ledger: Ledger,
     pub outbox: Outbox,

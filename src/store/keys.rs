@@ -30,6 +30,13 @@
 //! | `seq`                                 | `seq`            | hash   | id counters (`msg`, `entry`)               |
 //! | `stats`                               | `stats`          | hash   | running totals for reporting               |
 //! | `stats:loc:<location>`                | `location_stats` | hash   | the same, per location                     |
+//! | `m:<e164>:marketing`                  | `marketing`      | zset   | the member's marketing texts, by time (cap) |
+//! | `campaigns`                           | `campaigns`      | zset   | every campaign, by creation time           |
+//! | `campaigns:active`                    | `active_campaigns` | set  | campaigns that are queueing texts          |
+//! | `campaigns:scheduled`                 | `scheduled_campaigns` | zset | campaigns waiting for their send time   |
+//! | `campaign:<id>`                       | `campaign`       | hash   | a campaign: definition, state, counters    |
+//! | `campaign:<id>:audience`              | `audience`       | list   | its segment, fixed when it starts          |
+//! | `campaign:<id>:recipients`            | `recipients`     | hash   | member → its text, `holdout`, `capped`...  |
 
 use crate::domain::ProgramId;
 
@@ -137,5 +144,33 @@ impl ProgramKeys {
 
     pub fn location_stats(&self, location: &str) -> String {
         self.key(format_args!("stats:loc:{location}"))
+    }
+
+    pub fn marketing(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}:marketing"))
+    }
+
+    pub fn campaigns(&self) -> String {
+        self.key(format_args!("campaigns"))
+    }
+
+    pub fn active_campaigns(&self) -> String {
+        self.key(format_args!("campaigns:active"))
+    }
+
+    pub fn scheduled_campaigns(&self) -> String {
+        self.key(format_args!("campaigns:scheduled"))
+    }
+
+    pub fn campaign(&self, id: &str) -> String {
+        self.key(format_args!("campaign:{id}"))
+    }
+
+    pub fn audience(&self, id: &str) -> String {
+        self.key(format_args!("campaign:{id}:audience"))
+    }
+
+    pub fn recipients(&self, id: &str) -> String {
+        self.key(format_args!("campaign:{id}:recipients"))
     }
 }

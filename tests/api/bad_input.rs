@@ -66,6 +66,15 @@ async fn invalid_fields_are_422_naming_the_field_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn a_body_of_the_fields_in_an_array_is_not_an_object() {
+    let app = spawn_app().await;
+    let positional = json!(["+14155552671", 1250, "store-12", "R-1", null, null]);
+    let problem = assert_problem(app.earn(positional).await, 422, "validation-error").await;
+    assert_eq!(problem["field"], "body");
+    assert!(app.keys().await.is_empty());
+}
+
+#[tokio::test]
 async fn malformed_json_is_400() {
     let app = spawn_app().await;
     for raw in ["{", "not json", r#"{"phone": "+14155552671",}"#, ""] {

@@ -553,3 +553,20 @@ impl TestApp {
         self.texts_to(phone).await
     }
 }
+
+impl TestApp {
+    /// Runs the campaign scheduler's work for `bloom` now, as `serve` does every quarter second.
+    pub async fn drain_campaigns(&self) -> usize {
+        let program = self.bloom();
+        self.state
+            .campaigns
+            .start_due(&program)
+            .await
+            .expect("start due campaigns");
+        self.state
+            .campaigns
+            .run_active(&program, 100_000)
+            .await
+            .expect("campaign steps")
+    }
+}

@@ -35,6 +35,13 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.seq(),
         keys.stats(),
         keys.location_stats(location),
+        keys.marketing(phone),
+        keys.campaigns(),
+        keys.active_campaigns(),
+        keys.scheduled_campaigns(),
+        keys.campaign("c7"),
+        keys.audience("c7"),
+        keys.recipients("c7"),
     ];
     let lua = format!(
         "{LIBRARY}\nreturn {{ K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
@@ -42,7 +49,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.replies(A.phone, 493123), K.members(), K.earn_receipt(A.location, A.receipt), \
          K.redeem_receipt(A.location, A.receipt), K.code(A.code), K.outbox(), K.delayed(), \
          K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
-         K.stats(), K.location_stats(A.location) }}"
+         K.stats(), K.location_stats(A.location), K.marketing(A.phone), K.campaigns(), \
+         K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7') }}"
     );
     let args = serde_json::json!({
         "phone": phone, "location": location, "receipt": receipt, "code": code, "id": id
@@ -58,5 +66,5 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         .await
         .unwrap();
     assert_eq!(from_lua, rust);
-    assert_eq!(rust.len(), 21, "every row of the layout table");
+    assert_eq!(rust.len(), 28, "every row of the layout table");
 }

@@ -7,6 +7,7 @@
 //! issuing a code, opting out, acknowledging an outbox entry, recording consent, storing a
 //! receipt) followed by the script's own file.
 
+pub mod campaigns;
 pub mod inbound;
 pub mod ledger;
 pub mod outbox;

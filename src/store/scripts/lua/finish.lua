@@ -13,16 +13,19 @@ if outcome == 'sent' then
     redis.call('HSET', key, 'status', 'sent')
   end
   redis.call('HSET', key, 'provider_id', A.provider_id, 'sent_at', NOW)
+  campaign_count(key, 'sent')
   redis.call('SET', K.sid(A.provider_id), A.message_id, 'EX', A.sid_ttl_secs)
 elseif outcome == 'retry' then
   redis.call('HSET', key, 'status', 'queued', 'retry_at_ms', A.retry_at_ms)
   redis.call('ZADD', K.delayed(), A.retry_at_ms, A.message_id)
 elseif outcome == 'dead' then
   redis.call('HSET', key, 'status', 'failed', 'dead', '1')
+  campaign_count(key, 'failed')
   redis.call('XADD', K.dead(), '*', 'id', A.message_id, 'error', A.error or '')
 elseif outcome == 'opted_out' then
   -- The carrier says the handset replied STOP: record it as an opt-out.
   redis.call('HSET', key, 'status', 'failed')
+  campaign_count(key, 'failed')
   local to = redis.call('HGET', key, 'to')
   local status = redis.call('HGET', K.member(to), 'status')
   if status and status ~= 'opted_out' then
@@ -30,5 +33,6 @@ elseif outcome == 'opted_out' then
   end
 else
   redis.call('HSET', key, 'status', 'failed')
+  campaign_count(key, 'failed')
 end
 return reply({ status = 'recorded' })

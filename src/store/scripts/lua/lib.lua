@@ -37,6 +37,13 @@ function K.rate(number) return B .. 'rate:' .. number end
 function K.seq() return B .. 'seq' end
 function K.stats() return B .. 'stats' end
 function K.location_stats(location) return B .. 'stats:loc:' .. location end
+function K.marketing(phone) return B .. 'm:' .. phone .. ':marketing' end
+function K.campaigns() return B .. 'campaigns' end
+function K.active_campaigns() return B .. 'campaigns:active' end
+function K.scheduled_campaigns() return B .. 'campaigns:scheduled' end
+function K.campaign(id) return B .. 'campaign:' .. id end
+function K.audience(id) return B .. 'campaign:' .. id .. ':audience' end
+function K.recipients(id) return B .. 'campaign:' .. id .. ':recipients' end
 
 -- The consumer group every sender reads the outbox through.
 local GROUP = 'senders'
@@ -95,18 +102,27 @@ end
 local function new_message_id() return 'm' .. next_id('msg') end
 
 -- `id` may be allocated beforehand (new_message_id) so a ledger entry can name its text.
-local function enqueue(phone, kind, template, vars, ttl_secs, id)
+-- `campaign` names the campaign a marketing text belongs to (its counters follow the text).
+local function enqueue(phone, kind, template, vars, ttl_secs, id, campaign)
   id = id or new_message_id()
   local key = K.message(id)
   redis.call('HSET', key, 'id', id, 'to', phone, 'kind', kind, 'template', template,
     'vars', cjson.encode(vars), 'status', 'queued', 'attempts', 0,
     'created_ms', NOW_MS, 'created_at', NOW)
+  if campaign then redis.call('HSET', key, 'campaign', campaign) end
   redis.call('EXPIRE', key, ttl_secs)
   redis.call('XADD', K.outbox(), '*', 'id', id)
   -- The member's own list of texts, newest first, for their history (bounded).
   redis.call('LPUSH', K.messages(phone), id)
   redis.call('LTRIM', K.messages(phone), 0, 199)
   return id
+end
+
+-- Counts `field` (sent, delivered, failed, suppressed, deferred...) on the campaign the text of
+-- `message_key` belongs to, if any.
+local function campaign_count(message_key, field)
+  local campaign = redis.call('HGET', message_key, 'campaign')
+  if campaign then redis.call('HINCRBY', K.campaign(campaign), field, 1) end
 end
 
 -- Releases a claimed outbox entry: acknowledged and removed from the stream.

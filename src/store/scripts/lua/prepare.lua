@@ -25,7 +25,21 @@ elseif kind == 'consent_request' then
 else
   allowed = (status == 'active')
 end
+-- A campaign's text goes out only while its campaign still sends.
+local campaign = redis.call('HGET', key, 'campaign')
+local halted
+if allowed and campaign then
+  local campaign_status = redis.call('HGET', K.campaign(campaign), 'status')
+  if campaign_status == 'cancelled' then halted = 'campaign cancelled' end
+end
+if halted then
+  redis.call('HSET', key, 'status', 'suppressed', 'updated_at', NOW, 'error', halted)
+  campaign_count(key, 'suppressed')
+  ack(A.entry)
+  return reply({ status = 'suppressed', member_status = status or nil })
+end
 if not allowed then
+  campaign_count(key, 'suppressed')
   redis.call('HSET', key, 'status', 'suppressed', 'updated_at', NOW,
     'error', 'member status ' .. tostring(status))
   ack(A.entry)

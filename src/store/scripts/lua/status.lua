@@ -14,5 +14,10 @@ if current and rank[current] and rank[new] <= rank[current] then
 end
 redis.call('HSET', key, 'status', new, 'updated_at', NOW)
 if A.error_code then redis.call('HSET', key, 'error_code', A.error_code) end
-if new == 'delivered' then redis.call('HSET', key, 'delivered_at', NOW) end
+if new == 'delivered' then
+  redis.call('HSET', key, 'delivered_at', NOW)
+  campaign_count(key, 'delivered')
+elseif new == 'undelivered' or new == 'failed' then
+  campaign_count(key, 'failed')
+end
 return reply({ status = 'updated' })

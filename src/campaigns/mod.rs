@@ -1,0 +1,637 @@
+//! Campaigns: a marketer's text to a segment of the program's members, previewed with its cost
+//! before it is sent, sent once per member whatever happens, and measured against a holdout.
+//!
+//! A campaign lives in Redis (`campaign:<id>`, see `store::keys`). Sending is a series of
+//! steps, each one script (`campaign_step.lua`): first the audience is fixed (the segment's
+//! members, read a page at a time by join order, into a list), then texts are queued from it in
+//! batches through the outbox (kind `marketing`, so opt-outs and quiet hours apply when each is
+//! sent). The cursors live in the campaign, so any `serve` process may take the next step, a
+//! crash loses nothing, and the recipients hash makes each member's outcome (a text, `holdout`,
+//! `capped`, `suppressed`) happen once. The model is zero2prod's newsletter delivery:
+//! idempotent fan-out through a queue, never inside the request.
+
+pub mod segment;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::clock::{rfc3339_from_ms, Clock};
+use crate::domain::{PhoneNumber, Program};
+use crate::outbound::Outbox;
+use crate::segments::{self, Encoding};
+use crate::store::scripts::campaigns::{
+    CampaignStep, CampaignStepReply, CancelCampaign, CancelCampaignReply, DueCampaigns,
+    DueCampaignsReply, GetCampaigns, GetCampaignsReply, SaveCampaign, SaveCampaignReply,
+    SegmentPage, SegmentPageReply, StartCampaign, StartCampaignReply,
+};
+use crate::store::scripts::outbox::MessageKind;
+use crate::store::scripts::ScriptCall;
+use crate::store::{ProgramKeys, Store, StoreError};
+use crate::templates::Templates;
+pub use segment::Segment;
+
+/// Members read per page of a segment, and texts queued per step.
+const BATCH: usize = 500;
+/// Campaigns listed at most.
+const LIST_LIMIT: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("no campaign with this id")]
+    NotFound,
+    #[error("the campaign is {status}; only a draft can be changed")]
+    NotEditable { status: String },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> CampaignError {
+    CampaignError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// What a marketer writes.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub name: String,
+    pub body: String,
+    pub segment: Segment,
+    pub send_at: Option<DateTime<Utc>>,
+    pub holdout_percent: f64,
+    pub attribution_days: u32,
+}
+
+/// A campaign as stored, with its counts.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Campaign {
+    pub id: String,
+    pub name: String,
+    /// The body as sent (the opt-out notice appended when it had none).
+    pub body: String,
+    #[schema(value_type = Object)]
+    pub segment: serde_json::Value,
+    /// draft, scheduled, sending, paused, sent, cancelled
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
+    pub holdout_percent: f64,
+    pub attribution_days: u32,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// Members of the segment that get the text (the audience less the holdout).
+    pub recipients: i64,
+    pub holdout: i64,
+    pub queued: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub deferred: i64,
+    pub capped: i64,
+    pub suppressed: i64,
+    pub clicks: i64,
+    pub unique_clicks: i64,
+}
+
+impl Campaign {
+    fn from_record(record: &HashMap<String, String>) -> Self {
+        let text = |name: &str| record.get(name).cloned().unwrap_or_default();
+        let number = |name: &str| {
+            record
+                .get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let time = |name: &str| {
+            record
+                .get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(rfc3339_from_ms)
+        };
+        Self {
+            id: text("id"),
+            name: text("name"),
+            body: text("body"),
+            segment: serde_json::from_str(&text("segment_input")).unwrap_or(json!({})),
+            status: text("status"),
+            send_at: time("send_at_ms"),
+            holdout_percent: record
+                .get("holdout_percent")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0),
+            attribution_days: number("attribution_days") as u32,
+            created_at: time("created_ms").unwrap_or_default(),
+            started_at: time("started_ms"),
+            completed_at: record.get("completed_at").cloned(),
+            recipients: number("recipients"),
+            holdout: number("holdout"),
+            queued: number("queued"),
+            sent: number("sent"),
+            delivered: number("delivered"),
+            failed: number("failed"),
+            deferred: number("deferred"),
+            capped: number("capped"),
+            suppressed: number("suppressed"),
+            clicks: number("clicks"),
+            unique_clicks: number("unique_clicks"),
+        }
+    }
+}
+
+/// What a send will be, before it is made.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Preview {
+    /// Members of the segment who get the text (the holdout left out).
+    pub recipients: i64,
+    pub holdout: i64,
+    #[schema(value_type = String, example = "GSM-7")]
+    pub encoding: Encoding,
+    /// Segments of the longest text (names and balances change the length).
+    pub segments: u32,
+    /// Segments of every text together.
+    pub total_segments: u64,
+    /// `total_segments × sms.price_per_segment`, a decimal string.
+    pub estimated_cost: String,
+    pub currency: String,
+    /// How long sending takes at `sms.messages_per_second` (segments per second).
+    pub duration_seconds: f64,
+    /// Three texts as members will read them.
+    pub samples: Vec<String>,
+}
+
+/// The settings campaigns follow.
+#[derive(Debug, Clone)]
+pub struct CampaignPolicy {
+    pub max_per_member: u32,
+    pub cap_window_ms: u64,
+    pub message_ttl_secs: u64,
+    pub price_per_segment: Decimal,
+    pub segments_per_second: f64,
+    pub smart_encoding: bool,
+}
+
+impl CampaignPolicy {
+    pub fn from_settings(settings: &crate::configuration::Settings) -> Self {
+        Self {
+            max_per_member: settings.campaigns.max_per_member,
+            cap_window_ms: settings.campaigns.cap_window.as_millis(),
+            message_ttl_secs: settings.ledger.message_retention_days * 86_400,
+            price_per_segment: settings.sms.price_per_segment,
+            segments_per_second: settings.sms.messages_per_second,
+            smart_encoding: settings.sms.smart_encoding,
+        }
+    }
+}
+
+/// The opt-out notice a marketing text must carry, in the program's language.
+fn optout_notice(locale: &str) -> &'static str {
+    match locale {
+        "es" => "Responde ALTO para no recibir más.",
+        "pt" => "Responda SAIR para não receber mais.",
+        "ar" => "أرسل توقف لإلغاء الاشتراك.",
+        _ => "Reply STOP to opt out.",
+    }
+}
+
+/// `body` with the opt-out notice appended, unless it already tells how to opt out.
+pub fn with_optout_notice(body: &str, locale: &str) -> String {
+    let says = crate::domain::keyword::normalise(body);
+    let words: Vec<&str> = says.split(' ').collect();
+    let mentions = ["STOP", "ALTO", "SAIR", "توقف"]
+        .iter()
+        .any(|w| words.contains(&crate::domain::keyword::normalise(w).as_str()));
+    if mentions {
+        body.trim().to_owned()
+    } else {
+        format!("{} {}", body.trim(), optout_notice(locale))
+    }
+}
+
+pub struct Campaigns {
+    store: Store,
+    prefix: String,
+    clock: Clock,
+    templates: Arc<Templates>,
+    outbox: Outbox,
+    policy: CampaignPolicy,
+}
+
+impl Campaigns {
+    pub fn new(
+        store: Store,
+        prefix: &str,
+        clock: Clock,
+        templates: Arc<Templates>,
+        outbox: Outbox,
+        policy: CampaignPolicy,
+    ) -> Self {
+        Self {
+            store,
+            prefix: prefix.to_owned(),
+            clock,
+            templates,
+            outbox,
+            policy,
+        }
+    }
+
+    async fn call<S: ScriptCall>(
+        &self,
+        program: &Program,
+        call: &S,
+    ) -> Result<S::Reply, StoreError> {
+        let keys = ProgramKeys::new(&self.prefix, &program.id);
+        self.store.call(&keys, self.clock.now(), call).await
+    }
+
+    /// Checks a draft and turns it into the fields stored.
+    fn fields(
+        &self,
+        program: &Program,
+        draft: &Draft,
+    ) -> Result<HashMap<&'static str, String>, CampaignError> {
+        let name = draft.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(invalid("name", "must be 1-100 characters"));
+        }
+        let body = with_optout_notice(&draft.body, &program.locale);
+        if draft.body.trim().is_empty() {
+            return Err(invalid("body", "must not be empty"));
+        }
+        let compiled = self
+            .templates
+            .campaign_body(&body)
+            .map_err(|e| invalid("body", e))?;
+        for context in sample_contexts(program) {
+            compiled
+                .render(&context)
+                .map_err(|e| invalid("body", format!("does not render: {e}")))?;
+        }
+        let segment = draft.segment.to_script(program)?;
+        if !(0.0..=50.0).contains(&draft.holdout_percent) {
+            return Err(invalid("holdout_percent", "must be between 0 and 50"));
+        }
+        if draft.send_at.is_some_and(|at| at <= self.clock.now()) {
+            return Err(invalid("send_at", "must be in the future"));
+        }
+        if !(1..=90).contains(&draft.attribution_days) {
+            return Err(invalid("attribution_days", "must be between 1 and 90"));
+        }
+        let mut fields = HashMap::new();
+        fields.insert("name", name.to_owned());
+        fields.insert("body", body);
+        fields.insert(
+            "segment",
+            serde_json::to_string(&segment).expect("plain data serialises"),
+        );
+        fields.insert(
+            "segment_input",
+            serde_json::to_string(&draft.segment).expect("plain data serialises"),
+        );
+        fields.insert("holdout_percent", draft.holdout_percent.to_string());
+        fields.insert("attribution_days", draft.attribution_days.to_string());
+        if let Some(at) = draft.send_at {
+            fields.insert("send_at_ms", at.timestamp_millis().to_string());
+        }
+        Ok(fields)
+    }
+
+    pub async fn create(
+        &self,
+        program: &Program,
+        draft: &Draft,
+    ) -> Result<Campaign, CampaignError> {
+        let fields = self.fields(program, draft)?;
+        let seed = hex::encode(rand::random::<[u8; 16]>());
+        let call = SaveCampaign {
+            id: None,
+            seed: &seed,
+            fields: &fields,
+            cleared: &[],
+        };
+        let id = match self.call(program, &call).await? {
+            SaveCampaignReply::Saved { id } => id,
+            SaveCampaignReply::NotFound => return Err(CampaignError::NotFound),
+            SaveCampaignReply::NotEditable { current } => {
+                return Err(CampaignError::NotEditable { status: current })
+            }
+        };
+        if let Some(at) = draft.send_at {
+            self.start(program, &id, Some(at)).await?;
+        }
+        self.get(program, &id).await?.ok_or(CampaignError::NotFound)
+    }
+
+    pub async fn update(
+        &self,
+        program: &Program,
+        id: &str,
+        draft: &Draft,
+    ) -> Result<Campaign, CampaignError> {
+        let fields = self.fields(program, draft)?;
+        let cleared: &[&'static str] = if draft.send_at.is_none() {
+            &["send_at_ms"]
+        } else {
+            &[]
+        };
+        let call = SaveCampaign {
+            id: Some(id),
+            seed: "",
+            fields: &fields,
+            cleared,
+        };
+        match self.call(program, &call).await? {
+            SaveCampaignReply::Saved { .. } => {}
+            SaveCampaignReply::NotFound => return Err(CampaignError::NotFound),
+            SaveCampaignReply::NotEditable { current } => {
+                return Err(CampaignError::NotEditable { status: current })
+            }
+        }
+        if let Some(at) = draft.send_at {
+            self.start(program, id, Some(at)).await?;
+        }
+        self.get(program, id).await?.ok_or(CampaignError::NotFound)
+    }
+
+    pub async fn get(&self, program: &Program, id: &str) -> Result<Option<Campaign>, StoreError> {
+        let GetCampaignsReply::Found { campaigns } = self
+            .call(
+                program,
+                &GetCampaigns {
+                    id: Some(id),
+                    limit: 1,
+                },
+            )
+            .await?;
+        Ok(campaigns.first().map(Campaign::from_record))
+    }
+
+    /// The newest campaigns first.
+    pub async fn list(&self, program: &Program) -> Result<Vec<Campaign>, StoreError> {
+        let GetCampaignsReply::Found { campaigns } = self
+            .call(
+                program,
+                &GetCampaigns {
+                    id: None,
+                    limit: LIST_LIMIT,
+                },
+            )
+            .await?;
+        Ok(campaigns.iter().map(Campaign::from_record).collect())
+    }
+
+    /// Sends now (`at` absent) or schedules. Sending twice is sending once.
+    pub async fn start(
+        &self,
+        program: &Program,
+        id: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Campaign, CampaignError> {
+        let call = StartCampaign {
+            id,
+            schedule_at_ms: at.map(|t| t.timestamp_millis()),
+        };
+        match self.call(program, &call).await? {
+            StartCampaignReply::NotFound => return Err(CampaignError::NotFound),
+            StartCampaignReply::Started
+            | StartCampaignReply::Scheduled
+            | StartCampaignReply::Unchanged { .. } => {}
+        }
+        self.get(program, id).await?.ok_or(CampaignError::NotFound)
+    }
+
+    pub async fn cancel(&self, program: &Program, id: &str) -> Result<Campaign, CampaignError> {
+        match self.call(program, &CancelCampaign { id }).await? {
+            CancelCampaignReply::NotFound => return Err(CampaignError::NotFound),
+            CancelCampaignReply::Cancelled | CancelCampaignReply::Unchanged { .. } => {}
+        }
+        self.get(program, id).await?.ok_or(CampaignError::NotFound)
+    }
+
+    /// One step of a sending campaign (see the module's documentation).
+    pub async fn step(
+        &self,
+        program: &Program,
+        campaign: &Campaign,
+    ) -> Result<CampaignStepReply, StoreError> {
+        let call = CampaignStep {
+            id: &campaign.id,
+            count: BATCH,
+            holdout_percent: campaign.holdout_percent,
+            cap_max: self.policy.max_per_member,
+            cap_window_ms: self.policy.cap_window_ms,
+            message_ttl_secs: self.policy.message_ttl_secs,
+        };
+        self.call(program, &call).await
+    }
+
+    /// Starts the scheduled campaigns whose send time has come (once, across processes).
+    pub async fn start_due(&self, program: &Program) -> Result<Vec<String>, StoreError> {
+        let DueCampaignsReply::Checked { started } = self.call(program, &DueCampaigns {}).await?;
+        Ok(started)
+    }
+
+    /// Takes the steps of every sending campaign of `program` until each is done or idle (at
+    /// most `limit` steps in all). Returns the steps taken.
+    pub async fn run_active(&self, program: &Program, limit: usize) -> Result<usize, StoreError> {
+        let keys = ProgramKeys::new(&self.prefix, &program.id);
+        let active: Vec<String> = self
+            .store
+            .command(redis::cmd("SMEMBERS").arg(keys.active_campaigns()))
+            .await?;
+        let mut steps = 0;
+        for id in active {
+            let Some(campaign) = self.get(program, &id).await? else {
+                continue;
+            };
+            while steps < limit {
+                steps += 1;
+                if self.step(program, &campaign).await? != CampaignStepReply::Progress {
+                    break;
+                }
+            }
+        }
+        Ok(steps)
+    }
+
+    /// One rendered copy to `phone`, through the outbox as a marketing text (so opt-outs and
+    /// quiet hours apply); returns the message id.
+    pub async fn test_send(
+        &self,
+        program: &Program,
+        id: &str,
+        phone: &PhoneNumber,
+    ) -> Result<String, CampaignError> {
+        let campaign = self
+            .get(program, id)
+            .await?
+            .ok_or(CampaignError::NotFound)?;
+        let vars = json!({ "body": campaign.body, "test_of": campaign.id });
+        let ttl = std::time::Duration::from_secs(self.policy.message_ttl_secs);
+        Ok(self
+            .outbox
+            .enqueue(
+                program,
+                phone,
+                MessageKind::Marketing,
+                "campaign",
+                &vars,
+                ttl,
+            )
+            .await?)
+    }
+
+    /// Who the campaign would reach now and what it would cost: the segment read a page at a
+    /// time, every recipient's text rendered as it would be sent.
+    pub async fn preview(&self, program: &Program, id: &str) -> Result<Preview, CampaignError> {
+        let campaign = self
+            .get(program, id)
+            .await?
+            .ok_or(CampaignError::NotFound)?;
+        let segment: crate::store::scripts::campaigns::ScriptSegment =
+            serde_json::from_value(campaign.segment.clone())
+                .ok()
+                .map(|s: Segment| s.to_script(program))
+                .transpose()?
+                .unwrap_or_default();
+        let body = self
+            .templates
+            .campaign_body(&campaign.body)
+            .map_err(|e| invalid("body", e))?;
+        let mut audience = 0i64;
+        let mut total_segments = 0u64;
+        let mut worst = (Encoding::Gsm7, 0u32);
+        let mut samples = Vec::new();
+        let mut start = Some(0);
+        while let Some(at) = start {
+            let SegmentPageReply::Page { members, next } = self
+                .call(
+                    program,
+                    &SegmentPage {
+                        segment: &segment,
+                        start: at,
+                        count: BATCH,
+                    },
+                )
+                .await?;
+            for member in members {
+                let context = Templates::context(
+                    program,
+                    member.first_name.as_deref(),
+                    &json!({ "balance": member.balance }),
+                );
+                let text = body
+                    .render(&context)
+                    .map_err(|e| invalid("body", format!("does not render: {e}")))?;
+                let text = if self.policy.smart_encoding {
+                    segments::smart_encode(&text)
+                } else {
+                    text
+                };
+                let count = segments::count(&text);
+                audience += 1;
+                total_segments += u64::from(count.segments);
+                if (count.segments, count.encoding == Encoding::Ucs2)
+                    > (worst.1, worst.0 == Encoding::Ucs2)
+                {
+                    worst = (count.encoding, count.segments);
+                }
+                if samples.len() < 3 {
+                    samples.push(text);
+                }
+            }
+            start = next;
+        }
+        let holdout = (audience as f64 * campaign.holdout_percent / 100.0).round() as i64;
+        let recipients = audience - holdout;
+        // The holdout is drawn at random: its share of the segments, on average.
+        let total_segments = if audience == 0 {
+            0
+        } else {
+            (total_segments as f64 * recipients as f64 / audience as f64).ceil() as u64
+        };
+        let cost = Decimal::from(total_segments) * self.policy.price_per_segment;
+        Ok(Preview {
+            recipients,
+            holdout,
+            encoding: worst.0,
+            segments: worst.1,
+            total_segments,
+            estimated_cost: cost.normalize().to_string(),
+            currency: program.currency.clone(),
+            duration_seconds: total_segments as f64 / self.policy.segments_per_second,
+            samples,
+        })
+    }
+}
+
+/// The campaign scheduler inside `serve`: every quarter second, starts the scheduled campaigns
+/// whose time has come and takes the steps of the sending ones. Several processes may run it:
+/// every step is one script, so they share the work and nothing happens twice.
+pub async fn run_scheduler(
+    campaigns: Arc<Campaigns>,
+    programs: Arc<crate::domain::Programs>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        for program in programs.iter() {
+            let ran = async {
+                campaigns.start_due(program).await?;
+                campaigns.run_active(program, 20).await
+            };
+            if let Err(e) = ran.await {
+                tracing::warn!(program = %program.id, error = %crate::telemetry::Chain(&e), "campaign step failed; retrying");
+            }
+        }
+    }
+}
+
+/// Contexts a body must render with: the shortest and longest values a member can have.
+fn sample_contexts(program: &Program) -> Vec<serde_json::Value> {
+    vec![
+        Templates::context(program, None, &json!({ "balance": 0 })),
+        Templates::context(
+            program,
+            Some("Maximilian"),
+            &json!({ "balance": 9_999_999 }),
+        ),
+        Templates::context(program, Some("Zoë"), &json!({ "balance": -250 })),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_optout_notice;
+
+    #[test]
+    fn the_optout_notice_is_added_once() {
+        assert_eq!(
+            with_optout_notice("Double points today!", "en"),
+            "Double points today! Reply STOP to opt out."
+        );
+        assert_eq!(
+            with_optout_notice("Double points! Text STOP to end.", "en"),
+            "Double points! Text STOP to end."
+        );
+        assert!(with_optout_notice("¡Puntos dobles!", "es").ends_with("ALTO para no recibir más."));
+    }
+}

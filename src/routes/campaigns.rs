@@ -1,0 +1,259 @@
+//! The marketer's API (scope `marketing`): campaigns, their preview, test send, send,
+//! schedule and cancel.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::auth::Scope;
+use crate::campaigns::{Campaign, CampaignError, Draft, Preview, Segment};
+use crate::error::{ApiError, ErrorKind};
+use crate::routes::extract::{ApiKey, ValidJson};
+use crate::routes::pos::phone_of;
+use crate::routes::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(show)
+        .service(update)
+        .service(preview)
+        .service(test_send)
+        .service(send)
+        .service(cancel);
+}
+
+impl From<CampaignError> for ApiError {
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::NotFound => ApiError::new(ErrorKind::CampaignNotFound, e.to_string()),
+            CampaignError::NotEditable { .. } => {
+                ApiError::new(ErrorKind::CampaignNotEditable, e.to_string())
+            }
+            CampaignError::Invalid { field, message } => ApiError::invalid(field, message),
+            CampaignError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignRequest {
+    #[schema(min_length = 1, max_length = 100, example = "Double points weekend")]
+    name: String,
+    /// A template: `{{ first_name }}`, `{{ balance }}`, `{{ program }}`,
+    /// `{{ points_to_next_reward }}`. "Reply STOP to opt out" is appended when it says nothing
+    /// of opting out.
+    #[schema(
+        min_length = 1,
+        max_length = 1600,
+        example = "Hi {{ first_name }}, double points this weekend!"
+    )]
+    body: String,
+    #[serde(default, deserialize_with = "crate::campaigns::segment::object_only")]
+    segment: Option<Segment>,
+    /// RFC 3339, in the future: schedule the send.
+    send_at: Option<DateTime<Utc>>,
+    /// A random control group that gets nothing, 0-50 % of the segment.
+    #[schema(minimum = 0, maximum = 50)]
+    holdout_percent: Option<f64>,
+    /// How long after the text a visit counts for the campaign (default 7).
+    #[schema(minimum = 1, maximum = 90)]
+    attribution_days: Option<u32>,
+}
+
+impl CampaignRequest {
+    fn draft(self) -> Draft {
+        Draft {
+            name: self.name,
+            body: self.body,
+            segment: self.segment.unwrap_or_default(),
+            send_at: self.send_at,
+            holdout_percent: self.holdout_percent.unwrap_or(0.0),
+            attribution_days: self.attribution_days.unwrap_or(7),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestSendRequest {
+    #[schema(example = "(415) 555-2671", min_length = 1, max_length = 64)]
+    phone: String,
+}
+
+fn campaign_id(raw: &str) -> Result<&str, ApiError> {
+    let valid = raw.len() <= 24
+        && raw.starts_with('c')
+        && raw.len() > 1
+        && raw[1..].chars().all(|c| c.is_ascii_digit());
+    if valid {
+        Ok(raw)
+    } else {
+        Err(ApiError::invalid("id", "is not a campaign id (c1, c2...)"))
+    }
+}
+
+/// Create a campaign (a draft, or scheduled with `send_at`).
+#[utoipa::path(
+    request_body = CampaignRequest,
+    responses((status = 201, body = Campaign)),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[post("/v1/campaigns")]
+pub async fn create(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    body: ValidJson<CampaignRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let campaign = state
+        .campaigns
+        .create(&key.program, &body.0.draft())
+        .await?;
+    Ok(HttpResponse::Created().json(campaign))
+}
+
+/// The program's campaigns, newest first.
+#[utoipa::path(
+    responses((status = 200, body = Vec<Campaign>)),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[get("/v1/campaigns")]
+pub async fn list(key: ApiKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    Ok(HttpResponse::Ok().json(state.campaigns.list(&key.program).await?))
+}
+
+/// A campaign, its state and its counts.
+#[utoipa::path(
+    params(("id" = String, Path, pattern = "^c[0-9]{1,23}$")),
+    responses((status = 200, body = Campaign), (status = 404, description = "campaign-not-found")),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[get("/v1/campaigns/{id}")]
+pub async fn show(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let campaign = state
+        .campaigns
+        .get(&key.program, campaign_id(&path)?)
+        .await?
+        .ok_or(CampaignError::NotFound)?;
+    Ok(HttpResponse::Ok().json(campaign))
+}
+
+/// Change a draft.
+#[utoipa::path(
+    params(("id" = String, Path, pattern = "^c[0-9]{1,23}$")),
+    request_body = CampaignRequest,
+    responses(
+        (status = 200, body = Campaign),
+        (status = 404, description = "campaign-not-found"),
+        (status = 409, description = "campaign-not-editable: it is no longer a draft"),
+    ),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[patch("/v1/campaigns/{id}")]
+pub async fn update(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: ValidJson<CampaignRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let campaign = state
+        .campaigns
+        .update(&key.program, campaign_id(&path)?, &body.0.draft())
+        .await?;
+    Ok(HttpResponse::Ok().json(campaign))
+}
+
+/// Who it would reach now, what the longest text is, and what it would cost.
+#[utoipa::path(
+    params(("id" = String, Path, pattern = "^c[0-9]{1,23}$")),
+    responses((status = 200, body = Preview), (status = 404, description = "campaign-not-found")),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[post("/v1/campaigns/{id}/preview")]
+pub async fn preview(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let preview = state
+        .campaigns
+        .preview(&key.program, campaign_id(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(preview))
+}
+
+/// One rendered copy to one phone (opt-outs and quiet hours apply).
+#[utoipa::path(
+    params(("id" = String, Path, pattern = "^c[0-9]{1,23}$")),
+    request_body = TestSendRequest,
+    responses((status = 202, description = "Queued"), (status = 404, description = "campaign-not-found")),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[post("/v1/campaigns/{id}/test")]
+pub async fn test_send(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: ValidJson<TestSendRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let phone = phone_of(&key.program, &body.0.phone)?;
+    let message = state
+        .campaigns
+        .test_send(&key.program, campaign_id(&path)?, &phone)
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "message_id": message })))
+}
+
+/// Send now (a campaign with `send_at` is sent then by itself). Each member of the segment gets
+/// it at most once, whatever happens; a second send changes nothing.
+#[utoipa::path(
+    params(("id" = String, Path, pattern = "^c[0-9]{1,23}$")),
+    responses((status = 202, body = Campaign), (status = 404, description = "campaign-not-found")),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[post("/v1/campaigns/{id}/send")]
+pub async fn send(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let campaign = state
+        .campaigns
+        .start(&key.program, campaign_id(&path)?, None)
+        .await?;
+    Ok(HttpResponse::Accepted().json(campaign))
+}
+
+/// Stop it: nothing more is queued, and its texts not yet sent are not sent.
+#[utoipa::path(
+    params(("id" = String, Path, pattern = "^c[0-9]{1,23}$")),
+    responses((status = 200, body = Campaign), (status = 404, description = "campaign-not-found")),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[post("/v1/campaigns/{id}/cancel")]
+pub async fn cancel(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let campaign = state
+        .campaigns
+        .cancel(&key.program, campaign_id(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(campaign))
+}

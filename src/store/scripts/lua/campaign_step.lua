@@ -1,0 +1,83 @@
+-- One step of a sending campaign: first the audience is fixed (the segment's members, a page
+-- at a time, into a list), then the texts are queued from it a batch at a time. The cursors
+-- live in the campaign, so any `serve` process can take the next step, after a crash too, and
+-- a member is queued at most once (the recipients hash). Arguments:
+-- store::scripts::campaigns::CampaignStep.
+local key = K.campaign(A.id)
+local c = redis.call('HMGET', key, 'status', 'stage', 'snapshot_cursor', 'fanout_cursor',
+  'audience', 'holdout_target', 'holdout_selected', 'segment', 'seed', 'body')
+if c[1] ~= 'sending' then
+  redis.call('SREM', K.active_campaigns(), A.id)
+  return reply({ status = 'idle' })
+end
+local stage = c[2]
+
+if stage == 'snapshot' then
+  local cursor = tonumber(c[3] or '0')
+  local segment = cjson.decode(c[8] or '{}')
+  local page = redis.call('ZRANGE', K.members(), cursor, cursor + A.count - 1)
+  for _, phone in ipairs(page) do
+    if in_segment(phone, member_fields(phone), segment) then
+      redis.call('RPUSH', K.audience(A.id), phone)
+    end
+  end
+  if #page < A.count then
+    local audience = redis.call('LLEN', K.audience(A.id))
+    local holdout = math.floor(audience * A.holdout_percent / 100 + 0.5)
+    redis.call('HSET', key, 'stage', 'fanout', 'audience', audience, 'recipients',
+      audience - holdout, 'holdout_target', holdout, 'holdout_selected', 0, 'fanout_cursor', 0)
+  else
+    redis.call('HSET', key, 'snapshot_cursor', cursor + #page)
+  end
+  return reply({ status = 'progress' })
+end
+
+-- Fan-out. The holdout is drawn by selection sampling over the audience in order: the member
+-- at position `seen` is held out with probability (wanted - selected) / (audience - seen),
+-- decided by a hash of the campaign's seed and the position, so the group has exactly
+-- round(percent x audience) members and the same seed draws the same group.
+local cursor = tonumber(c[4] or '0')
+local audience, wanted = tonumber(c[5]), tonumber(c[6])
+local selected = tonumber(c[7] or '0')
+local phones = redis.call('LRANGE', K.audience(A.id), cursor, cursor + A.count - 1)
+for i, phone in ipairs(phones) do
+  local seen = cursor + i - 1
+  local u = tonumber(string.sub(redis.sha1hex(c[9] .. ':' .. seen), 1, 12), 16) / 281474976710656
+  if selected < wanted and u * (audience - seen) < (wanted - selected) then
+    selected = selected + 1
+    if redis.call('HSETNX', K.recipients(A.id), phone, 'holdout') == 1 then
+      redis.call('HINCRBY', key, 'holdout', 1)
+    end
+  elseif redis.call('HEXISTS', K.recipients(A.id), phone) == 0 then
+    local m = member_fields(phone)
+    local outcome
+    if m.status ~= 'active' or m.undeliverable == '1' then
+      outcome = 'suppressed'
+    else
+      local marketing = K.marketing(phone)
+      redis.call('ZREMRANGEBYSCORE', marketing, '-inf', NOW_MS - A.cap_window_ms)
+      if redis.call('ZCARD', marketing) >= A.cap_max then
+        outcome = 'capped'
+      else
+        outcome = enqueue(phone, 'marketing', 'campaign', { body = c[10], campaign = A.id,
+          balance = tonumber(m.balance or '0') }, A.message_ttl_secs, nil, A.id)
+        redis.call('ZADD', marketing, NOW_MS, outcome)
+        redis.call('EXPIRE', marketing, math.ceil(A.cap_window_ms / 1000))
+        redis.call('HINCRBY', key, 'queued', 1)
+      end
+    end
+    if outcome == 'suppressed' or outcome == 'capped' then
+      redis.call('HINCRBY', key, outcome, 1)
+    end
+    redis.call('HSET', K.recipients(A.id), phone, outcome)
+  end
+end
+cursor = cursor + #phones
+redis.call('HSET', key, 'fanout_cursor', cursor, 'holdout_selected', selected)
+if cursor >= audience then
+  redis.call('HSET', key, 'status', 'sent', 'stage', 'done', 'completed_at', NOW)
+  redis.call('DEL', K.audience(A.id))
+  redis.call('SREM', K.active_campaigns(), A.id)
+  return reply({ status = 'done' })
+end
+return reply({ status = 'progress' })

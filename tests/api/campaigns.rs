@@ -1,0 +1,427 @@
+//! Campaigns: segments, preview, exactly-once fan-out through the outbox, holdouts, the cap.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// An active member (joined by text), named, with `visits` purchases of $10 at `location`.
+async fn member(app: &TestApp, phone: &str, name: &str, visits: usize, location: &str) {
+    app.text(phone, "JOIN").await;
+    app.text(phone, &format!("NAME {name}")).await;
+    for i in 0..visits {
+        let earned = app
+            .earn(
+                json!({ "phone": phone, "amount": 1000, "location": location,
+                "receipt": format!("{phone}-{i}") }),
+            )
+            .await;
+        assert_eq!(earned.status(), 200);
+    }
+}
+
+async fn create(app: &TestApp, body: Value) -> reqwest::Response {
+    app.post("/v1/campaigns", MARKETING_KEY, &body).await
+}
+
+async fn created(app: &TestApp, body: Value) -> Value {
+    let response = create(app, body).await;
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    response.json().await.unwrap()
+}
+
+async fn preview(app: &TestApp, id: &str) -> Value {
+    let response = app
+        .post(
+            &format!("/v1/campaigns/{id}/preview"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn campaign(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/v1/campaigns/{id}"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_draft_is_checked_completed_with_the_optout_notice_and_editable_until_sent() {
+    let app = spawn_app().await;
+    let draft = created(
+        &app,
+        json!({ "name": "Weekend", "body": "Hi {{ first_name }}, double points this weekend!" }),
+    )
+    .await;
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(
+        draft["body"],
+        "Hi {{ first_name }}, double points this weekend! Reply STOP to opt out."
+    );
+    let id = draft["id"].as_str().unwrap().to_owned();
+    for (body, field) in [
+        (
+            json!({ "name": "x", "body": "Hi {{ frist_name }}" }),
+            "body",
+        ),
+        (
+            json!({ "name": "x", "body": "{% if balance > 10 %}{{ nope }}{% endif %}" }),
+            "body",
+        ),
+        (json!({ "name": "x", "body": "Hi {{ first_name" }), "body"),
+        (
+            json!({ "name": "x", "body": "Hi", "segment": { "tiers": ["platinum"] } }),
+            "segment.tiers",
+        ),
+        (
+            json!({ "name": "x", "body": "Hi", "segment": { "locations": ["mars"] } }),
+            "segment.locations",
+        ),
+        (
+            json!({ "name": "x", "body": "Hi", "holdout_percent": 60 }),
+            "holdout_percent",
+        ),
+        (json!({ "name": "", "body": "Hi" }), "name"),
+        (
+            json!({ "name": "x", "body": "Hi", "segment": [null, null] }),
+            "segment",
+        ),
+        (
+            json!({ "name": "x", "body": "Hi", "send_at": "2000-01-01T00:00:00Z" }),
+            "send_at",
+        ),
+    ] {
+        let problem =
+            assert_problem(create(&app, body.clone()).await, 422, "validation-error").await;
+        assert_eq!(problem["field"], field, "{body}");
+    }
+    let edit = json!({ "name": "Weekend", "body": "Hi {{ first_name }}! Text STOP to end." });
+    let edited = app
+        .client
+        .patch(app.url(&format!("/v1/campaigns/{id}")))
+        .bearer_auth(MARKETING_KEY)
+        .json(&edit)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    assert_eq!(
+        edited.json::<Value>().await.unwrap()["body"],
+        "Hi {{ first_name }}! Text STOP to end.",
+        "a body that tells how to opt out gets no second notice"
+    );
+    let sent = app
+        .post(
+            &format!("/v1/campaigns/{id}/send"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(sent.status(), 202);
+    let again = app
+        .client
+        .patch(app.url(&format!("/v1/campaigns/{id}")))
+        .bearer_auth(MARKETING_KEY)
+        .json(&edit)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(again, 409, "campaign-not-editable").await;
+    assert_problem(
+        app.get("/v1/campaigns/c999", MARKETING_KEY).await,
+        404,
+        "campaign-not-found",
+    )
+    .await;
+    assert_problem(app.get("/v1/campaigns", POS_KEY).await, 403, "forbidden").await;
+}
+
+#[tokio::test]
+async fn segments_select_by_every_field_and_only_active_members() {
+    let app = spawn_app().await;
+    member(&app, "+14155550001", "Ana", 3, "store-12").await;
+    member(&app, "+14155550002", "Bo", 1, "store-7").await;
+    member(&app, "+14155550003", "Cy", 0, "store-12").await;
+    app.text("+14155550003", "LANG es").await;
+    // Not recipients: pending (enrolled at a till) and opted out.
+    app.earn_ok("+14155550004", 5000, "R-P").await;
+    member(&app, "+14155550005", "Di", 2, "store-12").await;
+    app.text("+14155550005", "STOP").await;
+    let count = |segment: Value| {
+        let app = &app;
+        async move {
+            let c = created(
+                app,
+                json!({ "name": "s", "body": "Hi", "segment": segment }),
+            )
+            .await;
+            preview(app, c["id"].as_str().unwrap()).await["recipients"].clone()
+        }
+    };
+    assert_eq!(count(json!({})).await, 3);
+    assert_eq!(count(json!({ "locations": ["store-12"] })).await, 1);
+    assert_eq!(
+        count(json!({ "locations": ["store-7", "store-12"] })).await,
+        2
+    );
+    assert_eq!(count(json!({ "locales": ["es"] })).await, 1);
+    assert_eq!(count(json!({ "min_visits": 2 })).await, 1);
+    assert_eq!(
+        count(json!({ "min_balance": 60, "max_balance": 70 })).await,
+        1
+    );
+    assert_eq!(count(json!({ "tiers": ["member"] })).await, 3);
+    assert_eq!(count(json!({ "tiers": ["gold"] })).await, 0);
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    assert_eq!(count(json!({ "visited_after": hour_ago })).await, 2);
+    assert_eq!(count(json!({ "joined_before": hour_ago })).await, 0);
+    assert_eq!(
+        count(json!({ "not_visited_for_days": 1 })).await,
+        1,
+        "never visited counts"
+    );
+}
+
+#[tokio::test]
+async fn the_preview_counts_encoding_segments_and_cost_as_a_hand_count_does() {
+    let app = spawn_app().await;
+    member(&app, "+14155550001", "Ana", 0, "store-12").await;
+    member(&app, "+14155550002", "Maximiliana", 0, "store-12").await;
+    // "Hi Ana, you have 50 pts! Reply STOP to opt out." is 47 GSM-7 characters: 1 segment
+    // each; the longest name is still one.
+    let plain = created(
+        &app,
+        json!({ "name": "p", "body": "Hi {{ first_name }}, you have {{ balance }} pts!" }),
+    )
+    .await;
+    let p = preview(&app, plain["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (
+            &p["recipients"],
+            &p["encoding"],
+            &p["segments"],
+            &p["total_segments"]
+        ),
+        (&json!(2), &json!("GSM-7"), &json!(1), &json!(2))
+    );
+    assert_eq!(p["estimated_cost"], "0.0166");
+    assert_eq!(p["currency"], "USD");
+    assert_eq!(
+        p["samples"][0],
+        "Hi Ana, you have 50 pts! Reply STOP to opt out."
+    );
+    // An emoji makes it UCS-2: 70 units a text, 67 per part. 64 "x" + " 🎉" (3 units) + the
+    // notice (23 units) = 90 units: 2 segments each, 4 in all.
+    let body = format!("{} 🎉", "x".repeat(64));
+    let ucs = created(&app, json!({ "name": "u", "body": body })).await;
+    let u = preview(&app, ucs["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (&u["encoding"], &u["segments"], &u["total_segments"]),
+        (&json!("UCS-2"), &json!(2), &json!(4))
+    );
+    assert_eq!(u["estimated_cost"], "0.0332");
+}
+
+#[tokio::test]
+async fn each_member_gets_a_campaign_once_whatever_is_sent_twice() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    for (i, name) in ["Ana", "Bo", "Cy"].iter().enumerate() {
+        member(&app, &format!("+1415555000{i}"), name, 0, "store-12").await;
+    }
+    app.earn_ok("+14155550009", 1000, "R-P").await; // pending: never a recipient
+    app.drain_outbox().await;
+    let before = app.sent_texts().await.len();
+    let c = created(
+        &app,
+        json!({ "name": "Once", "body": "Hi {{ first_name }}!" }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    for _ in 0..2 {
+        let sent = app
+            .post(
+                &format!("/v1/campaigns/{id}/send"),
+                MARKETING_KEY,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(sent.status(), 202);
+    }
+    app.drain_campaigns().await;
+    app.post(
+        &format!("/v1/campaigns/{id}/send"),
+        MARKETING_KEY,
+        &json!({}),
+    )
+    .await;
+    app.drain_campaigns().await;
+    // Daytime for San Francisco, so nothing waits for quiet hours.
+    app.clock.set(
+        (chrono::Utc::now() + chrono::Duration::days(1))
+            .date_naive()
+            .and_hms_opt(20, 0, 0)
+            .unwrap()
+            .and_utc(),
+    );
+    app.drain_outbox().await;
+    let texts = &app.sent_texts().await[before..];
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    let mut to: Vec<&str> = texts.iter().map(|(to, _)| to.as_str()).collect();
+    to.sort();
+    assert_eq!(to, ["+14155550000", "+14155550001", "+14155550002"]);
+    assert!(texts
+        .iter()
+        .any(|(_, body)| body == "Hi Bo! Reply STOP to opt out."));
+    let counts = campaign(&app, id).await;
+    assert_eq!(counts["status"], "sent");
+    assert_eq!(
+        (&counts["recipients"], &counts["queued"], &counts["sent"]),
+        (&json!(3), &json!(3), &json!(3))
+    );
+}
+
+#[tokio::test]
+async fn the_frequency_cap_skips_and_counts_a_member_already_texted() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    member(&app, "+14155550001", "Ana", 0, "store-12").await;
+    member(&app, "+14155550002", "Bo", 0, "store-12").await;
+    let first = created(
+        &app,
+        json!({ "name": "1", "body": "One", "segment": { "locales": ["en"] } }),
+    )
+    .await;
+    let id = first["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/campaigns/{id}/send"),
+        MARKETING_KEY,
+        &json!({}),
+    )
+    .await;
+    app.drain_campaigns().await;
+    let second = created(&app, json!({ "name": "2", "body": "Two" })).await;
+    let id2 = second["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/campaigns/{id2}/send"),
+        MARKETING_KEY,
+        &json!({}),
+    )
+    .await;
+    app.drain_campaigns().await;
+    let counts = campaign(&app, id2).await;
+    assert_eq!(
+        (&counts["capped"], &counts["queued"]),
+        (&json!(2), &json!(0))
+    );
+    // A day later (the default window), the cap is free again.
+    app.clock.advance(chrono::Duration::hours(25));
+    let third = created(&app, json!({ "name": "3", "body": "Three" })).await;
+    let id3 = third["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/campaigns/{id3}/send"),
+        MARKETING_KEY,
+        &json!({}),
+    )
+    .await;
+    app.drain_campaigns().await;
+    assert_eq!(campaign(&app, id3).await["queued"], 2);
+}
+
+#[tokio::test]
+async fn the_holdout_has_exactly_the_share_asked_and_gets_nothing() {
+    let app = spawn_app().await;
+    for i in 0..10 {
+        app.text(&format!("+141555501{i:02}"), "JOIN").await;
+    }
+    let c = created(
+        &app,
+        json!({ "name": "H", "body": "Hi", "holdout_percent": 30 }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(preview(&app, id).await["holdout"], 3);
+    app.post(
+        &format!("/v1/campaigns/{id}/send"),
+        MARKETING_KEY,
+        &json!({}),
+    )
+    .await;
+    app.drain_campaigns().await;
+    let counts = campaign(&app, id).await;
+    assert_eq!(
+        (&counts["holdout"], &counts["queued"], &counts["recipients"]),
+        (&json!(3), &json!(7), &json!(7))
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_campaign_sends_nothing_it_had_not_sent() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    member(&app, "+14155550001", "Ana", 0, "store-12").await;
+    app.drain_outbox().await;
+    let before = app.sent_texts().await.len();
+    let c = created(&app, json!({ "name": "C", "body": "Hi" })).await;
+    let id = c["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/campaigns/{id}/send"),
+        MARKETING_KEY,
+        &json!({}),
+    )
+    .await;
+    app.drain_campaigns().await;
+    let cancelled = app
+        .post(
+            &format!("/v1/campaigns/{id}/cancel"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        cancelled.json::<Value>().await.unwrap()["status"],
+        "cancelled"
+    );
+    app.clock.set(
+        (chrono::Utc::now() + chrono::Duration::days(1))
+            .date_naive()
+            .and_hms_opt(20, 0, 0)
+            .unwrap()
+            .and_utc(),
+    );
+    app.drain_outbox().await;
+    assert_eq!(
+        app.sent_texts().await.len(),
+        before,
+        "the queued text was not sent"
+    );
+    assert_eq!(campaign(&app, id).await["suppressed"], 1);
+}
+
+#[tokio::test]
+async fn a_scheduled_campaign_starts_at_its_time_once() {
+    let app = spawn_app().await;
+    app.text("+14155550001", "JOIN").await;
+    let at = chrono::Utc::now() + chrono::Duration::hours(2);
+    let c = created(
+        &app,
+        json!({ "name": "Later", "body": "Hi", "send_at": at.to_rfc3339() }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(c["status"], "scheduled");
+    app.drain_campaigns().await;
+    assert_eq!(campaign(&app, id).await["status"], "scheduled");
+    app.clock.advance(chrono::Duration::hours(3));
+    app.drain_campaigns().await;
+    app.drain_campaigns().await;
+    let counts = campaign(&app, id).await;
+    assert_eq!(
+        (&counts["status"], &counts["queued"]),
+        (&json!("sent"), &json!(1))
+    );
+}
