@@ -152,6 +152,75 @@ impl Campaign {
     }
 }
 
+/// POS activity of one group of a campaign within its attribution window.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct GroupResults {
+    /// Members in the group: recipients whose text was sent, or the holdout.
+    pub members: i64,
+    /// Members who made at least one purchase.
+    pub visitors: i64,
+    pub visits: i64,
+    /// Minor units.
+    pub spend: i64,
+    pub points: i64,
+    pub redemptions: i64,
+    /// Opt-outs within 24 h of the text (or of the send, for the holdout).
+    pub opt_outs: i64,
+    /// visitors / members.
+    pub visit_rate: f64,
+    /// spend / members, minor units.
+    pub spend_per_member: f64,
+}
+
+impl GroupResults {
+    fn from_record(record: &HashMap<String, String>, group: &str) -> Self {
+        let number = |field: &str| {
+            record
+                .get(&format!("{group}:{field}"))
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let members = number("members");
+        let per_member = |value: i64| {
+            if members == 0 {
+                0.0
+            } else {
+                value as f64 / members as f64
+            }
+        };
+        Self {
+            members,
+            visitors: number("visitors"),
+            visits: number("visits"),
+            spend: number("spend"),
+            points: number("points"),
+            redemptions: number("redemptions"),
+            opt_outs: number("opt_outs"),
+            visit_rate: per_member(number("visitors")),
+            spend_per_member: per_member(number("spend")),
+        }
+    }
+}
+
+/// What the recipients did beyond the holdout, scaled to the recipients' number.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Incremental {
+    pub visits: f64,
+    /// Minor units.
+    pub spend: f64,
+}
+
+/// A campaign's results against its holdout, measured at the till.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Results {
+    pub attribution_days: u32,
+    pub recipients: GroupResults,
+    pub holdout: GroupResults,
+    /// recipients − holdout × (recipients' members / holdout's members); zero without a
+    /// holdout to compare with.
+    pub incremental: Incremental,
+}
+
 /// What a send will be, before it is made.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Preview {
@@ -378,6 +447,43 @@ impl Campaigns {
             )
             .await?;
         Ok(campaigns.first().map(Campaign::from_record))
+    }
+
+    /// The POS activity each group of the campaign caused, side by side.
+    pub async fn results(&self, program: &Program, id: &str) -> Result<Results, CampaignError> {
+        let GetCampaignsReply::Found { campaigns } = self
+            .call(
+                program,
+                &GetCampaigns {
+                    id: Some(id),
+                    limit: 1,
+                },
+            )
+            .await?;
+        let record = campaigns.first().ok_or(CampaignError::NotFound)?;
+        let recipients = GroupResults::from_record(record, "r");
+        let holdout = GroupResults::from_record(record, "h");
+        let scale = if holdout.members == 0 {
+            None
+        } else {
+            Some(recipients.members as f64 / holdout.members as f64)
+        };
+        let incremental = match scale {
+            Some(scale) => Incremental {
+                visits: recipients.visits as f64 - holdout.visits as f64 * scale,
+                spend: recipients.spend as f64 - holdout.spend as f64 * scale,
+            },
+            None => Incremental {
+                visits: 0.0,
+                spend: 0.0,
+            },
+        };
+        Ok(Results {
+            attribution_days: Campaign::from_record(record).attribution_days,
+            recipients,
+            holdout,
+            incremental,
+        })
     }
 
     /// The newest campaigns first.

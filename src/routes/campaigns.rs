@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Scope;
-use crate::campaigns::{Campaign, CampaignError, Draft, Preview, Segment};
+use crate::campaigns::{Campaign, CampaignError, Draft, Preview, Results, Segment};
 use crate::error::{ApiError, ErrorKind};
 use crate::routes::extract::{ApiKey, ValidJson};
 use crate::routes::pos::phone_of;
@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(preview)
         .service(test_send)
         .service(send)
-        .service(cancel);
+        .service(cancel)
+        .service(results);
 }
 
 impl From<CampaignError> for ApiError {
@@ -256,4 +257,24 @@ pub async fn cancel(
         .cancel(&key.program, campaign_id(&path)?)
         .await?;
     Ok(HttpResponse::Ok().json(campaign))
+}
+
+/// What the campaign earned at the till, against its holdout.
+#[utoipa::path(
+    params(("id" = String, Path, pattern = "^c[0-9]{1,23}$")),
+    responses((status = 200, body = Results), (status = 404, description = "campaign-not-found")),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[get("/v1/campaigns/{id}/results")]
+pub async fn results(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let results = state
+        .campaigns
+        .results(&key.program, campaign_id(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(results))
 }

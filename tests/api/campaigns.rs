@@ -425,3 +425,141 @@ async fn a_scheduled_campaign_starts_at_its_time_once() {
         (&json!("sent"), &json!(1))
     );
 }
+
+/// Who a campaign put in each group: (recipients, holdout).
+async fn groups(app: &TestApp, id: &str) -> (Vec<String>, Vec<String>) {
+    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let outcomes: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("{}:{{bloom}}:campaign:{id}:recipients", app.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut recipients: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, o)| o.starts_with('m'))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let mut holdout: Vec<String> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == "holdout")
+        .map(|(p, _)| p.clone())
+        .collect();
+    recipients.sort();
+    holdout.sort();
+    (recipients, holdout)
+}
+
+/// Sends campaign `id` and delivers its texts in the recipients' daytime.
+async fn send_and_deliver(app: &TestApp, id: &str) {
+    let sent = app
+        .post(
+            &format!("/v1/campaigns/{id}/send"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(sent.status(), 202);
+    app.drain_campaigns().await;
+    let noon_in_california = (app.clock.now() + chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(20, 0, 0)
+        .unwrap()
+        .and_utc();
+    app.clock.set(noon_in_california);
+    app.drain_outbox().await;
+}
+
+#[tokio::test]
+async fn purchases_at_the_till_are_attributed_to_the_right_group_window_and_campaign() {
+    let app = spawn_app_with(|s| s.campaigns.max_per_member = 5).await;
+    twilio_accepts_everything(&app).await;
+    for i in 0..10 {
+        app.text(&format!("+141555502{i:02}"), "JOIN").await;
+    }
+    let first = created(
+        &app,
+        json!({ "name": "A", "body": "Come in!", "holdout_percent": 50,
+        "attribution_days": 7 }),
+    )
+    .await;
+    let id = first["id"].as_str().unwrap().to_owned();
+    send_and_deliver(&app, &id).await;
+    let (recipients, holdout) = groups(&app, &id).await;
+    assert_eq!((recipients.len(), holdout.len()), (5, 5));
+    // Two recipients buy ($10 and $20), one twice; one holdout member buys once ($40).
+    app.earn_ok(&recipients[0], 1000, "A-1").await;
+    app.earn_ok(&recipients[0], 1000, "A-2").await;
+    app.earn_ok(&recipients[1], 2000, "A-3").await;
+    app.earn_ok(&holdout[0], 4000, "A-4").await;
+    let results: Value = app
+        .get(&format!("/v1/campaigns/{id}/results"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(results["attribution_days"], 7);
+    let r = &results["recipients"];
+    assert_eq!(
+        (
+            &r["members"],
+            &r["visitors"],
+            &r["visits"],
+            &r["spend"],
+            &r["points"]
+        ),
+        (&json!(5), &json!(2), &json!(3), &json!(4000), &json!(40))
+    );
+    assert_eq!(r["visit_rate"], 0.4);
+    let h = &results["holdout"];
+    assert_eq!(
+        (&h["members"], &h["visitors"], &h["visits"], &h["spend"]),
+        (&json!(5), &json!(1), &json!(1), &json!(4000))
+    );
+    assert_eq!(results["incremental"]["visits"], 2.0);
+    assert_eq!(results["incremental"]["spend"], 0.0);
+
+    // After the window, nothing more counts.
+    app.clock.advance(chrono::Duration::days(8));
+    app.earn_ok(&recipients[2], 1000, "A-5").await;
+    let later: Value = app
+        .get(&format!("/v1/campaigns/{id}/results"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(later["recipients"]["visits"], 3);
+
+    // A second campaign touches everyone: the last touch wins.
+    let second = created(&app, json!({ "name": "B", "body": "Again!" })).await;
+    let id2 = second["id"].as_str().unwrap().to_owned();
+    send_and_deliver(&app, &id2).await;
+    app.earn_ok(&recipients[0], 1000, "B-1").await;
+    let a: Value = app
+        .get(&format!("/v1/campaigns/{id}/results"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = app
+        .get(&format!("/v1/campaigns/{id2}/results"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        a["recipients"]["visits"], 3,
+        "the first campaign gets no more"
+    );
+    assert_eq!(b["recipients"]["visits"], 1);
+    assert_eq!(b["recipients"]["members"], 10);
+    // An opt-out within a day of the text counts against the campaign that sent it.
+    app.text(&recipients[3], "STOP").await;
+    let b: Value = app
+        .get(&format!("/v1/campaigns/{id2}/results"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["recipients"]["opt_outs"], 1);
+}

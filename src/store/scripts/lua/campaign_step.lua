@@ -47,6 +47,7 @@ for i, phone in ipairs(phones) do
     selected = selected + 1
     if redis.call('HSETNX', K.recipients(A.id), phone, 'holdout') == 1 then
       redis.call('HINCRBY', key, 'holdout', 1)
+      touch(phone, A.id, 'h', tonumber(redis.call('HGET', key, 'attribution_days') or '7'))
     end
   elseif redis.call('HEXISTS', K.recipients(A.id), phone) == 0 then
     local m = member_fields(phone)

@@ -37,6 +37,7 @@ append_ledger(phone, { type = 'earn', points = points, balance = balance, amount
   location = A.location, receipt = A.receipt, tender = A.tender, message_id = message_id })
 stat('points:issued', points, A.location)
 stat('visits', 1, A.location)
+attribute_visit(phone, A.amount, points)
 if visits == 1 then stat('visitors', 1) end
 if visits == 2 then stat('repeat_visitors', 1) end
 

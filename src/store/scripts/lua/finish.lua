@@ -14,6 +14,13 @@ if outcome == 'sent' then
   end
   redis.call('HSET', key, 'provider_id', A.provider_id, 'sent_at', NOW)
   campaign_count(key, 'sent')
+  -- A campaign's text touches its recipient when it goes out (not when it was queued: quiet
+  -- hours may have held it).
+  local campaign = redis.call('HGET', key, 'campaign')
+  if campaign then
+    local days = tonumber(redis.call('HGET', K.campaign(campaign), 'attribution_days') or '7')
+    touch(redis.call('HGET', key, 'to'), campaign, 'r', days)
+  end
   redis.call('SET', K.sid(A.provider_id), A.message_id, 'EX', A.sid_ttl_secs)
 elseif outcome == 'retry' then
   redis.call('HSET', key, 'status', 'queued', 'retry_at_ms', A.retry_at_ms)

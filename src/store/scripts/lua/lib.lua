@@ -44,6 +44,7 @@ function K.scheduled_campaigns() return B .. 'campaigns:scheduled' end
 function K.campaign(id) return B .. 'campaign:' .. id end
 function K.audience(id) return B .. 'campaign:' .. id .. ':audience' end
 function K.recipients(id) return B .. 'campaign:' .. id .. ':recipients' end
+function K.visitors(id, group) return B .. 'campaign:' .. id .. ':visitors:' .. group end
 
 -- The consumer group every sender reads the outbox through.
 local GROUP = 'senders'
@@ -87,13 +88,57 @@ local function record_consent(phone, record)
   redis.call('LPUSH', K.consent(phone), cjson.encode(record))
 end
 
+-- Campaign attribution. A campaign "touches" a member when its text is sent to them (group
+-- `r`, recipients) or when they are drawn into its holdout (group `h`); the last touch wins.
+-- For the campaign's attribution_days after the touch, the member's visits, spend, points and
+-- redemptions count for that campaign and group, O(1) per purchase, in the same script.
+local function touch(phone, campaign, group, days)
+  redis.call('HSET', K.member(phone), 'touch_campaign', campaign, 'touch_group', group,
+    'touch_ms', NOW_MS, 'touch_until_ms', NOW_MS + days * 86400000)
+  redis.call('HINCRBY', K.campaign(campaign), group .. ':members', 1)
+end
+
+-- The campaign and group a member's activity now counts for, if any.
+local function touched_by(phone, within_ms)
+  local t = redis.call('HMGET', K.member(phone), 'touch_campaign', 'touch_group',
+    'touch_until_ms', 'touch_ms')
+  if not t[1] then return nil end
+  if within_ms then
+    if NOW_MS - tonumber(t[4]) > within_ms then return nil end
+  elseif tonumber(t[3]) < NOW_MS then
+    return nil
+  end
+  return t[1], t[2]
+end
+
+-- A purchase of `amount` earning `points`, counted for the campaign that touched the member.
+local function attribute_visit(phone, amount, points)
+  local campaign, group = touched_by(phone)
+  if not campaign then return end
+  local key = K.campaign(campaign)
+  redis.call('HINCRBY', key, group .. ':visits', 1)
+  redis.call('HINCRBY', key, group .. ':spend', amount)
+  redis.call('HINCRBY', key, group .. ':points', points)
+  if redis.call('SADD', K.visitors(campaign, group), phone) == 1 then
+    redis.call('HINCRBY', key, group .. ':visitors', 1)
+  end
+end
+
+local function attribute(phone, field)
+  local campaign, group = touched_by(phone)
+  if campaign then redis.call('HINCRBY', K.campaign(campaign), group .. ':' .. field, 1) end
+end
+
 -- Opts a known member out (status, time, consent record): `channel` says who told us (sms,
--- carrier), `text` and `message_id` what and which message.
+-- carrier), `text` and `message_id` what and which message. An opt-out within a day of a
+-- campaign's touch counts against that campaign.
 local function opt_out(phone, from, channel, text, message_id)
   set_status(phone, from, 'opted_out')
   redis.call('HSET', K.member(phone), 'opted_out_at', NOW)
   record_consent(phone, { action = 'opt_out', channel = channel, text = text,
     message_id = message_id })
+  local campaign, group = touched_by(phone, 86400000)
+  if campaign then redis.call('HINCRBY', K.campaign(campaign), group .. ':opt_outs', 1) end
 end
 
 -- The transactional outbox: the message record and its stream entry are written by the same

@@ -39,6 +39,7 @@ else
   redeemed = { reward = c[2], code = A.code, points = 0 }
 end
 
+attribute(phone, 'redemptions')
 local result = member_summary(phone)
 result.redeemed = redeemed
 if message_id then
