@@ -266,12 +266,13 @@ impl CampaignPolicy {
     }
 }
 
-/// The opt-out notice a marketing text must carry, in the program's language.
+/// The opt-out notice a marketing text must carry, in its recipients' language. It names
+/// STOP in every language: the English keyword works everywhere (CTIA), the local ones vary.
 fn optout_notice(locale: &str) -> &'static str {
     match locale {
-        "es" => "Responde ALTO para no recibir más.",
-        "pt" => "Responda SAIR para não receber mais.",
-        "ar" => "أرسل توقف لإلغاء الاشتراك.",
+        "es" => "Responde STOP para no recibir más.",
+        "pt" => "Responda STOP para não receber mais.",
+        "ar" => "أرسل STOP لإلغاء الاشتراك.",
         _ => "Reply STOP to opt out.",
     }
 }
@@ -337,7 +338,12 @@ impl Campaigns {
         if name.is_empty() || name.chars().count() > 100 {
             return Err(invalid("name", "must be 1-100 characters"));
         }
-        let body = with_optout_notice(&draft.body, &program.locale);
+        // A campaign to one language's speakers carries the notice in that language.
+        let notice_locale = match draft.segment.locales.as_deref() {
+            Some([only]) => only.as_str(),
+            _ => program.locale.as_str(),
+        };
+        let body = with_optout_notice(&draft.body, notice_locale);
         if draft.body.trim().is_empty() {
             return Err(invalid("body", "must not be empty"));
         }
@@ -738,6 +744,6 @@ mod tests {
             with_optout_notice("Double points! Text STOP to end.", "en"),
             "Double points! Text STOP to end."
         );
-        assert!(with_optout_notice("¡Puntos dobles!", "es").ends_with("ALTO para no recibir más."));
+        assert!(with_optout_notice("¡Puntos dobles!", "es").ends_with("STOP para no recibir más."));
     }
 }

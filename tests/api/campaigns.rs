@@ -62,6 +62,15 @@ async fn a_draft_is_checked_completed_with_the_optout_notice_and_editable_until_
         draft["body"],
         "Hi {{ first_name }}, double points this weekend! Reply STOP to opt out."
     );
+    let spanish = created(
+        &app,
+        json!({ "name": "Fin de semana", "body": "¡Puntos dobles!", "segment": { "locales": ["es"] } }),
+    )
+    .await;
+    assert_eq!(
+        spanish["body"], "¡Puntos dobles! Responde STOP para no recibir más.",
+        "a campaign to one language's speakers gets the notice in that language"
+    );
     let id = draft["id"].as_str().unwrap().to_owned();
     for (body, field) in [
         (
