@@ -21,7 +21,9 @@ impl Clock {
 
     /// Sets this clock (and every clone of it) to `at`, which then advances in real time.
     pub fn set(&self, at: DateTime<Utc>) {
-        let offset = (at - Utc::now()).num_milliseconds();
+        // Rounded up, so that the clock never reads a moment before `at`.
+        let micros = (at - Utc::now()).num_microseconds().unwrap_or(i64::MAX);
+        let offset = micros.div_euclid(1000) + i64::from(micros.rem_euclid(1000) != 0);
         self.offset_ms.store(offset, Ordering::Relaxed);
     }
 

@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::clock::{rfc3339_from_ms, Clock};
 use crate::domain::{PhoneNumber, Program};
+use crate::outbound::quiet_hours::LocalTime;
 use crate::outbound::Outbox;
 use crate::segments::{self, Encoding};
 use crate::store::scripts::campaigns::{
@@ -69,6 +70,8 @@ pub struct Draft {
     pub body: String,
     pub segment: Segment,
     pub send_at: Option<DateTime<Utc>>,
+    /// `"HH:MM"` in each recipient's zone.
+    pub send_at_local: Option<String>,
     pub holdout_percent: f64,
     pub attribution_days: u32,
 }
@@ -86,6 +89,9 @@ pub struct Campaign {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_at: Option<String>,
+    /// `"HH:MM"`: each recipient gets the text at this time in their own zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at_local: Option<String>,
     pub holdout_percent: f64,
     pub attribution_days: u32,
     pub created_at: String,
@@ -129,6 +135,7 @@ impl Campaign {
             segment: serde_json::from_str(&text("segment_input")).unwrap_or(json!({})),
             status: text("status"),
             send_at: time("send_at_ms"),
+            send_at_local: record.get("send_at_local").cloned(),
             holdout_percent: record
                 .get("holdout_percent")
                 .and_then(|v| v.parse().ok())
@@ -363,6 +370,14 @@ impl Campaigns {
         if draft.send_at.is_some_and(|at| at <= self.clock.now()) {
             return Err(invalid("send_at", "must be in the future"));
         }
+        if let Some(local) = &draft.send_at_local {
+            if LocalTime::parse(local).is_none() {
+                return Err(invalid(
+                    "send_at_local",
+                    "must be a time of day, HH:MM (24 h)",
+                ));
+            }
+        }
         if !(1..=90).contains(&draft.attribution_days) {
             return Err(invalid("attribution_days", "must be between 1 and 90"));
         }
@@ -381,6 +396,9 @@ impl Campaigns {
         fields.insert("attribution_days", draft.attribution_days.to_string());
         if let Some(at) = draft.send_at {
             fields.insert("send_at_ms", at.timestamp_millis().to_string());
+        }
+        if let Some(local) = &draft.send_at_local {
+            fields.insert("send_at_local", local.clone());
         }
         Ok(fields)
     }
@@ -418,16 +436,18 @@ impl Campaigns {
         draft: &Draft,
     ) -> Result<Campaign, CampaignError> {
         let fields = self.fields(program, draft)?;
-        let cleared: &[&'static str] = if draft.send_at.is_none() {
-            &["send_at_ms"]
-        } else {
-            &[]
-        };
+        let mut cleared = Vec::new();
+        if draft.send_at.is_none() {
+            cleared.push("send_at_ms");
+        }
+        if draft.send_at_local.is_none() {
+            cleared.push("send_at_local");
+        }
         let call = SaveCampaign {
             id: Some(id),
             seed: "",
             fields: &fields,
-            cleared,
+            cleared: &cleared,
         };
         match self.call(program, &call).await? {
             SaveCampaignReply::Saved { .. } => {}

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 
 use crate::domain::PhoneNumber;
@@ -65,7 +65,48 @@ fn next_start(zone: Tz, state: Option<&str>, at: DateTime<Utc>) -> DateTime<Utc>
     at + Duration::hours(24)
 }
 
+/// A wall-clock time written `HH:MM` (24 h), as a campaign's `send_at_local` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime(NaiveTime);
+
+impl LocalTime {
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 5 {
+            return None;
+        }
+        NaiveTime::parse_from_str(text, "%H:%M").ok().map(Self)
+    }
+}
+
+/// The first instant at or after `from` when the clock in `zone` reads `time` (on a DST gap,
+/// the first instant after it).
+fn next_wall_clock(zone: Tz, time: LocalTime, from: DateTime<Utc>) -> DateTime<Utc> {
+    let local = from.with_timezone(&zone);
+    for days in 0..3 {
+        let naive = (local.date_naive() + Duration::days(days)).and_time(time.0);
+        let candidate = zone
+            .from_local_datetime(&naive)
+            .earliest()
+            .unwrap_or_else(|| zone.from_utc_datetime(&(naive + Duration::hours(1))))
+            .with_timezone(&Utc);
+        if candidate >= from {
+            return candidate;
+        }
+    }
+    from + Duration::hours(24)
+}
+
 impl Recipient {
+    /// When a text asked for at `time` local, from `from` on, may go: the first such instant,
+    /// or where the number's area spans zones, the latest of theirs (never early anywhere).
+    pub fn at_local(&self, time: LocalTime, from: DateTime<Utc>) -> DateTime<Utc> {
+        self.zones
+            .iter()
+            .map(|zone| next_wall_clock(*zone, time, from))
+            .max()
+            .unwrap_or(from)
+    }
+
     /// `None` when a marketing text may go now, else the earliest moment it may.
     pub fn next_allowed(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut at = now;

@@ -171,6 +171,20 @@ impl Sender {
             let recipient = PhoneNumber::parse_e164(&claim.to)
                 .map(|phone| quiet_hours::recipient(&phone, program.timezone));
             if let Ok(recipient) = recipient {
+                if let Some(at) = local_send_time(&claim.vars, &recipient) {
+                    if at > self.clock.now() {
+                        tracing::info!(until = %at, "marketing text held for its local send time");
+                        return self
+                            .outbox
+                            .defer(
+                                program,
+                                entry,
+                                at.timestamp_millis(),
+                                MessageStatus::Deferred,
+                            )
+                            .await;
+                    }
+                }
                 if let Some(at) = recipient.next_allowed(self.clock.now()) {
                     tracing::info!(until = %at, "marketing text deferred: quiet hours");
                     return self
@@ -261,4 +275,15 @@ impl Sender {
         );
         self.outbox.finish(program, entry, &attempt).await
     }
+}
+
+/// A campaign text's `send_at_local` in the recipient's zone, the first after the campaign
+/// started; `None` for a text to send at once.
+fn local_send_time(
+    vars: &serde_json::Value,
+    recipient: &quiet_hours::Recipient,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let time = quiet_hours::LocalTime::parse(vars.get("send_at_local")?.as_str()?)?;
+    let from = chrono::DateTime::from_timestamp_millis(vars.get("local_from_ms")?.as_i64()?)?;
+    Some(recipient.at_local(time, from))
 }

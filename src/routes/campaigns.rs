@@ -57,6 +57,10 @@ pub struct CampaignRequest {
     segment: Option<Segment>,
     /// RFC 3339, in the future: schedule the send.
     send_at: Option<DateTime<Utc>>,
+    /// `"HH:MM"`: send at this wall-clock time in each recipient's own time zone (the next
+    /// such time after the send starts, so a zone already past it gets it the next day).
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "10:00")]
+    send_at_local: Option<String>,
     /// A random control group that gets nothing, 0-50 % of the segment.
     #[schema(minimum = 0, maximum = 50)]
     holdout_percent: Option<f64>,
@@ -72,6 +76,7 @@ impl CampaignRequest {
             body: self.body,
             segment: self.segment.unwrap_or_default(),
             send_at: self.send_at,
+            send_at_local: self.send_at_local,
             holdout_percent: self.holdout_percent.unwrap_or(0.0),
             attribution_days: self.attribution_days.unwrap_or(7),
         }

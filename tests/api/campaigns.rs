@@ -572,3 +572,100 @@ async fn purchases_at_the_till_are_attributed_to_the_right_group_window_and_camp
         .unwrap();
     assert_eq!(b["recipients"]["opt_outs"], 1);
 }
+
+fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn send_at_local_waits_for_that_time_in_each_recipients_zone_next_day_when_past() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    // 11:00 in New York, 08:00 in Los Angeles.
+    app.clock.set(utc("2026-11-24T16:00:00Z"));
+    member(&app, "+12125550101", "Ny", 0, "store-12").await;
+    member(&app, "+13105550102", "La", 0, "store-12").await;
+    app.drain_outbox().await;
+    let before = app.sent_texts().await.len();
+    let c = created(
+        &app,
+        json!({ "name": "Ten", "body": "Hi {{ first_name }}", "send_at_local": "10:00" }),
+    )
+    .await;
+    assert_eq!(c["send_at_local"], "10:00");
+    let id = c["id"].as_str().unwrap();
+    send_and_wait(&app, id).await;
+    let texted = |texts: Vec<(String, String)>| -> Vec<String> {
+        texts[before..].iter().map(|(to, _)| to.clone()).collect()
+    };
+    assert_eq!(texted(app.sent_texts().await), Vec::<String>::new());
+    assert_eq!(campaign(&app, id).await["deferred"], 2);
+    // 10:00 in Los Angeles: its member gets the text; New York's 10:00 has passed today.
+    app.clock.set(utc("2026-11-24T18:00:00Z"));
+    app.drain_outbox().await;
+    assert_eq!(texted(app.sent_texts().await), ["+13105550102"]);
+    // 10:00 the next day in New York.
+    app.clock.set(utc("2026-11-25T14:59:00Z"));
+    app.drain_outbox().await;
+    assert_eq!(texted(app.sent_texts().await).len(), 1);
+    app.clock.set(utc("2026-11-25T15:00:00Z"));
+    app.drain_outbox().await;
+    assert_eq!(
+        texted(app.sent_texts().await),
+        ["+13105550102", "+12125550101"]
+    );
+    for bad in ["25:00", "9:00", "10h", "10:00:00"] {
+        let problem = assert_problem(
+            create(
+                &app,
+                json!({ "name": "x", "body": "Hi", "send_at_local": bad }),
+            )
+            .await,
+            422,
+            "validation-error",
+        )
+        .await;
+        assert_eq!(problem["field"], "send_at_local", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn marketing_waits_for_each_recipients_daytime() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    // 07:00 in New York, 04:00 in Los Angeles.
+    app.clock.set(utc("2026-11-24T12:00:00Z"));
+    member(&app, "+12125550101", "Ny", 0, "store-12").await;
+    member(&app, "+13105550102", "La", 0, "store-12").await;
+    app.drain_outbox().await;
+    let before = app.sent_texts().await.len();
+    let c = created(&app, json!({ "name": "Now", "body": "Hi" })).await;
+    let id = c["id"].as_str().unwrap();
+    send_and_wait(&app, id).await;
+    assert_eq!(app.sent_texts().await.len(), before);
+    assert_eq!(campaign(&app, id).await["deferred"], 2);
+    // 08:00 in New York, still 05:00 in Los Angeles.
+    app.clock.set(utc("2026-11-24T13:00:00Z"));
+    app.drain_outbox().await;
+    let texts = app.sent_texts().await;
+    assert_eq!(texts[before..].len(), 1);
+    assert_eq!(texts[before].0, "+12125550101");
+    app.clock.set(utc("2026-11-24T16:00:00Z"));
+    app.drain_outbox().await;
+    assert_eq!(app.sent_texts().await[before..].len(), 2);
+    assert_eq!(campaign(&app, id).await["sent"], 2);
+}
+
+/// Starts campaign `id`, queues its texts and lets the sender see them at the current time.
+async fn send_and_wait(app: &TestApp, id: &str) {
+    let sent = app
+        .post(
+            &format!("/v1/campaigns/{id}/send"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(sent.status(), 202);
+    app.drain_campaigns().await;
+    app.drain_outbox().await;
+}

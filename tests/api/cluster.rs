@@ -409,17 +409,18 @@ async fn a_killed_master_loses_no_acknowledged_earn_when_replicas_acknowledge() 
     let failed_over_at = Instant::now();
     let _restarted = crate::local_cluster::restart(&mut cluster, victim).await;
     let restarted_at = Instant::now();
-    // Run until earns have been acknowledged again for two seconds, or give up after 30 s.
+    // Run until earns have been acknowledged without a failure for two seconds, or give up
+    // after 30 s. Recovery is the first acknowledged earn after the last failure.
     let recovered_at = loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let first_ok_after_failure = {
+        let first_ok_after_last_failure = {
             let attempts = attempts.lock().unwrap();
-            let first_failure = attempts
+            let last_failure = attempts
                 .iter()
                 .filter(|a| a.at > killed_at && !a.acknowledged)
                 .map(|a| a.at)
-                .min();
-            first_failure.and_then(|failed| {
+                .max();
+            last_failure.and_then(|failed| {
                 attempts
                     .iter()
                     .filter(|a| a.at > failed && a.acknowledged)
@@ -427,7 +428,7 @@ async fn a_killed_master_loses_no_acknowledged_earn_when_replicas_acknowledge() 
                     .min()
             })
         };
-        if let Some(ok) = first_ok_after_failure {
+        if let Some(ok) = first_ok_after_last_failure {
             if ok.elapsed() > Duration::from_secs(2) {
                 break ok;
             }

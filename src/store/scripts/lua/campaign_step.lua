@@ -5,7 +5,8 @@
 -- store::scripts::campaigns::CampaignStep.
 local key = K.campaign(A.id)
 local c = redis.call('HMGET', key, 'status', 'stage', 'snapshot_cursor', 'fanout_cursor',
-  'audience', 'holdout_target', 'holdout_selected', 'segment', 'seed', 'body')
+  'audience', 'holdout_target', 'holdout_selected', 'segment', 'seed', 'body', 'send_at_local',
+  'started_ms')
 if c[1] ~= 'sending' then
   redis.call('SREM', K.active_campaigns(), A.id)
   return reply({ status = 'idle' })
@@ -60,8 +61,11 @@ for i, phone in ipairs(phones) do
       if redis.call('ZCARD', marketing) >= A.cap_max then
         outcome = 'capped'
       else
+        -- send_at_local: the sender holds the text until that time in the recipient's zone,
+        -- the first one after the campaign started.
         outcome = enqueue(phone, 'marketing', 'campaign', { body = c[10], campaign = A.id,
-          balance = tonumber(m.balance or '0') }, A.message_ttl_secs, nil, A.id)
+          balance = tonumber(m.balance or '0'), send_at_local = c[11] or nil,
+          local_from_ms = c[11] and tonumber(c[12]) or nil }, A.message_ttl_secs, nil, A.id)
         redis.call('ZADD', marketing, NOW_MS, outcome)
         redis.call('EXPIRE', marketing, math.ceil(A.cap_window_ms / 1000))
         redis.call('HINCRBY', key, 'queued', 1)
