@@ -44,6 +44,7 @@ pub enum ErrorKind {
     PartialRefundUnavailable,
     CampaignNotFound,
     CampaignNotEditable,
+    CampaignNotPaused,
     Unavailable,
     Internal,
 }
@@ -165,6 +166,11 @@ impl ErrorKind {
                 StatusCode::CONFLICT,
                 "campaign-not-editable",
                 "Only a draft campaign can be changed",
+            ),
+            CampaignNotPaused => (
+                StatusCode::CONFLICT,
+                "campaign-not-paused",
+                "Only a paused campaign can be resumed",
             ),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -40,7 +40,12 @@ fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
     let programs = Arc::new(Programs::new(&settings.programs));
     let metrics = Arc::new(Metrics::default());
     let ledger = Ledger::new(store.clone(), prefix, clock.clone(), &settings.ledger);
-    let outbox = Outbox::new(store.clone(), prefix, clock.clone());
+    let outbox = Outbox::new(
+        store.clone(),
+        prefix,
+        clock.clone(),
+        settings.campaigns.pause_on_filtered_percent,
+    );
     let inbound = Arc::new(Engine::new(
         store.clone(),
         prefix,

@@ -27,8 +27,9 @@ use crate::outbound::Outbox;
 use crate::segments::{self, Encoding};
 use crate::store::scripts::campaigns::{
     CampaignStep, CampaignStepReply, CancelCampaign, CancelCampaignReply, DueCampaigns,
-    DueCampaignsReply, GetCampaigns, GetCampaignsReply, SaveCampaign, SaveCampaignReply,
-    SegmentPage, SegmentPageReply, StartCampaign, StartCampaignReply,
+    DueCampaignsReply, GetCampaigns, GetCampaignsReply, ResumeCampaign, ResumeCampaignReply,
+    SaveCampaign, SaveCampaignReply, SegmentPage, SegmentPageReply, StartCampaign,
+    StartCampaignReply,
 };
 use crate::store::scripts::outbox::MessageKind;
 use crate::store::scripts::ScriptCall;
@@ -47,6 +48,8 @@ pub enum CampaignError {
     NotFound,
     #[error("the campaign is {status}; only a draft can be changed")]
     NotEditable { status: String },
+    #[error("the campaign is {status}; only a paused campaign can be resumed")]
+    NotPaused { status: String },
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
@@ -111,6 +114,11 @@ pub struct Campaign {
     pub suppressed: i64,
     pub clicks: i64,
     pub unique_clicks: i64,
+    /// Texts carriers filtered as spam (Twilio 30007, Telnyx 40002/40003).
+    pub filtered: i64,
+    /// Why the campaign paused itself, while it is paused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
 }
 
 impl Campaign {
@@ -155,6 +163,8 @@ impl Campaign {
             suppressed: number("suppressed"),
             clicks: number("clicks"),
             unique_clicks: number("unique_clicks"),
+            filtered: number("filtered"),
+            paused_reason: record.get("paused_reason").cloned(),
         }
     }
 }
@@ -550,6 +560,21 @@ impl Campaigns {
         match self.call(program, &CancelCampaign { id }).await? {
             CancelCampaignReply::NotFound => return Err(CampaignError::NotFound),
             CancelCampaignReply::Cancelled | CancelCampaignReply::Unchanged { .. } => {}
+        }
+        self.get(program, id).await?.ok_or(CampaignError::NotFound)
+    }
+
+    /// Resumes a campaign that paused itself (or was paused): it goes on where it stopped, and
+    /// the texts it held are sent.
+    pub async fn resume(&self, program: &Program, id: &str) -> Result<Campaign, CampaignError> {
+        match self.call(program, &ResumeCampaign { id }).await? {
+            ResumeCampaignReply::NotFound => return Err(CampaignError::NotFound),
+            ResumeCampaignReply::NotPaused { current } => {
+                return Err(CampaignError::NotPaused { status: current })
+            }
+            ResumeCampaignReply::Resumed { released } => {
+                tracing::info!(campaign = id, released, "campaign resumed");
+            }
         }
         self.get(program, id).await?.ok_or(CampaignError::NotFound)
     }

@@ -11,9 +11,9 @@ use super::{Entry, GROUP};
 use crate::clock::Clock;
 use crate::domain::{PhoneNumber, Program};
 use crate::store::scripts::outbox::{
-    Defer, DeliveryStatus, DeliveryStatusReply, Enqueue, EnqueueReply, Finish, MessageKind,
-    MessageStatus, Prepare, PrepareReply, Promote, PromoteReply, Requeue, RequeueReply, Reserve,
-    ReserveReply,
+    Defer, DeliveryFailure, DeliveryStatus, DeliveryStatusReply, Enqueue, EnqueueReply, Finish,
+    MessageKind, MessageStatus, Prepare, PrepareReply, Promote, PromoteReply, Requeue,
+    RequeueReply, Reserve, ReserveReply,
 };
 use crate::store::scripts::ScriptCall;
 use crate::store::{ProgramKeys, Store, StoreError};
@@ -27,6 +27,8 @@ pub struct Outbox {
     store: Store,
     prefix: String,
     clock: Clock,
+    /// `campaigns.pause_on_filtered_percent`, applied as carriers report filtered texts.
+    pause_on_filtered_percent: f64,
 }
 
 /// What one send attempt came to, as `finish.lua` records it.
@@ -70,11 +72,12 @@ fn entry(stream_entry: redis::streams::StreamId) -> Option<Entry> {
 }
 
 impl Outbox {
-    pub fn new(store: Store, prefix: &str, clock: Clock) -> Self {
+    pub fn new(store: Store, prefix: &str, clock: Clock, pause_on_filtered_percent: f64) -> Self {
         Self {
             store,
             prefix: prefix.to_owned(),
             clock,
+            pause_on_filtered_percent,
         }
     }
 
@@ -228,10 +231,13 @@ impl Outbox {
         status: MessageStatus,
         error_code: Option<&str>,
     ) -> Result<DeliveryStatusReply, StoreError> {
+        let error_code = error_code.filter(|c| !c.is_empty());
         let call = DeliveryStatus {
             provider_id,
             delivery: status,
-            error_code: error_code.filter(|c| !c.is_empty()),
+            error_code,
+            failure: error_code.and_then(DeliveryFailure::from_error_code),
+            pause_on_filtered_percent: self.pause_on_filtered_percent,
         };
         self.call(program, &call).await
     }

@@ -166,6 +166,10 @@ impl Sender {
                 return Ok(());
             }
             PrepareReply::Gone => return Ok(()),
+            PrepareReply::Held => {
+                tracing::info!("held: its campaign is paused");
+                return Ok(());
+            }
         };
         if claim.kind == MessageKind::Marketing {
             let recipient = PhoneNumber::parse_e164(&claim.to)

@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(test_send)
         .service(send)
         .service(cancel)
+        .service(resume)
         .service(results);
 }
 
@@ -30,6 +31,9 @@ impl From<CampaignError> for ApiError {
     fn from(e: CampaignError) -> Self {
         match e {
             CampaignError::NotFound => ApiError::new(ErrorKind::CampaignNotFound, e.to_string()),
+            CampaignError::NotPaused { .. } => {
+                ApiError::new(ErrorKind::CampaignNotPaused, e.to_string())
+            }
             CampaignError::NotEditable { .. } => {
                 ApiError::new(ErrorKind::CampaignNotEditable, e.to_string())
             }
@@ -260,6 +264,31 @@ pub async fn cancel(
     let campaign = state
         .campaigns
         .cancel(&key.program, campaign_id(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(campaign))
+}
+
+/// Resume a paused campaign (one that paused itself when carriers filtered too many of its
+/// texts, see `paused_reason`): it goes on where it stopped, and the texts it held are sent.
+#[utoipa::path(
+    params(("id" = String, Path, pattern = "^c[0-9]{1,23}$")),
+    responses(
+        (status = 200, body = Campaign),
+        (status = 404, description = "campaign-not-found"),
+        (status = 409, description = "campaign-not-paused"),
+    ),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[post("/v1/campaigns/{id}/resume")]
+pub async fn resume(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    let campaign = state
+        .campaigns
+        .resume(&key.program, campaign_id(&path)?)
         .await?;
     Ok(HttpResponse::Ok().json(campaign))
 }

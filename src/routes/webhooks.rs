@@ -271,6 +271,25 @@ struct TelnyxPayload {
     from: Option<TelnyxAddress>,
     #[serde(default)]
     to: Vec<TelnyxAddress>,
+    #[serde(default)]
+    errors: Vec<TelnyxError>,
+}
+
+/// An entry of a Telnyx message's `errors`: `{"code": "40001", "title": ..., "detail": ...}`.
+#[derive(Deserialize)]
+struct TelnyxError {
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+}
+
+impl TelnyxError {
+    fn code(&self) -> Option<String> {
+        match self.code.as_ref()? {
+            serde_json::Value::String(code) => Some(code.clone()),
+            serde_json::Value::Number(code) => Some(code.to_string()),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -359,7 +378,15 @@ pub async fn telnyx(
                 .and_then(|t| t.status.as_deref())
                 .unwrap_or("sent");
             let from = payload.from.as_ref().map(|f| f.phone_number.as_str());
-            record_status(&state, from, &payload.id, telnyx_status(status), None).await?;
+            let error_code = payload.errors.iter().find_map(TelnyxError::code);
+            record_status(
+                &state,
+                from,
+                &payload.id,
+                telnyx_status(status),
+                error_code.as_deref(),
+            )
+            .await?;
         }
         other => tracing::debug!(event = other, "Telnyx event ignored"),
     }

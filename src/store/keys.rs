@@ -37,6 +37,8 @@
 //! | `campaign:<id>`                       | `campaign`       | hash   | a campaign: definition, state, counters    |
 //! | `campaign:<id>:audience`              | `audience`       | list   | its segment, fixed when it starts          |
 //! | `campaign:<id>:recipients`            | `recipients`     | hash   | member → its text, `holdout`, `capped`...  |
+//! | `campaign:<id>:visitors:<group>`      | `visitors`       | set    | members of group `r`/`h` who came to a till |
+//! | `campaign:<id>:held`                  | `held`           | zset   | its texts held while it is paused          |
 
 use crate::domain::ProgramId;
 
@@ -172,5 +174,13 @@ impl ProgramKeys {
 
     pub fn recipients(&self, id: &str) -> String {
         self.key(format_args!("campaign:{id}:recipients"))
+    }
+
+    pub fn visitors(&self, id: &str, group: &str) -> String {
+        self.key(format_args!("campaign:{id}:visitors:{group}"))
+    }
+
+    pub fn held(&self, id: &str) -> String {
+        self.key(format_args!("campaign:{id}:held"))
     }
 }

@@ -669,3 +669,168 @@ async fn send_and_wait(app: &TestApp, id: &str) {
     app.drain_campaigns().await;
     app.drain_outbox().await;
 }
+
+/// The provider's id for the text campaign `id` sent to `phone`.
+async fn sid_of(app: &TestApp, id: &str, phone: &str) -> String {
+    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let message: String = redis::cmd("HGET")
+        .arg(format!("{}:{{bloom}}:campaign:{id}:recipients", app.prefix))
+        .arg(phone)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    app.message(&message).await["provider_id"].clone()
+}
+
+async fn twilio_status_with_error(app: &TestApp, sid: &str, code: &str) {
+    let params = form(&[
+        ("MessageSid", sid),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", code),
+        ("From", SENDER),
+        ("AccountSid", ACCOUNT_SID),
+    ]);
+    let answer = app
+        .post_twilio_form("/webhooks/twilio/status", &params)
+        .await;
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test]
+async fn a_number_carriers_call_unreachable_is_skipped_by_campaigns_until_it_texts_us() {
+    let app = spawn_app_with(|s| s.campaigns.max_per_member = 10).await;
+    twilio_accepts_everything(&app).await;
+    app.clock.set(utc("2026-11-24T20:00:00Z"));
+    member(&app, "+14155550001", "Ana", 0, "store-12").await;
+    member(&app, "+14155550002", "Landline", 0, "store-12").await;
+    app.drain_outbox().await;
+    let first = created(&app, json!({ "name": "One", "body": "Hi" })).await;
+    let first = first["id"].as_str().unwrap();
+    send_and_wait(&app, first).await;
+    let sid = sid_of(&app, first, "+14155550002").await;
+    twilio_status_with_error(&app, &sid, "30006").await;
+    assert_eq!(campaign(&app, first).await["failed"], 1);
+
+    let before = app.sent_texts().await.len();
+    let second = created(&app, json!({ "name": "Two", "body": "Hi again" })).await;
+    let second = second["id"].as_str().unwrap();
+    assert_eq!(
+        preview(&app, second).await["recipients"],
+        1,
+        "the preview leaves the unreachable number out"
+    );
+    send_and_wait(&app, second).await;
+    let texted: Vec<String> = app.sent_texts().await[before..]
+        .iter()
+        .map(|(to, _)| to.clone())
+        .collect();
+    assert_eq!(texted, ["+14155550001"]);
+
+    // A text from the number proves it can get texts.
+    app.text("+14155550002", "BAL").await;
+    app.drain_outbox().await;
+    let third = created(&app, json!({ "name": "Three", "body": "Hi once more" })).await;
+    assert_eq!(
+        preview(&app, third["id"].as_str().unwrap()).await["recipients"],
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_campaign_carriers_filter_pauses_itself_holds_its_texts_and_resumes() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    // 11:00 in New York, 08:00 in Los Angeles, 06:00 in Honolulu.
+    app.clock.set(utc("2026-11-24T16:00:00Z"));
+    member(&app, "+12125550101", "Ny", 0, "store-12").await;
+    member(&app, "+13105550102", "La", 0, "store-12").await;
+    member(&app, "+18085550103", "Hi", 0, "store-12").await;
+    app.drain_outbox().await;
+    let c = created(&app, json!({ "name": "Spammy", "body": "Deal!" })).await;
+    let id = c["id"].as_str().unwrap();
+    send_and_wait(&app, id).await;
+    assert_eq!(campaign(&app, id).await["sent"], 2);
+    let sid = sid_of(&app, id, "+12125550101").await;
+    twilio_status_with_error(&app, &sid, "30007").await;
+
+    let paused = campaign(&app, id).await;
+    assert_eq!(paused["status"], "paused");
+    assert_eq!(paused["filtered"], 1);
+    let reason = paused["paused_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("filtered 1 of the 2 texts sent"),
+        "{reason}"
+    );
+
+    // Daytime in Honolulu: the held text still waits.
+    app.clock.set(utc("2026-11-24T20:00:00Z"));
+    app.drain_outbox().await;
+    assert!(app
+        .texts_to("+18085550103")
+        .await
+        .iter()
+        .all(|t| !t.starts_with("Deal!")));
+
+    let resumed = app
+        .post(
+            &format!("/v1/campaigns/{id}/resume"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resumed.status(), 200);
+    assert_eq!(resumed.json::<Value>().await.unwrap()["status"], "sent");
+    app.drain_outbox().await;
+    assert_eq!(
+        app.texts_to("+18085550103").await.last().unwrap(),
+        "Deal! Reply STOP to opt out."
+    );
+    assert_problem(
+        app.post(
+            &format!("/v1/campaigns/{id}/resume"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await,
+        409,
+        "campaign-not-paused",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cancelling_a_paused_campaign_suppresses_the_texts_it_held() {
+    let app = spawn_app_with(|s| s.campaigns.pause_on_filtered_percent = 0.0).await;
+    twilio_accepts_everything(&app).await;
+    app.clock.set(utc("2026-11-24T16:00:00Z"));
+    member(&app, "+12125550101", "Ny", 0, "store-12").await;
+    member(&app, "+18085550103", "Hi", 0, "store-12").await;
+    app.drain_outbox().await;
+    let c = created(&app, json!({ "name": "Spammy", "body": "Deal!" })).await;
+    let id = c["id"].as_str().unwrap();
+    send_and_wait(&app, id).await;
+    let sid = sid_of(&app, id, "+12125550101").await;
+    twilio_status_with_error(&app, &sid, "30007").await;
+    assert_eq!(campaign(&app, id).await["status"], "paused");
+    app.clock.set(utc("2026-11-24T20:00:00Z"));
+    app.drain_outbox().await;
+    let cancelled = app
+        .post(
+            &format!("/v1/campaigns/{id}/cancel"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["suppressed"], 1);
+    app.drain_outbox().await;
+    assert!(app
+        .texts_to("+18085550103")
+        .await
+        .iter()
+        .all(|t| !t.starts_with("Deal!")));
+}

@@ -42,6 +42,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.campaign("c7"),
         keys.audience("c7"),
         keys.recipients("c7"),
+        keys.visitors("c7", "h"),
+        keys.held("c7"),
     ];
     let lua = format!(
         "{LIBRARY}\nreturn {{ K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
@@ -50,7 +52,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.redeem_receipt(A.location, A.receipt), K.code(A.code), K.outbox(), K.delayed(), \
          K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
          K.stats(), K.location_stats(A.location), K.marketing(A.phone), K.campaigns(), \
-         K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7') }}"
+         K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7'), \
+         K.visitors('c7', 'h'), K.held('c7') }}"
     );
     let args = serde_json::json!({
         "phone": phone, "location": location, "receipt": receipt, "code": code, "id": id

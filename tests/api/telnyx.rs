@@ -117,3 +117,51 @@ async fn a_signed_garbage_body_is_400() {
     .await;
     assert!(app.keys().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_delivery_failure_telnyx_calls_not_routable_keeps_campaigns_away() {
+    let app = telnyx_app().await;
+    twilio_accepts_everything(&app).await;
+    app.text(PHONE, "JOIN").await;
+    app.drain_outbox().await;
+    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let welcome: String = redis::cmd("LINDEX")
+        .arg(format!("{}:{{bloom}}:m:{PHONE}:messages", app.prefix))
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let sid = app.message(&welcome).await["provider_id"].clone();
+    let finalized = json!({ "data": { "event_type": "message.finalized", "id": "evt-2",
+        "payload": {
+            "id": sid,
+            "from": { "phone_number": SENDER },
+            "to": [{ "phone_number": PHONE, "status": "delivery_failed" }],
+            "errors": [{ "code": "40001", "title": "Not routable" }],
+    }}})
+    .to_string();
+    assert_eq!(post(&app, &finalized, now(), true).await.status(), 200);
+    assert_eq!(app.message(&welcome).await["error_code"], "40001");
+    let draft = app
+        .post(
+            "/v1/campaigns",
+            MARKETING_KEY,
+            &json!({ "name": "x", "body": "Hi" }),
+        )
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let preview = app
+        .post(
+            &format!("/v1/campaigns/{}/preview", draft["id"].as_str().unwrap()),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(preview["recipients"], 0);
+}

@@ -149,6 +149,27 @@ script_call!(
     "campaign_cancel.lua"
 );
 
+/// campaign_resume.lua.
+#[derive(Serialize)]
+pub struct ResumeCampaign<'a> {
+    pub id: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ResumeCampaignReply {
+    Resumed { released: u64 },
+    NotPaused { current: String },
+    NotFound,
+}
+
+script_call!(
+    ResumeCampaign<'_>,
+    "campaign_resume",
+    ResumeCampaignReply,
+    "campaign_resume.lua"
+);
+
 /// campaign_step.lua: one page of the audience, or one batch of texts.
 #[derive(Serialize)]
 pub struct CampaignStep<'a> {

@@ -68,6 +68,8 @@ pub enum PrepareReply {
     },
     /// Expired, or already sent or given up on.
     Gone,
+    /// Its campaign is paused: the text waits for the campaign to resume.
+    Held,
 }
 
 /// A claimed message, ready to render.
@@ -151,6 +153,30 @@ pub enum PromoteReply {
 
 script_call!(Promote, "promote", PromoteReply, "promote.lua");
 
+/// What a delivery error code says beyond "this text failed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryFailure {
+    /// The number can never receive texts: unknown, a landline, an unreachable carrier. The
+    /// member is marked undeliverable, and marketing skips them.
+    Unreachable,
+    /// A carrier filtered the text as spam: a campaign counts these and pauses itself when
+    /// there are too many.
+    Filtered,
+}
+
+impl DeliveryFailure {
+    /// Twilio's (30005 unknown destination, 30006 landline or unreachable carrier, 30007
+    /// filtered) and Telnyx's (40001 not routable, 40002/40003 blocked as spam) codes.
+    pub fn from_error_code(code: &str) -> Option<Self> {
+        match code.trim() {
+            "30005" | "30006" | "40001" => Some(Self::Unreachable),
+            "30007" | "40002" | "40003" => Some(Self::Filtered),
+            _ => None,
+        }
+    }
+}
+
 /// status.lua: a provider's delivery status for the message it knows as `provider_id`.
 #[derive(Serialize)]
 pub struct DeliveryStatus<'a> {
@@ -158,6 +184,10 @@ pub struct DeliveryStatus<'a> {
     pub delivery: MessageStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<DeliveryFailure>,
+    /// `campaigns.pause_on_filtered_percent`.
+    pub pause_on_filtered_percent: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -12,4 +12,14 @@ redis.call('HSET', key, 'status', 'cancelled', 'cancelled_at', NOW)
 redis.call('SREM', K.active_campaigns(), A.id)
 redis.call('ZREM', K.scheduled_campaigns(), A.id)
 redis.call('DEL', K.audience(A.id))
+-- Texts held while the campaign was paused are not sent either.
+for _, id in ipairs(redis.call('ZRANGE', K.held(A.id), 0, -1)) do
+  local message = K.message(id)
+  if redis.call('EXISTS', message) == 1 then
+    redis.call('HSET', message, 'status', 'suppressed', 'updated_at', NOW,
+      'error', 'campaign cancelled')
+    redis.call('HINCRBY', key, 'suppressed', 1)
+  end
+end
+redis.call('DEL', K.held(A.id))
 return reply({ status = 'cancelled' })

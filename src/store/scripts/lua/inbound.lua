@@ -10,7 +10,11 @@ end
 local PHONE = A.phone
 local MKEY = K.member(PHONE)
 local STATUS = redis.call('HGET', MKEY, 'status')
-if STATUS then redis.call('HSET', MKEY, 'last_inbound_at', NOW) end
+if STATUS then
+  -- A number that texts us can receive texts, whatever a carrier said before.
+  redis.call('HSET', MKEY, 'last_inbound_at', NOW)
+  redis.call('HDEL', MKEY, 'undeliverable')
+end
 
 local function done(effect) return reply({ status = 'ok', effect = effect }) end
 

@@ -45,6 +45,7 @@ function K.campaign(id) return B .. 'campaign:' .. id end
 function K.audience(id) return B .. 'campaign:' .. id .. ':audience' end
 function K.recipients(id) return B .. 'campaign:' .. id .. ':recipients' end
 function K.visitors(id, group) return B .. 'campaign:' .. id .. ':visitors:' .. group end
+function K.held(id) return B .. 'campaign:' .. id .. ':held' end
 
 -- The consumer group every sender reads the outbox through.
 local GROUP = 'senders'

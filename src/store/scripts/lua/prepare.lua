@@ -31,6 +31,13 @@ local halted
 if allowed and campaign then
   local campaign_status = redis.call('HGET', K.campaign(campaign), 'status')
   if campaign_status == 'cancelled' then halted = 'campaign cancelled' end
+  if campaign_status == 'paused' then
+    -- Held until the campaign resumes (campaign_resume.lua) or is cancelled.
+    redis.call('ZADD', K.held(campaign), NOW_MS, A.message_id)
+    redis.call('HSET', key, 'status', 'queued', 'updated_at', NOW)
+    ack(A.entry)
+    return reply({ status = 'held' })
+  end
 end
 if halted then
   redis.call('HSET', key, 'status', 'suppressed', 'updated_at', NOW, 'error', halted)

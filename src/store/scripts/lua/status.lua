@@ -20,4 +20,28 @@ if new == 'delivered' then
 elseif new == 'undelivered' or new == 'failed' then
   campaign_count(key, 'failed')
 end
+if A.failure == 'unreachable' then
+  -- The number can never get a text: marketing skips it from now on (an inbound text from it
+  -- clears the mark, see inbound.lua).
+  local member = K.member(redis.call('HGET', key, 'to') or '')
+  if redis.call('EXISTS', member) == 1 then redis.call('HSET', member, 'undeliverable', '1') end
+elseif A.failure == 'filtered' then
+  local campaign = redis.call('HGET', key, 'campaign')
+  if campaign then
+    local ckey = K.campaign(campaign)
+    local filtered = redis.call('HINCRBY', ckey, 'filtered', 1)
+    local c = redis.call('HMGET', ckey, 'sent', 'status')
+    local sent = tonumber(c[1] or '0')
+    if (c[2] == 'sending' or c[2] == 'sent') and sent > 0
+      and filtered * 100 > A.pause_on_filtered_percent * sent then
+      -- Carriers are filtering this campaign: stop it before the sending number's reputation
+      -- suffers. Its texts not sent yet wait (prepare.lua) until it is resumed or cancelled.
+      redis.call('HSET', ckey, 'status', 'paused', 'paused_from', c[2], 'paused_at', NOW,
+        'paused_reason', string.format(
+          'carriers filtered %d of the %d texts sent, more than campaigns.pause_on_filtered_percent (%s%%)',
+          filtered, sent, tostring(A.pause_on_filtered_percent)))
+      redis.call('SREM', K.active_campaigns(), campaign)
+    end
+  end
+end
 return reply({ status = 'updated' })
