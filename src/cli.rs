@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct ConfigArg {
     /// Configuration file (else $LOYALTY_CONFIG, else config/default.toml, else the built-in default).
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 }
 
@@ -47,6 +47,31 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// List, show, preview and send campaigns (the marketing API, for operators without curl).
+    Campaigns(CampaignsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CampaignsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The program (default: the only one configured).
+    #[arg(long, global = true)]
+    pub program: Option<String>,
+    #[command(subcommand)]
+    pub command: CampaignsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CampaignsCommand {
+    /// Every campaign, newest first, with its counts.
+    List,
+    /// One campaign as the API shows it (JSON).
+    Show { id: String },
+    /// Recipients, segments and cost if it were sent now (JSON).
+    Preview { id: String },
+    /// Send it: a running `serve` queues and sends its texts, once per member.
+    Send { id: String },
 }
 
 #[derive(Args, Debug)]
@@ -109,6 +134,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             command: KeysCommand::New(args),
         } => new_key(args),
+        Command::Campaigns(args) => campaigns(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -379,6 +405,79 @@ fn new_key(args: NewKey) -> anyhow::Result<()> {
         println!("locations = [{}]", quote(&args.locations));
     }
     Ok(())
+}
+
+/// `campaigns list|show|preview|send`: straight on the program's Redis, through the same
+/// service the API uses, so the answers are the API's.
+async fn campaigns(args: CampaignsArgs) -> anyhow::Result<()> {
+    let settings = load(&args.config)?;
+    let state = crate::startup::services(settings, crate::clock::Clock::default())?;
+    let program = match &args.program {
+        Some(id) => state
+            .programs
+            .iter()
+            .find(|p| p.id.as_str() == id)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = state.programs.iter().map(|p| p.id.as_str()).collect();
+                anyhow::anyhow!("no program {id:?}; configured: {}", known.join(", "))
+            })?,
+        None => {
+            let mut all = state.programs.iter();
+            match (all.next(), all.next()) {
+                (Some(only), None) => only.clone(),
+                _ => {
+                    let known: Vec<&str> = state.programs.iter().map(|p| p.id.as_str()).collect();
+                    anyhow::bail!(
+                        "several programs: pick one with --program ({})",
+                        known.join(", ")
+                    )
+                }
+            }
+        }
+    };
+    let campaigns = &state.campaigns;
+    match args.command {
+        CampaignsCommand::List => {
+            let list = campaigns.list(&program).await?;
+            if list.is_empty() {
+                println!("no campaigns in {}", program.id.as_str());
+            }
+            println!(
+                "{:<8} {:<10} {:>10} {:>8} {:>10} {:>8}  name",
+                "id", "status", "recipients", "sent", "delivered", "failed"
+            );
+            for c in list {
+                println!(
+                    "{:<8} {:<10} {:>10} {:>8} {:>10} {:>8}  {}",
+                    c.id, c.status, c.recipients, c.sent, c.delivered, c.failed, c.name
+                );
+            }
+        }
+        CampaignsCommand::Show { id } => {
+            let campaign = campaigns
+                .get(&program, &id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no campaign {id:?} in {}", program.id.as_str()))?;
+            println!("{}", pretty(&campaign));
+        }
+        CampaignsCommand::Preview { id } => {
+            let preview = campaigns.preview(&program, &id).await?;
+            println!("{}", pretty(&preview));
+        }
+        CampaignsCommand::Send { id } => {
+            let campaign = campaigns.start(&program, &id, None).await?;
+            println!(
+                "{} is {}: a running `serve` queues its texts and sends them",
+                campaign.id, campaign.status
+            );
+        }
+    }
+    Ok(())
+}
+
+fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("plain data serialises")
 }
 
 #[cfg(test)]

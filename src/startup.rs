@@ -31,7 +31,7 @@ use crate::telemetry::MaskedRootSpan;
 use crate::templates::Templates;
 
 /// The services of one process, each built with what it uses.
-fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
+pub fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
     let store = Store::connect(&settings.redis)?;
     let templates = Arc::new(
         Templates::load(settings.templates.dir.as_deref()).context("cannot load templates")?,

@@ -10,6 +10,7 @@
 //! `capped`, `suppressed`) happen once. The model is zero2prod's newsletter delivery:
 //! idempotent fan-out through a queue, never inside the request.
 
+pub mod links;
 pub mod segment;
 
 use std::collections::HashMap;
@@ -26,10 +27,10 @@ use crate::outbound::quiet_hours::LocalTime;
 use crate::outbound::Outbox;
 use crate::segments::{self, Encoding};
 use crate::store::scripts::campaigns::{
-    CampaignStep, CampaignStepReply, CancelCampaign, CancelCampaignReply, DueCampaigns,
-    DueCampaignsReply, GetCampaigns, GetCampaignsReply, ResumeCampaign, ResumeCampaignReply,
-    SaveCampaign, SaveCampaignReply, SegmentPage, SegmentPageReply, StartCampaign,
-    StartCampaignReply,
+    CampaignStep, CampaignStepReply, CancelCampaign, CancelCampaignReply, Click, ClickReply,
+    DueCampaigns, DueCampaignsReply, GetCampaigns, GetCampaignsReply, ResumeCampaign,
+    ResumeCampaignReply, SaveCampaign, SaveCampaignReply, SegmentPage, SegmentPageReply,
+    StartCampaign, StartCampaignReply,
 };
 use crate::store::scripts::outbox::MessageKind;
 use crate::store::scripts::ScriptCall;
@@ -268,7 +269,12 @@ pub struct CampaignPolicy {
     pub price_per_segment: Decimal,
     pub segments_per_second: f64,
     pub smart_encoding: bool,
+    /// `links.base_url` (else `server.public_url`) when `campaigns.track_links` is on.
+    pub link_base: Option<String>,
 }
+
+/// How long a tracked link keeps redirecting.
+const LINK_TTL_SECS: u64 = 90 * 86_400;
 
 impl CampaignPolicy {
     pub fn from_settings(settings: &crate::configuration::Settings) -> Self {
@@ -279,6 +285,15 @@ impl CampaignPolicy {
             price_per_segment: settings.sms.price_per_segment,
             segments_per_second: settings.sms.messages_per_second,
             smart_encoding: settings.sms.smart_encoding,
+            link_base: settings.campaigns.track_links.then(|| {
+                settings
+                    .links
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| settings.server.public_url.clone())
+                    .trim_end_matches('/')
+                    .to_owned()
+            }),
         }
     }
 }
@@ -393,6 +408,10 @@ impl Campaigns {
         }
         let mut fields = HashMap::new();
         fields.insert("name", name.to_owned());
+        fields.insert(
+            "links",
+            serde_json::to_string(&links::find(&body)).expect("strings serialise"),
+        );
         fields.insert("body", body);
         fields.insert(
             "segment",
@@ -579,6 +598,18 @@ impl Campaigns {
         self.get(program, id).await?.ok_or(CampaignError::NotFound)
     }
 
+    /// A click on tracked link `token`: the URL to redirect to, the click counted.
+    pub async fn click(
+        &self,
+        program: &Program,
+        token: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(match self.call(program, &Click { token }).await? {
+            ClickReply::Found { url } => Some(url),
+            ClickReply::NotFound => None,
+        })
+    }
+
     /// One step of a sending campaign (see the module's documentation).
     pub async fn step(
         &self,
@@ -592,6 +623,8 @@ impl Campaigns {
             cap_max: self.policy.max_per_member,
             cap_window_ms: self.policy.cap_window_ms,
             message_ttl_secs: self.policy.message_ttl_secs,
+            link_base: self.policy.link_base.as_deref(),
+            link_ttl_secs: LINK_TTL_SECS,
         };
         self.call(program, &call).await
     }
@@ -665,9 +698,14 @@ impl Campaigns {
                 .map(|s: Segment| s.to_script(program))
                 .transpose()?
                 .unwrap_or_default();
+        // Tracked links are counted at their shortened length.
+        let source = match &self.policy.link_base {
+            Some(base) => links::rewrite(&campaign.body, |_| Some(links::placeholder(base))),
+            None => campaign.body.clone(),
+        };
         let body = self
             .templates
-            .campaign_body(&campaign.body)
+            .campaign_body(&source)
             .map_err(|e| invalid("body", e))?;
         let mut audience = 0i64;
         let mut total_segments = 0u64;

@@ -144,7 +144,14 @@ impl Sender {
                 .get("body")
                 .and_then(|b| b.as_str())
                 .unwrap_or("");
-            self.templates.render_str(source, &context)?
+            // The recipient's own short links in place of the campaign's URLs.
+            let source = match claim.vars.get("links").and_then(|l| l.as_array()) {
+                Some(short) => crate::campaigns::links::rewrite(source, |i| {
+                    short.get(i).and_then(|s| s.as_str()).map(str::to_owned)
+                }),
+                None => source.to_owned(),
+            };
+            self.templates.render_str(&source, &context)?
         } else {
             self.templates.render(&locales, &claim.template, &context)?
         };

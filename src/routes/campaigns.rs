@@ -24,7 +24,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(send)
         .service(cancel)
         .service(resume)
-        .service(results);
+        .service(results)
+        .service(follow_link);
 }
 
 impl From<CampaignError> for ApiError {
@@ -311,4 +312,35 @@ pub async fn results(
         .results(&key.program, campaign_id(&path)?)
         .await?;
     Ok(HttpResponse::Ok().json(results))
+}
+
+/// A tracked link from a campaign text: a redirect to the campaign's URL, the click counted
+/// for the campaign. Every unknown, expired or malformed token gets the same 404, which says
+/// nothing more.
+#[utoipa::path(
+    params(("token" = String, Path, pattern = "^[0-9A-Za-z]{8}$")),
+    responses(
+        (status = 302, description = "To the original URL (`Location`)",
+            headers(("Location" = String, description = "The campaign's URL"))),
+        (status = 404, description = "No such link"),
+    ),
+    tag = "marketing"
+)]
+#[get("/l/{token}")]
+pub async fn follow_link(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = path.into_inner();
+    if crate::campaigns::links::is_token(&token) {
+        for program in state.programs.iter() {
+            if let Some(url) = state.campaigns.click(program, &token).await? {
+                return Ok(HttpResponse::Found()
+                    .insert_header((actix_web::http::header::LOCATION, url))
+                    .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+                    .finish());
+            }
+        }
+    }
+    Err(ApiError::not_found("no such link"))
 }

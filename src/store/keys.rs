@@ -39,6 +39,8 @@
 //! | `campaign:<id>:recipients`            | `recipients`     | hash   | member → its text, `holdout`, `capped`...  |
 //! | `campaign:<id>:visitors:<group>`      | `visitors`       | set    | members of group `r`/`h` who came to a till |
 //! | `campaign:<id>:held`                  | `held`           | zset   | its texts held while it is paused          |
+//! | `campaign:<id>:clickers`              | `clickers`       | set    | members who clicked one of its links       |
+//! | `link:<token>`                        | `link`           | string | a tracked link: campaign, URL, member (JSON) |
 
 use crate::domain::ProgramId;
 
@@ -182,5 +184,13 @@ impl ProgramKeys {
 
     pub fn held(&self, id: &str) -> String {
         self.key(format_args!("campaign:{id}:held"))
+    }
+
+    pub fn clickers(&self, id: &str) -> String {
+        self.key(format_args!("campaign:{id}:clickers"))
+    }
+
+    pub fn link(&self, token: &str) -> String {
+        self.key(format_args!("link:{token}"))
     }
 }

@@ -295,3 +295,67 @@ fn serve_without_redis_or_redis_server_says_how_to_get_one() {
     assert!(stderr.contains("apt-get install redis-server"), "{stderr}");
     assert!(stderr.contains("LOYALTY__REDIS__URL"), "{stderr}");
 }
+
+#[tokio::test]
+async fn campaigns_lists_shows_previews_and_sends_what_the_api_sees() {
+    let app = spawn_app().await;
+    app.text("+14155550001", "JOIN").await;
+    let created = app
+        .post(
+            "/v1/campaigns",
+            MARKETING_KEY,
+            &serde_json::json!({ "name": "From the shell", "body": "Hi {{ first_name }}" }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &config_toml(&app.redis_url, &app.prefix, "http://127.0.0.1:1"),
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["campaigns"];
+        all.extend_from_slice(args);
+        let output = gateway(&all, &path).output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&["--program", "bloom", "list"]);
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.starts_with("c1 ")).expect(&out);
+    assert!(
+        line.contains("draft") && line.ends_with("From the shell"),
+        "{line}"
+    );
+
+    let (ok, out, err) = run(&["--program", "bloom", "preview", "c1"]);
+    assert!(ok, "{err}");
+    let preview: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(preview["recipients"], 1);
+
+    let (ok, out, err) = run(&["--program", "bloom", "send", "c1"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("c1 is sending"), "{out}");
+    let shown = app.get("/v1/campaigns/c1", MARKETING_KEY).await;
+    assert_eq!(
+        shown.json::<serde_json::Value>().await.unwrap()["status"],
+        "sending"
+    );
+
+    let (ok, out, err) = run(&["--program", "bloom", "show", "c1"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["status"],
+        "sending"
+    );
+
+    let (ok, _, err) = run(&["list"]);
+    assert!(!ok);
+    assert!(err.contains("--program (bloom, other, bakery)"), "{err}");
+    let (ok, _, err) = run(&["--program", "bloom", "show", "c9"]);
+    assert!(!ok);
+    assert!(err.contains("no campaign \"c9\" in bloom"), "{err}");
+}

@@ -834,3 +834,77 @@ async fn cancelling_a_paused_campaign_suppresses_the_texts_it_held() {
         .iter()
         .all(|t| !t.starts_with("Deal!")));
 }
+
+#[tokio::test]
+async fn tracked_links_are_per_recipient_redirect_and_count_clicks() {
+    let app = spawn_app_with(|s| {
+        s.campaigns.track_links = true;
+        s.links.base_url = Some("https://lg.example".into());
+    })
+    .await;
+    twilio_accepts_everything(&app).await;
+    app.clock.set(utc("2026-11-24T20:00:00Z"));
+    member(&app, "+14155550001", "Ana", 0, "store-12").await;
+    member(&app, "+14155550002", "Bo", 0, "store-12").await;
+    app.drain_outbox().await;
+    let url = "https://shop.example/spring-sale?utm_source=sms&utm_campaign=spring";
+    let c = created(
+        &app,
+        json!({ "name": "Sale", "body": format!("Sale! {url}") }),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    // "Sale! https://lg.example/l/xxxxxxxx Reply STOP to opt out." is 58 characters.
+    let preview = preview(&app, id).await;
+    assert_eq!(preview["samples"][0].as_str().unwrap().chars().count(), 58);
+    send_and_wait(&app, id).await;
+    let link_of = |text: &str| -> String {
+        let at = text.find("https://lg.example/l/").expect("a short link");
+        text[at..].split(' ').next().unwrap().to_owned()
+    };
+    let ana = link_of(app.texts_to("+14155550001").await.last().unwrap());
+    let bo = link_of(app.texts_to("+14155550002").await.last().unwrap());
+    assert_ne!(ana, bo, "each recipient has their own link");
+    let token = ana.rsplit('/').next().unwrap();
+    assert_eq!(token.len(), 8);
+    assert!(!app
+        .texts_to("+14155550001")
+        .await
+        .last()
+        .unwrap()
+        .contains("shop.example"));
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let click = no_redirects
+            .get(app.url(&format!("/l/{token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(click.status(), 302);
+        assert_eq!(click.headers()["location"], url);
+    }
+    let bo_token = bo.rsplit('/').next().unwrap();
+    no_redirects
+        .get(app.url(&format!("/l/{bo_token}")))
+        .send()
+        .await
+        .unwrap();
+    let counts = campaign(&app, id).await;
+    assert_eq!(
+        (&counts["clicks"], &counts["unique_clicks"]),
+        (&json!(3), &json!(2))
+    );
+    for unknown in ["ZZZZZZZZ", "short", "ab-cd_ef"] {
+        let answer = no_redirects
+            .get(app.url(&format!("/l/{unknown}")))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(answer, 404, "not-found").await;
+        assert_eq!(problem["detail"], "no such link", "the same for {unknown}");
+    }
+}

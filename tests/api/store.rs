@@ -44,6 +44,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.recipients("c7"),
         keys.visitors("c7", "h"),
         keys.held("c7"),
+        keys.clickers("c7"),
+        keys.link("AbC12xyZ"),
     ];
     let lua = format!(
         "{LIBRARY}\nreturn {{ K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
@@ -53,7 +55,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
          K.stats(), K.location_stats(A.location), K.marketing(A.phone), K.campaigns(), \
          K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7'), \
-         K.visitors('c7', 'h'), K.held('c7') }}"
+         K.visitors('c7', 'h'), K.held('c7'), \
+         K.clickers('c7'), K.link('AbC12xyZ') }}"
     );
     let args = serde_json::json!({
         "phone": phone, "location": location, "receipt": receipt, "code": code, "id": id
@@ -69,5 +72,9 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         .await
         .unwrap();
     assert_eq!(from_lua, rust);
-    assert_eq!(rust.len(), 28, "every row of the layout table");
+    let table = include_str!("../../src/store/keys.rs")
+        .lines()
+        .filter(|l| l.starts_with("//! | `"))
+        .count();
+    assert_eq!(rust.len(), table, "every row of the layout table");
 }

@@ -170,6 +170,21 @@ script_call!(
     "campaign_resume.lua"
 );
 
+/// click.lua: a click on the tracked link `token`.
+#[derive(Serialize)]
+pub struct Click<'a> {
+    pub token: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ClickReply {
+    Found { url: String },
+    NotFound,
+}
+
+script_call!(Click<'_>, "click", ClickReply, "click.lua");
+
 /// campaign_step.lua: one page of the audience, or one batch of texts.
 #[derive(Serialize)]
 pub struct CampaignStep<'a> {
@@ -179,6 +194,10 @@ pub struct CampaignStep<'a> {
     pub cap_max: u32,
     pub cap_window_ms: u64,
     pub message_ttl_secs: u64,
+    /// `{links.base_url}` when links are tracked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_base: Option<&'a str>,
+    pub link_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -6,7 +6,7 @@
 local key = K.campaign(A.id)
 local c = redis.call('HMGET', key, 'status', 'stage', 'snapshot_cursor', 'fanout_cursor',
   'audience', 'holdout_target', 'holdout_selected', 'segment', 'seed', 'body', 'send_at_local',
-  'started_ms')
+  'started_ms', 'links')
 if c[1] ~= 'sending' then
   redis.call('SREM', K.active_campaigns(), A.id)
   return reply({ status = 'idle' })
@@ -31,6 +31,35 @@ if stage == 'snapshot' then
     redis.call('HSET', key, 'snapshot_cursor', cursor + #page)
   end
   return reply({ status = 'progress' })
+end
+
+-- The member's short links to the campaign's URLs (campaigns::links): a token per URL from
+-- the campaign's secret seed, 8 base-62 characters; the rare taken one is made again.
+local ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+local function tracked_links(phone)
+  local urls = cjson.decode(c[13] or '[]')
+  if not A.link_base or #urls == 0 then return nil end
+  local links = {}
+  for i, url in ipairs(urls) do
+    local attempt = 0
+    while true do
+      local n = tonumber(string.sub(redis.sha1hex(c[9] .. ':link:' .. phone .. ':' .. i .. ':'
+        .. attempt), 1, 12), 16) % 218340105584896
+      local token = ''
+      for _ = 1, 8 do
+        local d = n % 62
+        token = string.sub(ALPHABET, d + 1, d + 1) .. token
+        n = math.floor(n / 62)
+      end
+      if redis.call('SET', K.link(token), cjson.encode({ c = A.id, u = url, p = phone }), 'NX',
+        'EX', A.link_ttl_secs) then
+        links[i] = A.link_base .. '/l/' .. token
+        break
+      end
+      attempt = attempt + 1
+    end
+  end
+  return links
 end
 
 -- Fan-out. The holdout is drawn by selection sampling over the audience in order: the member
@@ -65,7 +94,8 @@ for i, phone in ipairs(phones) do
         -- the first one after the campaign started.
         outcome = enqueue(phone, 'marketing', 'campaign', { body = c[10], campaign = A.id,
           balance = tonumber(m.balance or '0'), send_at_local = c[11] or nil,
-          local_from_ms = c[11] and tonumber(c[12]) or nil }, A.message_ttl_secs, nil, A.id)
+          local_from_ms = c[11] and tonumber(c[12]) or nil, links = tracked_links(phone) },
+          A.message_ttl_secs, nil, A.id)
         redis.call('ZADD', marketing, NOW_MS, outcome)
         redis.call('EXPIRE', marketing, math.ceil(A.cap_window_ms / 1000))
         redis.call('HINCRBY', key, 'queued', 1)

@@ -46,6 +46,8 @@ function K.audience(id) return B .. 'campaign:' .. id .. ':audience' end
 function K.recipients(id) return B .. 'campaign:' .. id .. ':recipients' end
 function K.visitors(id, group) return B .. 'campaign:' .. id .. ':visitors:' .. group end
 function K.held(id) return B .. 'campaign:' .. id .. ':held' end
+function K.clickers(id) return B .. 'campaign:' .. id .. ':clickers' end
+function K.link(token) return B .. 'link:' .. token end
 
 -- The consumer group every sender reads the outbox through.
 local GROUP = 'senders'
