@@ -908,3 +908,75 @@ async fn tracked_links_are_per_recipient_redirect_and_count_clicks() {
         assert_eq!(problem["detail"], "no such link", "the same for {unknown}");
     }
 }
+
+#[tokio::test]
+async fn a_fan_out_stopped_between_steps_and_finished_by_two_processes_texts_each_member_once() {
+    let app = spawn_app().await;
+    let other = spawn_second_process(&app, |_| {}).await;
+    // More members than one step reads or queues (500), so the fan-out takes several steps.
+    let phones: Vec<String> = (0..640).map(|i| format!("+1415555{i:04}")).collect();
+    for chunk in phones.chunks(32) {
+        futures_util::future::join_all(chunk.iter().map(|p| app.text(p, "JOIN"))).await;
+    }
+    let c = created(&app, json!({ "name": "Once", "body": "Hi" })).await;
+    let id = c["id"].as_str().unwrap();
+    let sent = app
+        .post(
+            &format!("/v1/campaigns/{id}/send"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(sent.status(), 202);
+    let program = app.bloom();
+    // The first process dies after three steps: the audience fixed, one batch queued. A kill
+    // can only land between steps, each of which is one script.
+    assert_eq!(
+        app.state.campaigns.run_active(&program, 3).await.unwrap(),
+        3
+    );
+    let midway = campaign(&app, id).await;
+    assert_eq!(
+        (&midway["status"], &midway["queued"]),
+        (&json!("sending"), &json!(500))
+    );
+    // Two processes finish it at the same time; a second `send` changes nothing.
+    app.post(
+        &format!("/v1/campaigns/{id}/send"),
+        MARKETING_KEY,
+        &json!({}),
+    )
+    .await;
+    let (a, b) = tokio::join!(
+        app.state.campaigns.run_active(&program, 100),
+        other.state.campaigns.run_active(&program, 100)
+    );
+    a.unwrap();
+    b.unwrap();
+    let done = campaign(&app, id).await;
+    assert_eq!(done["status"], "sent");
+    assert_eq!(
+        (&done["recipients"], &done["queued"]),
+        (&json!(640), &json!(640))
+    );
+    let (recipients, _) = groups(&app, id).await;
+    assert_eq!(recipients.len(), 640);
+    // Exactly one campaign text per member in the store.
+    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut per_member = std::collections::HashMap::<String, usize>::new();
+    for key in app.keys().await.iter().filter(|k| k.contains(":msg:")) {
+        let (to, campaign): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(key)
+            .arg("to")
+            .arg("campaign")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if campaign.as_deref() == Some(id) {
+            *per_member.entry(to.unwrap()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_member.len(), 640);
+    assert!(per_member.values().all(|n| *n == 1));
+}

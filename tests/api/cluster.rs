@@ -16,6 +16,7 @@ async fn cluster_app() -> TestApp {
     let cluster = shared_cluster();
     spawn_app_on("redis://127.0.0.1:1/0", |s| {
         s.redis.cluster_nodes = cluster.urls().into_iter().map(Into::into).collect();
+        s.campaigns.track_links = true;
     })
     .await
 }
@@ -207,6 +208,79 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
     assert!(app.drain_outbox().await > 5);
     let sid = app.message("m1").await["provider_id"].clone();
     assert_eq!(app.status_callback(&sid, "delivered").await.status(), 200);
+    // Campaigns: save, segment pages, preview, start, fan-out with tracked links, a click,
+    // attribution of a purchase, results. At 16:00 in San Francisco (tomorrow, 00:00 UTC).
+    let afternoon = (chrono::Utc::now() + chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    app.clock.set(afternoon);
+    let campaign = app
+        .post(
+            "/v1/campaigns",
+            MARKETING_KEY,
+            &json!({ "name": "Sale", "body": "Sale: https://shop.example/sale",
+                     "segment": { "min_visits": 1 } }),
+        )
+        .await;
+    assert_eq!(campaign.status(), 201);
+    let id = campaign.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let preview: Value = app
+        .post(
+            &format!("/v1/campaigns/{id}/preview"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["recipients"], 1);
+    let started = app
+        .post(
+            &format!("/v1/campaigns/{id}/send"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(started.status(), 202);
+    app.drain_campaigns().await;
+    app.drain_outbox().await;
+    let text = app.texts_to(PHONE).await.pop().unwrap();
+    let link = text
+        .split(' ')
+        .find(|w| w.contains("/l/"))
+        .unwrap_or_else(|| panic!("no short link in {text:?}"));
+    let token = link.rsplit('/').next().unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let click = no_redirects
+        .get(app.url(&format!("/l/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(click.status(), 302);
+    app.earn_ok(PHONE, 2000, "R-C").await;
+    let results: Value = app
+        .get(&format!("/v1/campaigns/{id}/results"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(results["recipients"]["visits"], 1);
+    let counts: Value = app
+        .get(&format!("/v1/campaigns/{id}"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((&counts["sent"], &counts["clicks"]), (&json!(1), &json!(1)));
     // A marketing text at night is deferred; an operator text is enqueued directly.
     let program = app.bloom();
     let phone = loyalty_gateway::domain::PhoneNumber::parse_e164(PHONE).unwrap();
