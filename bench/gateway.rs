@@ -11,7 +11,11 @@
 //! - earn on a local Redis Cluster (three masters with a replica each) with three programs
 //!   whose slots are on three masters, against one node in the same run; one program alone on
 //!   the cluster (the ceiling of one program: its keys share one slot, so one master); and the
-//!   cost of `min_replicas_acked = 1` (every acknowledged earn waits for a replica).
+//!   cost of `min_replicas_acked = 1` (every acknowledged earn waits for a replica);
+//! - campaigns on a 100,000-member program: the preview (every member's text rendered) and the
+//!   whole fan-out (audience fixed, holdout drawn, every text queued), against the targets of
+//!   2 s and 5 s; and earn for members a campaign touched (attribution counted) against earn
+//!   for members it did not, in the same program in the same run.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -372,6 +376,8 @@ async fn run(redis_url: String, cluster_urls: Vec<String>) {
         scripts_per_earn
     );
 
+    campaign_phases(&http, &redis_url, &provider_url).await;
+
     // --- Outbound: two senders sharing one number --------------------------------------------
     let rate = 20.0;
     let messages = 100;
@@ -526,5 +532,169 @@ async fn run(redis_url: String, cluster_urls: Vec<String>) {
             - cluster_three.percentile(0.99).as_secs_f64())
             * 1000.0,
         cluster_three_acks.rps() / cluster_three.rps()
+    );
+}
+
+/// Members of the campaign phases' program.
+const CAMPAIGN_MEMBERS: usize = 100_000;
+
+/// The `i`-th bench member: New York numbers, 212-201-0000 on.
+fn bench_phone(i: usize) -> String {
+    format!("+1212{}{:04}", 201 + i / 10_000, i % 10_000)
+}
+
+/// Campaign preview and fan-out on 100,000 members, and earn with attribution on and off.
+async fn campaign_phases(http: &reqwest::Client, redis_url: &str, provider_url: &str) {
+    let prefix = "bench-campaign";
+    let app = Application::build(settings(redis_url, prefix, provider_url, 1000.0))
+        .await
+        .unwrap()
+        .without_workers();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    let program = state.programs.iter().next().unwrap().clone();
+
+    // Active members as JOIN leaves them, written in pipelines (seeding 100,000 through the
+    // webhook would measure the webhook).
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let base_key = format!("{prefix}:{{{}}}:", program.id.as_str());
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for chunk in (0..CAMPAIGN_MEMBERS).collect::<Vec<_>>().chunks(5_000) {
+        let mut pipe = redis::pipe();
+        for &i in chunk {
+            let phone = bench_phone(i);
+            pipe.cmd("HSET")
+                .arg(format!("{base_key}m:{phone}"))
+                .arg(&[
+                    ("phone", phone.clone()),
+                    ("balance", (i % 700).to_string()),
+                    ("lifetime", (i % 700).to_string()),
+                    ("visits", (i % 9).to_string()),
+                    ("status", "active".into()),
+                    ("tier", "member".into()),
+                    ("locale", "en".into()),
+                    ("joined_ms", now_ms.to_string()),
+                    ("created_via", "sms".into()),
+                ])
+                .ignore();
+            pipe.cmd("ZADD")
+                .arg(format!("{base_key}members"))
+                .arg(now_ms)
+                .arg(&phone)
+                .ignore();
+        }
+        let () = pipe.query_async(&mut conn).await.unwrap();
+    }
+
+    let draft = loyalty_gateway::campaigns::Draft {
+        name: "Bench".into(),
+        body: "{{ program }}: {{ first_name }}, you have {{ balance }} pts. Double points this weekend!"
+            .into(),
+        holdout_percent: 50.0,
+        attribution_days: 7,
+        ..Default::default()
+    };
+    let campaign = state.campaigns.create(&program, &draft).await.unwrap();
+    let started = Instant::now();
+    let preview = state.campaigns.preview(&program, &campaign.id).await.unwrap();
+    let preview_time = started.elapsed();
+    let started = Instant::now();
+    state
+        .campaigns
+        .start(&program, &campaign.id, None)
+        .await
+        .unwrap();
+    while state.campaigns.run_active(&program, 10_000).await.unwrap() > 0 {}
+    let fan_out_time = started.elapsed();
+    let done = state
+        .campaigns
+        .get(&program, &campaign.id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Who was touched (the holdout, at the draw) and who was not (texts queued, not sent).
+    let outcomes: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("{base_key}campaign:{}:recipients", campaign.id))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (touched, untouched): (Vec<String>, Vec<String>) = {
+        let mut touched = Vec::new();
+        let mut untouched = Vec::new();
+        for (phone, outcome) in outcomes {
+            if outcome == "holdout" {
+                touched.push(phone);
+            } else {
+                untouched.push(phone);
+            }
+        }
+        (touched, untouched)
+    };
+    let earn_for = |phones: Vec<String>, tag: &'static str| {
+        let phones = Arc::new(phones);
+        let client = http.clone();
+        let url = format!("{base}/v1/earn");
+        load(move |worker, i| {
+            let client = client.clone();
+            let url = url.clone();
+            let phones = phones.clone();
+            async move {
+                let phone = &phones[(worker * 7919 + i * 31) % phones.len()];
+                let body = serde_json::json!({ "phone": phone, "amount": 1250,
+                    "location": "store-1", "receipt": format!("{tag}-{worker}-{i}") });
+                client
+                    .post(&url)
+                    .bearer_auth(KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+    };
+    // Alternated, so that neither side runs only on the fuller store.
+    let mut without = earn_for(untouched.clone(), "off").await;
+    let mut with = earn_for(touched.clone(), "on").await;
+    let without_again = earn_for(untouched, "off2").await;
+    let with_again = earn_for(touched, "on2").await;
+    let mean = |a: &Stats, b: &Stats| (a.rps() + b.rps()) / 2.0;
+    let ratio = mean(&with, &with_again) / mean(&without, &without_again);
+    let attributed: i64 = redis::cmd("HGET")
+        .arg(format!("{base_key}campaign:{}", campaign.id))
+        .arg("h:visits")
+        .query_async::<Option<i64>>(&mut conn)
+        .await
+        .unwrap()
+        .unwrap_or(0);
+
+    println!();
+    println!(
+        "campaign on {CAMPAIGN_MEMBERS} members: {} recipients, {} held out, {} queued",
+        done.recipients, done.holdout, done.queued
+    );
+    println!(
+        "preview                    {:>8.2} s   (target 2 s; {} recipients, {} segments)",
+        preview_time.as_secs_f64(),
+        preview.recipients,
+        preview.total_segments
+    );
+    println!(
+        "fan-out, all queued        {:>8.2} s   (target 5 s)",
+        fan_out_time.as_secs_f64()
+    );
+    for (name, stats) in [
+        ("POST /v1/earn (not touched)", &mut without),
+        ("POST /v1/earn (attributed)", &mut with),
+    ] {
+        print_row(name, stats);
+    }
+    println!(
+        "attributed / not touched   {:>6.2}  (two alternated rounds each; {} purchases counted \
+         for the holdout)",
+        ratio,
+        attributed
     );
 }
