@@ -598,7 +598,11 @@ async fn campaign_phases(http: &reqwest::Client, redis_url: &str, provider_url: 
     };
     let campaign = state.campaigns.create(&program, &draft).await.unwrap();
     let started = Instant::now();
-    let preview = state.campaigns.preview(&program, &campaign.id).await.unwrap();
+    let preview = state
+        .campaigns
+        .preview(&program, &campaign.id)
+        .await
+        .unwrap();
     let preview_time = started.elapsed();
     let started = Instant::now();
     state
@@ -694,7 +698,6 @@ async fn campaign_phases(http: &reqwest::Client, redis_url: &str, provider_url: 
     println!(
         "attributed / not touched   {:>6.2}  (two alternated rounds each; {} purchases counted \
          for the holdout)",
-        ratio,
-        attributed
+        ratio, attributed
     );
 }

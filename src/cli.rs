@@ -410,7 +410,26 @@ fn new_key(args: NewKey) -> anyhow::Result<()> {
 /// `campaigns list|show|preview|send`: straight on the program's Redis, through the same
 /// service the API uses, so the answers are the API's.
 async fn campaigns(args: CampaignsArgs) -> anyhow::Result<()> {
-    let settings = load(&args.config)?;
+    let mut settings = load(&args.config)?;
+    if !settings.redis.is_cluster() {
+        let url = settings.redis.url.expose_secret().to_owned();
+        if !embedded::answers(&url, settings.redis.timeout()).await {
+            // The Redis a `serve` started for itself, when it did.
+            let running = settings
+                .redis
+                .embedded
+                .then(|| Embedded::running(&settings.redis.data_dir))
+                .flatten();
+            match running {
+                Some(url) => settings.redis.url = SecretString::from(url),
+                None => anyhow::bail!(
+                    "no Redis answers at {}: start the gateway (`loyalty-gateway serve`) or set \
+                     redis.url (LOYALTY__REDIS__URL)",
+                    redacted_url(&url)
+                ),
+            }
+        }
+    }
     let state = crate::startup::services(settings, crate::clock::Clock::default())?;
     let program = match &args.program {
         Some(id) => state

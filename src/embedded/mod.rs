@@ -265,6 +265,17 @@ impl Embedded {
         }
     }
 
+    /// The URL of the `redis-server` a `serve` runs on `dir`, if one is answering there.
+    pub fn running(dir: &Path) -> Option<String> {
+        let port = std::fs::read_to_string(dir.join(PORT_FILE)).ok()?;
+        let url = format!("redis://127.0.0.1:{}/0", port.trim());
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let answers = client
+            .get_connection_with_timeout(Duration::from_millis(200))
+            .is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok());
+        answers.then_some(url)
+    }
+
     fn join(dir: &Path) -> anyhow::Result<Self> {
         let deadline = Instant::now() + JOIN_TIMEOUT;
         loop {

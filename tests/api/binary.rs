@@ -359,3 +359,23 @@ async fn campaigns_lists_shows_previews_and_sends_what_the_api_sees() {
     assert!(!ok);
     assert!(err.contains("no campaign \"c9\" in bloom"), "{err}");
 }
+
+#[test]
+fn campaigns_without_a_redis_says_what_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = format!(
+        "redis://127.0.0.1:{}/0",
+        loyalty_gateway::embedded::free_port().unwrap()
+    );
+    let path = write_config(dir.path(), &config_toml(&nobody, "p", "http://127.0.0.1:1"));
+    let output = gateway(&["campaigns", "--program", "bloom", "list"], &path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no Redis answers at redis://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("loyalty-gateway serve"), "{stderr}");
+}
