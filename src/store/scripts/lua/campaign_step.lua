@@ -36,9 +36,10 @@ end
 -- The member's short links to the campaign's URLs (campaigns::links): a token per URL from
 -- the campaign's secret seed, 8 base-62 characters; the rare taken one is made again.
 local ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+local URLS = A.link_base and cjson.decode(c[13] or '[]') or {}
 local function tracked_links(phone)
-  local urls = cjson.decode(c[13] or '[]')
-  if not A.link_base or #urls == 0 then return nil end
+  local urls = URLS
+  if #urls == 0 then return nil end
   local links = {}
   for i, url in ipairs(urls) do
     local attempt = 0
@@ -70,14 +71,17 @@ local cursor = tonumber(c[4] or '0')
 local audience, wanted = tonumber(c[5]), tonumber(c[6])
 local selected = tonumber(c[7] or '0')
 local phones = redis.call('LRANGE', K.audience(A.id), cursor, cursor + A.count - 1)
+local attribution_days = tonumber(redis.call('HGET', key, 'attribution_days') or '7')
+-- Counted here, written once per step.
+local counts = { holdout = 0, queued = 0, suppressed = 0, capped = 0 }
 for i, phone in ipairs(phones) do
   local seen = cursor + i - 1
   local u = tonumber(string.sub(redis.sha1hex(c[9] .. ':' .. seen), 1, 12), 16) / 281474976710656
   if selected < wanted and u * (audience - seen) < (wanted - selected) then
     selected = selected + 1
     if redis.call('HSETNX', K.recipients(A.id), phone, 'holdout') == 1 then
-      redis.call('HINCRBY', key, 'holdout', 1)
-      touch(phone, A.id, 'h', tonumber(redis.call('HGET', key, 'attribution_days') or '7'))
+      counts.holdout = counts.holdout + 1
+      touch(phone, A.id, 'h', attribution_days)
     end
   elseif redis.call('HEXISTS', K.recipients(A.id), phone) == 0 then
     local m = member_fields(phone)
@@ -98,14 +102,17 @@ for i, phone in ipairs(phones) do
           A.message_ttl_secs, nil, A.id)
         redis.call('ZADD', marketing, NOW_MS, outcome)
         redis.call('EXPIRE', marketing, math.ceil(A.cap_window_ms / 1000))
-        redis.call('HINCRBY', key, 'queued', 1)
+        counts.queued = counts.queued + 1
       end
     end
     if outcome == 'suppressed' or outcome == 'capped' then
-      redis.call('HINCRBY', key, outcome, 1)
+      counts[outcome] = counts[outcome] + 1
     end
     redis.call('HSET', K.recipients(A.id), phone, outcome)
   end
+end
+for field, n in pairs(counts) do
+  if n > 0 then redis.call('HINCRBY', key, field, n) end
 end
 cursor = cursor + #phones
 redis.call('HSET', key, 'fanout_cursor', cursor, 'holdout_selected', selected)

@@ -154,10 +154,14 @@ local function new_message_id() return 'm' .. next_id('msg') end
 local function enqueue(phone, kind, template, vars, ttl_secs, id, campaign)
   id = id or new_message_id()
   local key = K.message(id)
-  redis.call('HSET', key, 'id', id, 'to', phone, 'kind', kind, 'template', template,
+  local fields = { 'id', id, 'to', phone, 'kind', kind, 'template', template,
     'vars', cjson.encode(vars), 'status', 'queued', 'attempts', 0,
-    'created_ms', NOW_MS, 'created_at', NOW)
-  if campaign then redis.call('HSET', key, 'campaign', campaign) end
+    'created_ms', NOW_MS, 'created_at', NOW }
+  if campaign then
+    fields[#fields + 1] = 'campaign'
+    fields[#fields + 1] = campaign
+  end
+  redis.call('HSET', key, unpack(fields))
   redis.call('EXPIRE', key, ttl_secs)
   redis.call('XADD', K.outbox(), '*', 'id', id)
   -- The member's own list of texts, newest first, for their history (bounded).
