@@ -39,13 +39,18 @@ pub fn find(text: &str) -> Vec<String> {
 /// `text` with each http(s) URL replaced by `short(i)`, `i` being its position in
 /// [`find`]'s list; a URL `short` has nothing for stays as it is.
 pub fn rewrite(text: &str, short: impl Fn(usize) -> Option<String>) -> String {
-    let urls = find(text);
+    let mut seen: Vec<&str> = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for link in finder().links(text) {
-        let Some(index) = urls.iter().position(|u| u == link.as_str()) else {
+        let url = link.as_str();
+        if !is_web(url) {
             continue;
-        };
+        }
+        let index = seen.iter().position(|u| *u == url).unwrap_or_else(|| {
+            seen.push(url);
+            seen.len() - 1
+        });
         let Some(replacement) = short(index) else {
             continue;
         };

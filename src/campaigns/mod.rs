@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::clock::{rfc3339_from_ms, Clock};
+use crate::domain::keyword::{self, Words};
 use crate::domain::{PhoneNumber, Program};
 use crate::outbound::quiet_hours::LocalTime;
 use crate::outbound::Outbox;
@@ -309,14 +310,13 @@ fn optout_notice(locale: &str) -> &'static str {
     }
 }
 
+/// Words that tell a reader how to opt out. Narrower than what opts out (`commands::stop`):
+/// "cancel" or "end" in a marketing body usually mean something else.
+static OPT_OUT_WORDS: Words = Words::new(&["STOP", "ALTO", "SAIR", "توقف"]);
+
 /// `body` with the opt-out notice appended, unless it already tells how to opt out.
 pub fn with_optout_notice(body: &str, locale: &str) -> String {
-    let says = crate::domain::keyword::normalise(body);
-    let words: Vec<&str> = says.split(' ').collect();
-    let mentions = ["STOP", "ALTO", "SAIR", "توقف"]
-        .iter()
-        .any(|w| words.contains(&crate::domain::keyword::normalise(w).as_str()));
-    if mentions {
+    if OPT_OUT_WORDS.appear_in(&keyword::normalise(body)) {
         body.trim().to_owned()
     } else {
         format!("{} {}", body.trim(), optout_notice(locale))

@@ -134,8 +134,7 @@ async fn errors_never_leak_internals() {
     // A real internal error: the member's history key holds the wrong type, so the earn script
     // fails inside Redis. The client learns that something went wrong, not what.
     app.earn_ok("+14155552671", 1250, "R-1").await;
-    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = app.redis().await;
     let history_key = format!("{}:{{bloom}}:m:+14155552671:ledger", app.prefix);
     let _: () = redis::cmd("DEL")
         .arg(&history_key)

@@ -435,15 +435,19 @@ async fn a_scheduled_campaign_starts_at_its_time_once() {
     );
 }
 
+/// What campaign `id` did with each member of its audience: a message id, `holdout`,
+/// `capped` or `suppressed`.
+async fn outcomes(app: &TestApp, id: &str) -> std::collections::HashMap<String, String> {
+    redis::cmd("HGETALL")
+        .arg(format!("{}:{{bloom}}:campaign:{id}:recipients", app.prefix))
+        .query_async(&mut app.redis().await)
+        .await
+        .unwrap()
+}
+
 /// Who a campaign put in each group: (recipients, holdout).
 async fn groups(app: &TestApp, id: &str) -> (Vec<String>, Vec<String>) {
-    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let outcomes: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(format!("{}:{{bloom}}:campaign:{id}:recipients", app.prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let outcomes = outcomes(app, id).await;
     let mut recipients: Vec<String> = outcomes
         .iter()
         .filter(|(_, o)| o.starts_with('m'))
@@ -672,14 +676,10 @@ async fn send_and_wait(app: &TestApp, id: &str) {
 
 /// The provider's id for the text campaign `id` sent to `phone`.
 async fn sid_of(app: &TestApp, id: &str, phone: &str) -> String {
-    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let message: String = redis::cmd("HGET")
-        .arg(format!("{}:{{bloom}}:campaign:{id}:recipients", app.prefix))
-        .arg(phone)
-        .query_async(&mut conn)
+    let message = outcomes(app, id)
         .await
-        .unwrap();
+        .remove(phone)
+        .expect("a text to phone");
     app.message(&message).await["provider_id"].clone()
 }
 
@@ -962,8 +962,7 @@ async fn a_fan_out_stopped_between_steps_and_finished_by_two_processes_texts_eac
     let (recipients, _) = groups(&app, id).await;
     assert_eq!(recipients.len(), 640);
     // Exactly one campaign text per member in the store.
-    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = app.redis().await;
     let mut per_member = std::collections::HashMap::<String, usize>::new();
     for key in app.keys().await.iter().filter(|k| k.contains(":msg:")) {
         let (to, campaign): (Option<String>, Option<String>) = redis::cmd("HMGET")

@@ -442,10 +442,18 @@ impl TestApp {
             .collect()
     }
 
+    /// A connection to this test's Redis, to read what the gateway wrote.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
     /// Every key this test's app wrote.
     pub async fn keys(&self) -> Vec<String> {
-        let client = redis::Client::open(self.redis_url.as_str()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut conn = self.redis().await;
         redis::cmd("KEYS")
             .arg(format!("{}:*", self.prefix))
             .query_async(&mut conn)

@@ -124,8 +124,7 @@ async fn a_delivery_failure_telnyx_calls_not_routable_keeps_campaigns_away() {
     twilio_accepts_everything(&app).await;
     app.text(PHONE, "JOIN").await;
     app.drain_outbox().await;
-    let client = redis::Client::open(app.redis_url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = app.redis().await;
     let welcome: String = redis::cmd("LINDEX")
         .arg(format!("{}:{{bloom}}:m:{PHONE}:messages", app.prefix))
         .arg(0)
