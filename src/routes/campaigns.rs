@@ -51,7 +51,7 @@ pub struct CampaignRequest {
     name: String,
     /// A template: `{{ first_name }}`, `{{ balance }}`, `{{ program }}`,
     /// `{{ points_to_next_reward }}`. "Reply STOP to opt out" is appended when it says nothing
-    /// of opting out.
+    /// of opting out (in the segment's language when the segment has one locale).
     #[schema(
         min_length = 1,
         max_length = 1600,
