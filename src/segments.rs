@@ -8,9 +8,10 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub enum Encoding {
     #[serde(rename = "GSM-7")]
+    #[default]
     Gsm7,
     #[serde(rename = "UCS-2")]
     Ucs2,

@@ -30,13 +30,13 @@ use crate::segments::{self, Encoding};
 use crate::store::scripts::campaigns::{
     CampaignStep, CampaignStepReply, CancelCampaign, CancelCampaignReply, Click, ClickReply,
     DueCampaigns, DueCampaignsReply, GetCampaigns, GetCampaignsReply, ResumeCampaign,
-    ResumeCampaignReply, SaveCampaign, SaveCampaignReply, SegmentPage, SegmentPageReply,
+    ResumeCampaignReply, SaveCampaign, SaveCampaignReply, SegmentMember, SegmentPage, SegmentPageReply,
     StartCampaign, StartCampaignReply,
 };
 use crate::store::scripts::outbox::MessageKind;
 use crate::store::scripts::ScriptCall;
 use crate::store::{ProgramKeys, Store, StoreError};
-use crate::templates::Templates;
+use crate::templates::{CampaignBody, CampaignContext, Templates};
 pub use segment::Segment;
 
 /// Members read per page of a segment, and texts queued per step.
@@ -59,6 +59,9 @@ pub enum CampaignError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The thread rendering a preview's texts panicked or was cancelled.
+    #[error("rendering the preview stopped")]
+    Render(#[from] tokio::task::JoinError),
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> CampaignError {
@@ -703,54 +706,51 @@ impl Campaigns {
             Some(base) => links::rewrite(&campaign.body, |_| Some(links::placeholder(base))),
             None => campaign.body.clone(),
         };
-        let body = self
-            .templates
-            .campaign_body(&source)
-            .map_err(|e| invalid("body", e))?;
-        let mut audience = 0i64;
-        let mut total_segments = 0u64;
-        let mut worst = (Encoding::Gsm7, 0u32);
-        let mut samples = Vec::new();
-        let mut start = Some(0);
-        while let Some(at) = start {
-            let SegmentPageReply::Page { members, next } = self
-                .call(
-                    program,
-                    &SegmentPage {
-                        segment: &segment,
-                        start: at,
-                        count: BATCH,
-                    },
-                )
-                .await?;
-            for member in members {
-                let context = Templates::context(
-                    program,
-                    member.first_name.as_deref(),
-                    &json!({ "balance": member.balance }),
-                );
-                let text = body
-                    .render(&context)
-                    .map_err(|e| invalid("body", format!("does not render: {e}")))?;
-                let text = if self.policy.smart_encoding {
-                    segments::smart_encode(&text)
-                } else {
-                    text
-                };
-                let count = segments::count(&text);
-                audience += 1;
-                total_segments += u64::from(count.segments);
-                if (count.segments, count.encoding == Encoding::Ucs2)
-                    > (worst.1, worst.0 == Encoding::Ucs2)
-                {
-                    worst = (count.encoding, count.segments);
+        let body = Arc::new(
+            self.templates
+                .campaign_body(&source)
+                .map_err(|e| invalid("body", e))?,
+        );
+        // Redis reads page n + 1 while a blocking thread renders page n: the two run on
+        // different cores, so the preview takes about the longer of the two, not their sum.
+        let program = Arc::new(program.clone());
+        let smart_encoding = self.policy.smart_encoding;
+        let page = |start| SegmentPage {
+            segment: &segment,
+            start,
+            count: BATCH,
+        };
+        let mut tally = Tally::default();
+        let SegmentPageReply::Page { mut members, mut next } =
+            self.call(&program, &page(0)).await?;
+        loop {
+            let (body, shared) = (body.clone(), program.clone());
+            let render = tokio::task::spawn_blocking(move || {
+                tally.add(&body, &shared, &members, smart_encoding)?;
+                Ok::<_, CampaignError>(tally)
+            });
+            let fetch = async {
+                match next {
+                    Some(at) => self.call(&program, &page(at)).await.map(Some),
+                    None => Ok(None),
                 }
-                if samples.len() < 3 {
-                    samples.push(text);
-                }
+            };
+            let (rendered, fetched) = tokio::join!(render, fetch);
+            tally = rendered??;
+            match fetched? {
+                Some(SegmentPageReply::Page {
+                    members: m,
+                    next: n,
+                }) => (members, next) = (m, n),
+                None => break,
             }
-            start = next;
         }
+        let Tally {
+            audience,
+            total_segments,
+            worst,
+            samples,
+        } = tally;
         let holdout = (audience as f64 * campaign.holdout_percent / 100.0).round() as i64;
         let recipients = audience - holdout;
         // The holdout is drawn at random: its share of the segments, on average.
@@ -801,15 +801,58 @@ pub async fn run_scheduler(
 }
 
 /// Contexts a body must render with: the shortest and longest values a member can have.
-fn sample_contexts(program: &Program) -> Vec<serde_json::Value> {
-    vec![
-        Templates::context(program, None, &json!({ "balance": 0 })),
-        Templates::context(
-            program,
-            Some("Maximilian"),
-            &json!({ "balance": 9_999_999 }),
-        ),
-        Templates::context(program, Some("Zoë"), &json!({ "balance": -250 })),
+/// What a preview counts over a segment's members.
+#[derive(Default)]
+struct Tally {
+    audience: i64,
+    total_segments: u64,
+    /// The longest text: its encoding and segments (UCS-2 counts as longer at equal segments).
+    worst: (Encoding, u32),
+    samples: Vec<String>,
+}
+
+impl Tally {
+    fn add(
+        &mut self,
+        body: &CampaignBody,
+        program: &Program,
+        members: &[SegmentMember],
+        smart_encoding: bool,
+    ) -> Result<(), CampaignError> {
+        for member in members {
+            let text = body
+                .render(CampaignContext::new(
+                    program,
+                    member.first_name.as_deref(),
+                    member.balance,
+                ))
+                .map_err(|e| invalid("body", format!("does not render: {e}")))?;
+            let text = if smart_encoding {
+                segments::smart_encode(&text)
+            } else {
+                text
+            };
+            let count = segments::count(&text);
+            self.audience += 1;
+            self.total_segments += u64::from(count.segments);
+            if (count.segments, count.encoding == Encoding::Ucs2)
+                > (self.worst.1, self.worst.0 == Encoding::Ucs2)
+            {
+                self.worst = (count.encoding, count.segments);
+            }
+            if self.samples.len() < 3 {
+                self.samples.push(text);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sample_contexts(program: &Program) -> [CampaignContext<'_>; 3] {
+    [
+        CampaignContext::new(program, None, 0),
+        CampaignContext::new(program, Some("Maximilian"), 9_999_999),
+        CampaignContext::new(program, Some("Zoë"), -250),
     ]
 }
 

@@ -40,6 +40,7 @@ impl From<CampaignError> for ApiError {
             }
             CampaignError::Invalid { field, message } => ApiError::invalid(field, message),
             CampaignError::Store(e) => e.into(),
+            CampaignError::Render(e) => ApiError::unexpected(e),
         }
     }
 }

@@ -37,7 +37,6 @@
 //! | `campaign:<id>`                       | `campaign`       | hash   | a campaign: definition, state, counters    |
 //! | `campaign:<id>:audience`              | `audience`       | list   | its segment, fixed when it starts          |
 //! | `campaign:<id>:recipients`            | `recipients`     | hash   | member → its text, `holdout`, `capped`...  |
-//! | `campaign:<id>:visitors:<group>`      | `visitors`       | set    | members of group `r`/`h` who came to a till |
 //! | `campaign:<id>:held`                  | `held`           | zset   | its texts held while it is paused          |
 //! | `campaign:<id>:clickers`              | `clickers`       | set    | members who clicked one of its links       |
 //! | `link:<token>`                        | `link`           | string | a tracked link: campaign, URL, member (JSON) |
@@ -176,10 +175,6 @@ impl ProgramKeys {
 
     pub fn recipients(&self, id: &str) -> String {
         self.key(format_args!("campaign:{id}:recipients"))
-    }
-
-    pub fn visitors(&self, id: &str, group: &str) -> String {
-        self.key(format_args!("campaign:{id}:visitors:{group}"))
     }
 
     pub fn held(&self, id: &str) -> String {

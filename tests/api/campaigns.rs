@@ -565,6 +565,10 @@ async fn purchases_at_the_till_are_attributed_to_the_right_group_window_and_camp
         "the first campaign gets no more"
     );
     assert_eq!(b["recipients"]["visits"], 1);
+    assert_eq!(
+        b["recipients"]["visitors"], 1,
+        "a member who visited for the first campaign is a new visitor for the second"
+    );
     assert_eq!(b["recipients"]["members"], 10);
     // An opt-out within a day of the text counts against the campaign that sent it.
     app.text(&recipients[3], "STOP").await;
@@ -920,6 +924,9 @@ async fn a_fan_out_stopped_between_steps_and_finished_by_two_processes_texts_eac
     }
     let c = created(&app, json!({ "name": "Once", "body": "Hi" })).await;
     let id = c["id"].as_str().unwrap();
+    // The preview reads the same members over two pages.
+    let p = preview(&app, id).await;
+    assert_eq!((&p["recipients"], &p["total_segments"]), (&json!(640), &json!(640)));
     let sent = app
         .post(
             &format!("/v1/campaigns/{id}/send"),

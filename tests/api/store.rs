@@ -42,7 +42,6 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.campaign("c7"),
         keys.audience("c7"),
         keys.recipients("c7"),
-        keys.visitors("c7", "h"),
         keys.held("c7"),
         keys.clickers("c7"),
         keys.link("AbC12xyZ"),
@@ -55,7 +54,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
          K.stats(), K.location_stats(A.location), K.marketing(A.phone), K.campaigns(), \
          K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7'), \
-         K.visitors('c7', 'h'), K.held('c7'), \
+         K.held('c7'), \
          K.clickers('c7'), K.link('AbC12xyZ') }}"
     );
     let args = serde_json::json!({

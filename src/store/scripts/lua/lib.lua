@@ -44,7 +44,6 @@ function K.scheduled_campaigns() return B .. 'campaigns:scheduled' end
 function K.campaign(id) return B .. 'campaign:' .. id end
 function K.audience(id) return B .. 'campaign:' .. id .. ':audience' end
 function K.recipients(id) return B .. 'campaign:' .. id .. ':recipients' end
-function K.visitors(id, group) return B .. 'campaign:' .. id .. ':visitors:' .. group end
 function K.held(id) return B .. 'campaign:' .. id .. ':held' end
 function K.clickers(id) return B .. 'campaign:' .. id .. ':clickers' end
 function K.link(token) return B .. 'link:' .. token end
@@ -95,9 +94,13 @@ end
 -- `r`, recipients) or when they are drawn into its holdout (group `h`); the last touch wins.
 -- For the campaign's attribution_days after the touch, the member's visits, spend, points and
 -- redemptions count for that campaign and group, O(1) per purchase, in the same script.
+-- `touch_visited` marks the touch's first visit, so a visitor is counted once per touch (a
+-- campaign touches a member once).
 local function touch(phone, campaign, group, days)
-  redis.call('HSET', K.member(phone), 'touch_campaign', campaign, 'touch_group', group,
+  local mkey = K.member(phone)
+  redis.call('HSET', mkey, 'touch_campaign', campaign, 'touch_group', group,
     'touch_ms', NOW_MS, 'touch_until_ms', NOW_MS + days * 86400000)
+  redis.call('HDEL', mkey, 'touch_visited')
   redis.call('HINCRBY', K.campaign(campaign), group .. ':members', 1)
 end
 
@@ -122,7 +125,7 @@ local function attribute_visit(phone, amount, points)
   redis.call('HINCRBY', key, group .. ':visits', 1)
   redis.call('HINCRBY', key, group .. ':spend', amount)
   redis.call('HINCRBY', key, group .. ':points', points)
-  if redis.call('SADD', K.visitors(campaign, group), phone) == 1 then
+  if redis.call('HSETNX', K.member(phone), 'touch_visited', 1) == 1 then
     redis.call('HINCRBY', key, group .. ':visitors', 1)
   end
 end
