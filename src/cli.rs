@@ -10,6 +10,7 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use crate::campaigns::LIST_LIMIT;
 use crate::configuration::{self, Settings};
 use crate::embedded::{self, Embedded};
 use crate::segments;
@@ -458,19 +459,28 @@ async fn campaigns(args: CampaignsArgs) -> anyhow::Result<()> {
     let campaigns = &state.campaigns;
     match args.command {
         CampaignsCommand::List => {
-            let list = campaigns.list(&program).await?;
-            if list.is_empty() {
-                println!("no campaigns in {}", program.id.as_str());
-            }
             println!(
                 "{:<8} {:<10} {:>10} {:>8} {:>10} {:>8}  name",
                 "id", "status", "recipients", "sent", "delivered", "failed"
             );
-            for c in list {
-                println!(
-                    "{:<8} {:<10} {:>10} {:>8} {:>10} {:>8}  {}",
-                    c.id, c.status, c.recipients, c.sent, c.delivered, c.failed, c.name
-                );
+            let mut before = None;
+            loop {
+                let page = campaigns
+                    .list(&program, LIST_LIMIT, before.as_deref())
+                    .await?;
+                if before.is_none() && page.campaigns.is_empty() {
+                    println!("no campaigns in {}", program.id.as_str());
+                }
+                for c in &page.campaigns {
+                    println!(
+                        "{:<8} {:<10} {:>10} {:>8} {:>10} {:>8}  {}",
+                        c.id, c.status, c.recipients, c.sent, c.delivered, c.failed, c.name
+                    );
+                }
+                match page.campaigns.last() {
+                    Some(last) if page.more => before = Some(last.id.clone()),
+                    _ => break,
+                }
             }
         }
         CampaignsCommand::Show { id } => {

@@ -41,8 +41,8 @@ pub use segment::Segment;
 
 /// Members read per page of a segment, and texts queued per step.
 const BATCH: usize = 500;
-/// Campaigns listed at most.
-const LIST_LIMIT: usize = 200;
+/// Campaigns listed at most in one page.
+pub const LIST_LIMIT: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
@@ -241,6 +241,14 @@ pub struct Results {
     /// recipients − holdout × (recipients' members / holdout's members); zero without a
     /// holdout to compare with.
     pub incremental: Incremental,
+}
+
+/// A page of campaigns, newest first.
+#[derive(Debug)]
+pub struct CampaignPage {
+    pub campaigns: Vec<Campaign>,
+    /// Older campaigns remain: ask again with `before` = the last one's id.
+    pub more: bool,
 }
 
 /// What a send will be, before it is made.
@@ -495,32 +503,38 @@ impl Campaigns {
     }
 
     pub async fn get(&self, program: &Program, id: &str) -> Result<Option<Campaign>, StoreError> {
-        let GetCampaignsReply::Found { campaigns } = self
-            .call(
-                program,
-                &GetCampaigns {
-                    id: Some(id),
-                    limit: 1,
-                },
-            )
-            .await?;
-        Ok(campaigns.first().map(Campaign::from_record))
+        Ok(self
+            .record(program, id)
+            .await?
+            .as_ref()
+            .map(Campaign::from_record))
+    }
+
+    /// A campaign's hash as stored.
+    async fn record(
+        &self,
+        program: &Program,
+        id: &str,
+    ) -> Result<Option<HashMap<String, String>>, StoreError> {
+        let call = GetCampaigns {
+            id: Some(id),
+            limit: 1,
+            before: None,
+        };
+        match self.call(program, &call).await? {
+            GetCampaignsReply::Found { campaigns, .. } => Ok(campaigns.into_iter().next()),
+            GetCampaignsReply::UnknownCursor => Ok(None),
+        }
     }
 
     /// The POS activity each group of the campaign caused, side by side.
     pub async fn results(&self, program: &Program, id: &str) -> Result<Results, CampaignError> {
-        let GetCampaignsReply::Found { campaigns } = self
-            .call(
-                program,
-                &GetCampaigns {
-                    id: Some(id),
-                    limit: 1,
-                },
-            )
-            .await?;
-        let record = campaigns.first().ok_or(CampaignError::NotFound)?;
-        let recipients = GroupResults::from_record(record, "r");
-        let holdout = GroupResults::from_record(record, "h");
+        let record = self
+            .record(program, id)
+            .await?
+            .ok_or(CampaignError::NotFound)?;
+        let recipients = GroupResults::from_record(&record, "r");
+        let holdout = GroupResults::from_record(&record, "h");
         let scale = if holdout.members == 0 {
             None
         } else {
@@ -537,7 +551,7 @@ impl Campaigns {
             },
         };
         Ok(Results {
-            attribution_days: Campaign::from_record(record).attribution_days,
+            attribution_days: Campaign::from_record(&record).attribution_days,
             recipients,
             holdout,
             incremental,
@@ -545,17 +559,34 @@ impl Campaigns {
     }
 
     /// The newest campaigns first.
-    pub async fn list(&self, program: &Program) -> Result<Vec<Campaign>, StoreError> {
-        let GetCampaignsReply::Found { campaigns } = self
-            .call(
-                program,
-                &GetCampaigns {
-                    id: None,
-                    limit: LIST_LIMIT,
-                },
-            )
-            .await?;
-        Ok(campaigns.iter().map(Campaign::from_record).collect())
+    /// `limit` campaigns (at most [`LIST_LIMIT`]), newest first, created before the campaign
+    /// `before` when given.
+    pub async fn list(
+        &self,
+        program: &Program,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<CampaignPage, CampaignError> {
+        if !(1..=LIST_LIMIT).contains(&limit) {
+            return Err(invalid(
+                "limit",
+                format!("must be between 1 and {LIST_LIMIT}"),
+            ));
+        }
+        let call = GetCampaigns {
+            id: None,
+            limit,
+            before,
+        };
+        match self.call(program, &call).await? {
+            GetCampaignsReply::Found { campaigns, more } => Ok(CampaignPage {
+                campaigns: campaigns.iter().map(Campaign::from_record).collect(),
+                more,
+            }),
+            GetCampaignsReply::UnknownCursor => {
+                Err(invalid("before", "no campaign with this id in the program"))
+            }
+        }
     }
 
     /// Sends now (`at` absent) or schedules. Sending twice is sending once.

@@ -97,6 +97,11 @@ pub struct TestSendRequest {
 }
 
 fn campaign_id(raw: &str) -> Result<&str, ApiError> {
+    campaign_id_in(raw, "id")
+}
+
+/// A campaign id given in `field`.
+fn campaign_id_in<'a>(raw: &'a str, field: &str) -> Result<&'a str, ApiError> {
     let valid = raw.len() <= 24
         && raw.starts_with('c')
         && raw.len() > 1
@@ -104,7 +109,7 @@ fn campaign_id(raw: &str) -> Result<&str, ApiError> {
     if valid {
         Ok(raw)
     } else {
-        Err(ApiError::invalid("id", "is not a campaign id (c1, c2...)"))
+        Err(ApiError::invalid(field, "is not a campaign id (c1, c2...)"))
     }
 }
 
@@ -128,15 +133,51 @@ pub async fn create(
     Ok(HttpResponse::Created().json(campaign))
 }
 
-/// The program's campaigns, newest first.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Most campaigns to return (1-200, default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<usize>,
+    /// Only campaigns created before this one: the last id of the previous page (the `Link`
+    /// header's `next` carries it).
+    #[param(pattern = "^c[0-9]{1,23}$")]
+    before: Option<String>,
+}
+
+/// The program's campaigns, newest first, a page at a time. When older campaigns remain, the
+/// `Link` header (RFC 8288) has the next page's URL with `rel="next"`.
 #[utoipa::path(
-    responses((status = 200, body = Vec<Campaign>)),
+    params(ListQuery),
+    responses(
+        (status = 200, body = Vec<Campaign>,
+            headers(("Link" = String, description = "`<...>; rel=\"next\"` when more remain"))),
+        (status = 422, description = "validation-error: a bad limit, or a `before` that names no campaign"),
+    ),
     security(("api_key" = [])), tag = "marketing"
 )]
 #[get("/v1/campaigns")]
-pub async fn list(key: ApiKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let key = key.require(Scope::Marketing)?;
-    Ok(HttpResponse::Ok().json(state.campaigns.list(&key.program).await?))
+    let limit = query.limit.unwrap_or(50);
+    let before = query
+        .before
+        .as_deref()
+        .map(|b| campaign_id_in(b, "before"))
+        .transpose()?;
+    let page = state.campaigns.list(&key.program, limit, before).await?;
+    let mut response = HttpResponse::Ok();
+    if let (true, Some(last)) = (page.more, page.campaigns.last()) {
+        response.insert_header((
+            "Link",
+            format!("</v1/campaigns?limit={limit}&before={}>; rel=\"next\"", last.id),
+        ));
+    }
+    Ok(response.json(page.campaigns))
 }
 
 /// A campaign, its state and its counts.

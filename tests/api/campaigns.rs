@@ -150,6 +150,52 @@ async fn a_draft_is_checked_completed_with_the_optout_notice_and_editable_until_
 }
 
 #[tokio::test]
+async fn the_campaign_list_pages_newest_first_through_the_link_header() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let c = created(&app, json!({ "name": format!("C{i}"), "body": "Hi" })).await;
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut next = Some("/v1/campaigns?limit=2".to_owned());
+    while let Some(url) = next.take() {
+        let response = app.get(&url, MARKETING_KEY).await;
+        assert_eq!(response.status(), 200);
+        next = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .map(|l| {
+                assert!(l.ends_with(">; rel=\"next\""), "{l}");
+                l[1..l.find('>').unwrap()].to_owned()
+            });
+        // A campaign created while paging does not shift the pages after the cursor.
+        if seen.is_empty() {
+            created(&app, json!({ "name": "Late", "body": "Hi" })).await;
+        }
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(seen, ids, "every campaign once, newest first");
+    let all: Vec<Value> = app.get("/v1/campaigns", MARKETING_KEY).await.json().await.unwrap();
+    assert_eq!(all.len(), 6);
+
+    for bad in ["limit=0", "limit=201", "before=x1", "before=c999"] {
+        let problem = assert_problem(
+            app.get(&format!("/v1/campaigns?{bad}"), MARKETING_KEY).await,
+            422,
+            "validation-error",
+        )
+        .await;
+        let field = bad.split('=').next().unwrap();
+        assert!(problem["detail"].as_str().unwrap().contains(field), "{problem}");
+    }
+}
+
+#[tokio::test]
 async fn segments_select_by_every_field_and_only_active_members() {
     let app = spawn_app().await;
     member(&app, "+14155550001", "Ana", 3, "store-12").await;

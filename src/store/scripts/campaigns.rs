@@ -219,12 +219,15 @@ script_call!(
     "campaign_step.lua"
 );
 
-/// campaign_get.lua: one campaign (`id`), or the newest `limit`.
+/// campaign_get.lua: one campaign (`id`), or `limit` campaigns, newest first, older than
+/// `before` when given.
 #[derive(Serialize)]
 pub struct GetCampaigns<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<&'a str>,
     pub limit: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<&'a str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,7 +236,12 @@ pub enum GetCampaignsReply {
     Found {
         #[serde(deserialize_with = "super::lua_list")]
         campaigns: Vec<HashMap<String, String>>,
+        /// Older campaigns remain after this page.
+        #[serde(default)]
+        more: bool,
     },
+    /// `before` names no campaign of the program.
+    UnknownCursor,
 }
 
 script_call!(
