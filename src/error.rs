@@ -342,9 +342,9 @@ impl From<LedgerError> for ApiError {
             LedgerError::ReceiptConflict => ErrorKind::ReceiptConflict,
             LedgerError::MemberNotFound => ErrorKind::MemberNotFound,
             LedgerError::ReceiptNotFound => ErrorKind::ReceiptNotFound,
-            LedgerError::InsufficientPoints { .. } | LedgerError::NegativeBalance { .. } => {
-                ErrorKind::InsufficientPoints
-            }
+            LedgerError::InsufficientPoints { .. }
+            | LedgerError::NegativeBalance { .. }
+            | LedgerError::BelowZero { .. } => ErrorKind::InsufficientPoints,
             LedgerError::UnknownReward => return Self::invalid("reward", e),
             LedgerError::CodeNotFound => ErrorKind::CodeNotFound,
             LedgerError::CodeNotOwned => ErrorKind::CodeNotOwned,

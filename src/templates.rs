@@ -443,7 +443,10 @@ name = "Downtown"
             let lean =
                 serde_json::to_value(CampaignContext::new(&program, first_name, balance)).unwrap();
             for variable in CAMPAIGN_VARIABLES {
-                assert_eq!(lean[variable], full[variable], "{variable} for {first_name:?}");
+                assert_eq!(
+                    lean[variable], full[variable],
+                    "{variable} for {first_name:?}"
+                );
             }
         }
     }

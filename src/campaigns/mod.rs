@@ -30,8 +30,8 @@ use crate::segments::{self, Encoding};
 use crate::store::scripts::campaigns::{
     CampaignStep, CampaignStepReply, CancelCampaign, CancelCampaignReply, Click, ClickReply,
     DueCampaigns, DueCampaignsReply, GetCampaigns, GetCampaignsReply, ResumeCampaign,
-    ResumeCampaignReply, SaveCampaign, SaveCampaignReply, SegmentMember, SegmentPage, SegmentPageReply,
-    StartCampaign, StartCampaignReply,
+    ResumeCampaignReply, SaveCampaign, SaveCampaignReply, SegmentMember, SegmentPage,
+    SegmentPageReply, StartCampaign, StartCampaignReply,
 };
 use crate::store::scripts::outbox::MessageKind;
 use crate::store::scripts::ScriptCall;
@@ -752,8 +752,10 @@ impl Campaigns {
             count: BATCH,
         };
         let mut tally = Tally::default();
-        let SegmentPageReply::Page { mut members, mut next } =
-            self.call(&program, &page(0)).await?;
+        let SegmentPageReply::Page {
+            mut members,
+            mut next,
+        } = self.call(&program, &page(0)).await?;
         loop {
             let (body, shared) = (body.clone(), program.clone());
             let render = tokio::task::spawn_blocking(move || {

@@ -124,6 +124,21 @@ impl Receipt {
     }
 }
 
+/// An `Idempotency-Key` header: a client's key that makes a retried write answer the first
+/// result (the same rules as a receipt).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        client_key("Idempotency-Key", input).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The POS's id of one refund of a receipt: its idempotency key among the receipt's refunds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RefundId(String);

@@ -14,7 +14,8 @@ mod program;
 mod reward_code;
 
 pub use ids::{
-    LocationId, ProgramId, Receipt, RefundId, RewardId, CLIENT_KEY_PATTERN, SLUG_PATTERN,
+    IdempotencyKey, LocationId, ProgramId, Receipt, RefundId, RewardId, CLIENT_KEY_PATTERN,
+    SLUG_PATTERN,
 };
 pub use money::{Amount, Multiplier};
 pub use period::Period;

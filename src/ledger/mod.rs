@@ -22,12 +22,12 @@ use crate::domain::{
     Amount, LocationId, PhoneNumber, Program, Receipt, RefundId, RewardCode, RewardId,
 };
 use crate::store::scripts::ledger::{
-    Earn, Member, MemberReply, Receipted, Redeem, RedeemReply, Reverse, ReverseReply, RewardTerms,
-    Void, VoidReply,
+    Adjust, AdjustReply, Consent, ConsentReply, Earn, Erase, EraseReply, Member, MemberReply,
+    Receipted, Redeem, RedeemReply, Reverse, ReverseReply, RewardTerms, Void, VoidReply,
 };
 pub use crate::store::scripts::ledger::{
     EarnResult, IssuedCode, MemberRecord, MemberStatus, MemberSummary, RedeemResult, Redeemed,
-    ReverseResult, VoidResult,
+    ReverseResult, Standing, VoidResult,
 };
 use crate::store::{ProgramKeys, Store, StoreError};
 
@@ -64,6 +64,8 @@ pub enum LedgerError {
     RefundExceedsReceipt { left: i64 },
     #[error("this receipt was recorded before partial refunds existed; refund it in full")]
     RefundWithoutAmount,
+    #[error("the adjustment would take the balance ({balance}) below zero; set allow_negative to allow it")]
+    BelowZero { balance: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -129,6 +131,9 @@ pub struct LedgerEntry {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The API key that made an `adjust` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     /// The refund a `reverse` entry belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
@@ -164,6 +169,19 @@ pub struct RedeemCommand {
     pub location: LocationId,
     pub receipt: Receipt,
     pub what: RedeemWhat,
+}
+
+/// An admin's change to a balance.
+pub struct AdjustCommand<'a> {
+    pub phone: &'a PhoneNumber,
+    /// Signed, never zero.
+    pub points: i64,
+    pub reason: &'a str,
+    /// The acting API key's name.
+    pub by: &'a str,
+    pub allow_negative: bool,
+    /// A retry with the same key answers the first result and changes nothing.
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// What a refund takes back.
@@ -445,24 +463,74 @@ impl Ledger {
         Ok(())
     }
 
-    /// The member's consent record, newest first: every opt-in and opt-out as stored.
-    pub async fn consent_records(
+    /// A number's consent record, newest first (every opt-in and opt-out as stored), and
+    /// where it stands; for an erased member, the record kept under its keyed hash.
+    pub async fn consent(
         &self,
         program: &Program,
         phone: &PhoneNumber,
-    ) -> Result<Vec<serde_json::Value>, LedgerError> {
-        let raw: Vec<String> = self
-            .store
-            .command(
-                redis::cmd("LRANGE")
-                    .arg(self.keys(program).consent(phone.as_str()))
-                    .arg(0)
-                    .arg(-1),
-            )
-            .await?;
-        Ok(raw
-            .iter()
-            .filter_map(|r| serde_json::from_str(r).ok())
-            .collect())
+    ) -> Result<Option<(Standing, Vec<serde_json::Value>)>, LedgerError> {
+        let call = Consent {
+            phone: phone.as_str(),
+        };
+        Ok(match self.call(program, &call).await? {
+            ConsentReply::Found { standing, records } => Some((
+                standing,
+                records
+                    .iter()
+                    .filter_map(|r| serde_json::from_str(r).ok())
+                    .collect(),
+            )),
+            ConsentReply::NotFound => None,
+        })
+    }
+
+    /// Adds or takes points outside a purchase, with the reason and the key's name in history.
+    pub async fn adjust(
+        &self,
+        program: &Program,
+        cmd: &AdjustCommand<'_>,
+    ) -> Result<Written<MemberSummary>, LedgerError> {
+        let call = Adjust {
+            fingerprint: fingerprint(&[
+                "adjust",
+                cmd.phone.as_str(),
+                &cmd.points.to_string(),
+                cmd.reason,
+                if cmd.allow_negative { "1" } else { "0" },
+            ]),
+            phone: cmd.phone.as_str(),
+            points: cmd.points,
+            reason: cmd.reason,
+            by: cmd.by,
+            allow_negative: cmd.allow_negative,
+            idempotency_key: cmd.idempotency_key,
+            receipt_ttl_secs: self.receipt_ttl_secs,
+        };
+        match self.call(program, &call).await? {
+            AdjustReply::Ok { result } => Ok(Written::Fresh(result)),
+            AdjustReply::Replay { result } => Ok(Written::Replayed(result)),
+            AdjustReply::Conflict => Err(LedgerError::ReceiptConflict),
+            AdjustReply::MemberNotFound => Err(LedgerError::MemberNotFound),
+            AdjustReply::Insufficient { balance } => Err(LedgerError::BelowZero { balance }),
+        }
+    }
+
+    /// Erases the member's personal data (see `erase.lua` for what goes and what stays).
+    pub async fn erase(
+        &self,
+        program: &Program,
+        phone: &PhoneNumber,
+        by: &str,
+    ) -> Result<(), LedgerError> {
+        let call = Erase {
+            phone: phone.as_str(),
+            by,
+            key_candidate: hex::encode(rand::random::<[u8; 32]>()),
+        };
+        match self.call(program, &call).await? {
+            EraseReply::Erased => Ok(()),
+            EraseReply::MemberNotFound => Err(LedgerError::MemberNotFound),
+        }
     }
 }

@@ -1,28 +1,182 @@
-//! Admin endpoints (scope `admin`): consent records and message delivery state.
+//! Admin endpoints (scope `admin`): member operations (adjust, erase), consent records and
+//! message delivery state.
 
-use actix_web::{get, post, web, HttpResponse};
-use serde::Serialize;
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Scope;
-use crate::error::{ApiError, ErrorKind};
-use crate::routes::extract::ApiKey;
-use crate::routes::pos::phone_of;
+use crate::domain::IdempotencyKey;
+use crate::error::{ApiError, FieldContext};
+use crate::ledger::{AdjustCommand, LedgerError, Standing};
+use crate::routes::extract::{ApiKey, ValidJson};
+use crate::routes::pos::{phone_of, respond};
 use crate::routes::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(consent)
+    cfg.service(adjust)
+        .service(erase)
+        .service(consent)
         .service(message)
         .service(member_messages)
         .service(dead_letters)
         .service(requeue);
 }
 
+/// Largest adjustment either way.
+const MAX_ADJUST_POINTS: i64 = 100_000_000;
+/// Longest reason.
+const MAX_REASON: usize = 200;
+/// The header that makes an adjustment idempotent.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustRequest {
+    /// Signed change to the balance, not zero.
+    #[schema(minimum = -100_000_000, maximum = 100_000_000, example = 250)]
+    points: i64,
+    /// Why: recorded in history with the acting key's name.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        example = "Goodwill: order arrived late"
+    )]
+    reason: String,
+    /// Allow the balance to go below zero (default false).
+    #[serde(default)]
+    allow_negative: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdjustResponse {
+    phone: String,
+    /// The change made.
+    points: i64,
+    balance: i64,
+    lifetime_points: i64,
+    tier: String,
+    status: crate::ledger::MemberStatus,
+}
+
+/// Add or take points outside a purchase (goodwill, corrections). The reason and the acting
+/// key's name go into the member's history. With an `Idempotency-Key` header, a retry answers
+/// the first result and changes nothing.
+#[utoipa::path(
+    params(
+        ("phone" = String, Path, max_length = 64, description = "Any common format; national numbers use the program's country"),
+        ("Idempotency-Key" = Option<String>, Header, max_length = 128, pattern = "^[!-~]([ -~]{0,126}[!-~])?$", description = "Makes a retry answer the first result"),
+    ),
+    request_body = AdjustRequest,
+    responses(
+        (status = 200, body = AdjustResponse, headers(("Idempotent-Replayed" = String, description = "true when this repeats the first response to the same request; nothing was written again"))),
+        (status = 404, description = "member-not-found"),
+        (status = 409, description = "insufficient-points: the balance would go below zero without allow_negative; receipt-conflict: the Idempotency-Key was used with another body"),
+    ),
+    security(("api_key" = [])), tag = "admin"
+)]
+#[post("/v1/members/{phone}/adjust")]
+#[tracing::instrument(skip_all, fields(program, phone))]
+pub async fn adjust(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    body: ValidJson<AdjustRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Admin)?;
+    let program = &key.program;
+    let phone = phone_of(program, &path)?;
+    let req = body.0;
+    if req.points == 0 || req.points.abs() > MAX_ADJUST_POINTS {
+        return Err(ApiError::invalid(
+            "points",
+            format!("must be a non-zero whole number within ±{MAX_ADJUST_POINTS}"),
+        ));
+    }
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(ApiError::invalid(
+            "reason",
+            format!("must be 1-{MAX_REASON} characters"),
+        ));
+    }
+    if reason.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "reason",
+            "must not contain control characters",
+        ));
+    }
+    let idempotency_key = match request.headers().get(IDEMPOTENCY_KEY) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::invalid(IDEMPOTENCY_KEY, "must be printable ASCII"))
+                .and_then(|v| IdempotencyKey::parse(v).field(IDEMPOTENCY_KEY))?,
+        ),
+        None => None,
+    };
+    let span = tracing::Span::current();
+    span.record("program", program.id.as_str());
+    span.record("phone", tracing::field::display(phone.masked()));
+    let cmd = AdjustCommand {
+        phone: &phone,
+        points: req.points,
+        reason,
+        by: &key.entry.name,
+        allow_negative: req.allow_negative,
+        idempotency_key: idempotency_key.as_ref().map(IdempotencyKey::as_str),
+    };
+    let written = state.ledger.adjust(program, &cmd).await?;
+    let member = written.get();
+    tracing::info!(points = req.points, replay = written.is_replay(), by = %key.entry.name, "adjust");
+    let body = AdjustResponse {
+        phone: member.phone.clone(),
+        points: req.points,
+        balance: member.balance,
+        lifetime_points: member.lifetime_points,
+        tier: member.tier.clone(),
+        status: member.status,
+    };
+    Ok(respond(&written, body))
+}
+
+/// Erase a member: name, birthday, history, codes, texts and visits are removed; the program's
+/// totals stay (they never named anyone); the consent record is kept under a keyed hash of the
+/// number, which also goes on a suppression list so the number is never texted again unless it
+/// texts a keyword itself.
+#[utoipa::path(
+    params(("phone" = String, Path, max_length = 64, description = "Any common format; national numbers use the program's country")),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 404, description = "member-not-found"),
+    ),
+    security(("api_key" = [])), tag = "admin"
+)]
+#[delete("/v1/members/{phone}")]
+#[tracing::instrument(skip_all, fields(program, phone))]
+pub async fn erase(
+    key: ApiKey,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Admin)?;
+    let program = &key.program;
+    let phone = phone_of(program, &path)?;
+    let span = tracing::Span::current();
+    span.record("program", program.id.as_str());
+    span.record("phone", tracing::field::display(phone.masked()));
+    state.ledger.erase(program, &phone, &key.entry.name).await?;
+    tracing::info!(by = %key.entry.name, "member erased");
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ConsentResponse {
     phone: String,
-    status: crate::ledger::MemberStatus,
+    /// `erased` once the member was erased (the record is kept as proof of consent).
+    status: Standing,
     /// Every opt-in and opt-out, newest first: when, how (sms, pos, carrier...), the exact text
     /// and the provider message id.
     #[schema(value_type = Vec<Object>)]
@@ -47,16 +201,14 @@ pub async fn consent(
     let key = key.require(Scope::Admin)?;
     let program = &key.program;
     let phone = phone_of(program, &path)?;
-    let member = state.ledger.member(program, &phone).await?.ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::MemberNotFound,
-            "no member with this phone number",
-        )
-    })?;
-    let records = state.ledger.consent_records(program, &phone).await?;
+    let (status, records) = state
+        .ledger
+        .consent(program, &phone)
+        .await?
+        .ok_or(LedgerError::MemberNotFound)?;
     Ok(HttpResponse::Ok().json(ConsentResponse {
         phone: phone.to_string(),
-        status: member.status,
+        status,
         records,
     }))
 }

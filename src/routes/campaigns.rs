@@ -174,7 +174,10 @@ pub async fn list(
     if let (true, Some(last)) = (page.more, page.campaigns.last()) {
         response.insert_header((
             "Link",
-            format!("</v1/campaigns?limit={limit}&before={}>; rel=\"next\"", last.id),
+            format!(
+                "</v1/campaigns?limit={limit}&before={}>; rel=\"next\"",
+                last.id
+            ),
         ));
     }
     Ok(response.json(page.campaigns))

@@ -248,7 +248,7 @@ fn issued_reward(program: &Program, code: &IssuedCode) -> IssuedReward {
     }
 }
 
-fn respond<T: Serialize, U>(written: &Written<U>, body: T) -> HttpResponse {
+pub(crate) fn respond<T: Serialize, U>(written: &Written<U>, body: T) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     if written.is_replay() {
         response.insert_header((REPLAYED_HEADER, "true"));

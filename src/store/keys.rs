@@ -40,6 +40,9 @@
 //! | `campaign:<id>:held`                  | `held`           | zset   | its texts held while it is paused          |
 //! | `campaign:<id>:clickers`              | `clickers`       | set    | members who clicked one of its links       |
 //! | `link:<token>`                        | `link`           | string | a tracked link: campaign, URL, member (JSON) |
+//! | `receipt:adjust:<key>`                | `adjust_receipt` | hash   | idempotency of an admin adjustment         |
+//! | `suppressed`                          | `suppressed`     | set    | keyed hashes of erased numbers (never texted) |
+//! | `erased:<pseudonym>:consent`          | `erased_consent` | list   | an erased member's consent record, kept    |
 
 use crate::domain::ProgramId;
 
@@ -187,5 +190,17 @@ impl ProgramKeys {
 
     pub fn link(&self, token: &str) -> String {
         self.key(format_args!("link:{token}"))
+    }
+
+    pub fn adjust_receipt(&self, key: &str) -> String {
+        self.key(format_args!("receipt:adjust:{key}"))
+    }
+
+    pub fn suppressed(&self) -> String {
+        self.key(format_args!("suppressed"))
+    }
+
+    pub fn erased_consent(&self, pseudonym: &str) -> String {
+        self.key(format_args!("erased:{pseudonym}:consent"))
     }
 }

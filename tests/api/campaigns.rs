@@ -180,18 +180,27 @@ async fn the_campaign_list_pages_newest_first_through_the_link_header() {
         seen.extend(page.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
     }
     assert_eq!(seen, ids, "every campaign once, newest first");
-    let all: Vec<Value> = app.get("/v1/campaigns", MARKETING_KEY).await.json().await.unwrap();
+    let all: Vec<Value> = app
+        .get("/v1/campaigns", MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 6);
 
     for bad in ["limit=0", "limit=201", "before=x1", "before=c999"] {
         let problem = assert_problem(
-            app.get(&format!("/v1/campaigns?{bad}"), MARKETING_KEY).await,
+            app.get(&format!("/v1/campaigns?{bad}"), MARKETING_KEY)
+                .await,
             422,
             "validation-error",
         )
         .await;
         let field = bad.split('=').next().unwrap();
-        assert!(problem["detail"].as_str().unwrap().contains(field), "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(field),
+            "{problem}"
+        );
     }
 }
 
@@ -972,7 +981,10 @@ async fn a_fan_out_stopped_between_steps_and_finished_by_two_processes_texts_eac
     let id = c["id"].as_str().unwrap();
     // The preview reads the same members over two pages.
     let p = preview(&app, id).await;
-    assert_eq!((&p["recipients"], &p["total_segments"]), (&json!(640), &json!(640)));
+    assert_eq!(
+        (&p["recipients"], &p["total_segments"]),
+        (&json!(640), &json!(640))
+    );
     let sent = app
         .post(
             &format!("/v1/campaigns/{id}/send"),

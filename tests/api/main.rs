@@ -1,5 +1,6 @@
 //! One integration-test binary (one link step) with a module per area.
 
+mod admin;
 mod auth;
 mod bad_input;
 mod binary;

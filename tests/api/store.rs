@@ -45,6 +45,9 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.held("c7"),
         keys.clickers("c7"),
         keys.link("AbC12xyZ"),
+        keys.adjust_receipt("k-1"),
+        keys.suppressed(),
+        keys.erased_consent("x0f"),
     ];
     let lua = format!(
         "{LIBRARY}\nreturn {{ K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
@@ -55,7 +58,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.stats(), K.location_stats(A.location), K.marketing(A.phone), K.campaigns(), \
          K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7'), \
          K.held('c7'), \
-         K.clickers('c7'), K.link('AbC12xyZ') }}"
+         K.clickers('c7'), K.link('AbC12xyZ'), K.adjust_receipt('k-1'), K.suppressed(), \
+         K.erased_consent('x0f') }}"
     );
     let args = serde_json::json!({
         "phone": phone, "location": location, "receipt": receipt, "code": code, "id": id

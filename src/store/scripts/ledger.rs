@@ -259,3 +259,92 @@ pub enum MemberReply {
 }
 
 script_call!(Member<'_>, "member", MemberReply, "member.lua");
+
+/// adjust.lua: an admin's signed change to a balance, audited; idempotent on its key if given.
+#[derive(Serialize)]
+pub struct Adjust<'a> {
+    pub fingerprint: String,
+    pub phone: &'a str,
+    pub points: i64,
+    pub reason: &'a str,
+    /// The acting API key's name, recorded in history.
+    pub by: &'a str,
+    pub allow_negative: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<&'a str>,
+    pub receipt_ttl_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AdjustReply {
+    Ok { result: MemberSummary },
+    Replay { result: MemberSummary },
+    Conflict,
+    MemberNotFound,
+    Insufficient { balance: i64 },
+}
+
+script_call!(
+    Adjust<'_>,
+    "adjust",
+    AdjustReply,
+    acknowledged_without_rules,
+    "adjust.lua"
+);
+
+/// erase.lua: erase a member's personal data (see the script).
+#[derive(Serialize)]
+pub struct Erase<'a> {
+    pub phone: &'a str,
+    /// The acting API key's name, recorded in the kept consent record.
+    pub by: &'a str,
+    /// The program's erasure key if it has none yet (random, from the caller).
+    pub key_candidate: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum EraseReply {
+    Erased,
+    MemberNotFound,
+}
+
+script_call!(
+    Erase<'_>,
+    "erase",
+    EraseReply,
+    acknowledged_without_rules,
+    "erase.lua"
+);
+
+/// consent.lua: a number's consent record, a member's or, once erased, the one kept.
+#[derive(Serialize)]
+pub struct Consent<'a> {
+    pub phone: &'a str,
+}
+
+/// Where a number stands, for its consent record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    Pending,
+    Active,
+    OptedOut,
+    /// The member was erased; the number is suppressed.
+    Erased,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ConsentReply {
+    Found {
+        standing: Standing,
+        /// JSON documents, newest first.
+        #[serde(deserialize_with = "lua_list")]
+        records: Vec<String>,
+    },
+    NotFound,
+}
+
+script_call!(Consent<'_>, "consent", ConsentReply, "consent.lua");

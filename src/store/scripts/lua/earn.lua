@@ -7,9 +7,11 @@ if answered then return answered end
 local phone = A.phone
 local mkey = K.member(phone)
 if ensure_member(phone, 'pos', 'pending', A.locale) then
-  -- A number typed at a till is not consent; the record says so, and the member stays pending.
-  record_consent(phone, { action = 'enrolled_pending', channel = 'pos', location = A.location,
-    receipt = A.receipt })
+  -- A number typed at a till is not consent; the record says so, and the member stays pending
+  -- (opted out, if the number was erased: see ensure_member).
+  local suppressed = redis.call('HGET', mkey, 'status') == 'opted_out'
+  record_consent(phone, { action = suppressed and 'enrolled_suppressed' or 'enrolled_pending',
+    channel = 'pos', location = A.location, receipt = A.receipt })
 end
 if A.first_name and not redis.call('HGET', mkey, 'first_name') then
   redis.call('HSET', mkey, 'first_name', A.first_name)

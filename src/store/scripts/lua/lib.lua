@@ -47,6 +47,9 @@ function K.recipients(id) return B .. 'campaign:' .. id .. ':recipients' end
 function K.held(id) return B .. 'campaign:' .. id .. ':held' end
 function K.clickers(id) return B .. 'campaign:' .. id .. ':clickers' end
 function K.link(token) return B .. 'link:' .. token end
+function K.adjust_receipt(key) return B .. 'receipt:adjust:' .. key end
+function K.suppressed() return B .. 'suppressed' end
+function K.erased_consent(pseudonym) return B .. 'erased:' .. pseudonym .. ':consent' end
 
 -- The consumer group every sender reads the outbox through.
 local GROUP = 'senders'
@@ -186,10 +189,31 @@ local function ack(entry)
   redis.call('XDEL', K.outbox(), entry)
 end
 
--- Creates the member if absent. Returns true when it was created.
+-- Erased numbers. An erased member's number is kept only as a keyed hash (`pseudonym`) on the
+-- suppression list: the key is drawn once per program (by the first erasure, from a candidate
+-- the caller sends) and never leaves Redis, so the list cannot be reversed by hashing every
+-- number, yet a number that comes back is recognised.
+local function pseudonym_with(key, phone) return 'x' .. redis.sha1hex(key .. ':' .. phone) end
+
+local function pseudonym(phone)
+  local key = redis.call('HGET', K.seq(), 'erasure_key')
+  return key and pseudonym_with(key, phone) or nil
+end
+
+-- Creates the member if absent. Returns true when it was created. An erased number is never
+-- texted again unless it texts us itself: created through any other channel (a till, an
+-- import), it is opted out; texting in lifts the suppression.
 local function ensure_member(phone, via, status, locale)
   local key = K.member(phone)
   if redis.call('EXISTS', key) == 1 then return false end
+  local erased = pseudonym(phone)
+  if erased and redis.call('SISMEMBER', K.suppressed(), erased) == 1 then
+    if via == 'sms' then
+      redis.call('SREM', K.suppressed(), erased)
+    else
+      status = 'opted_out'
+    end
+  end
   redis.call('HSET', key, 'phone', phone, 'balance', 0, 'lifetime', 0, 'visits', 0,
     'joined_at', NOW, 'joined_ms', NOW_MS, 'created_via', via, 'locale', locale)
   redis.call('ZADD', K.members(), NOW_MS, phone)
