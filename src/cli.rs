@@ -98,6 +98,8 @@ pub struct TextArgs {
 pub enum KeysCommand {
     /// Print a fresh random API key (once) and the [[api_keys]] entry that accepts it.
     New(NewKey),
+    /// Print a fresh webhook signing secret (whsec_...) and a [[webhooks]] entry that uses it.
+    WebhookSecret,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +137,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             command: KeysCommand::New(args),
         } => new_key(args),
+        Command::Keys {
+            command: KeysCommand::WebhookSecret,
+        } => {
+            webhook_secret();
+            Ok(())
+        }
         Command::Campaigns(args) => campaigns(args).await,
     };
     match result {
@@ -503,6 +511,19 @@ async fn campaigns(args: CampaignsArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// 32 random bytes as a Standard Webhooks secret; the receiver verifies with the same string.
+fn webhook_secret() {
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    println!("{secret}\n");
+    println!("# Give the receiver the same secret; it verifies webhook-signature with it.");
+    println!("[[webhooks]]\nurl = \"https://crm.example/hooks/loyalty\"\nsecret = \"{secret}\"");
 }
 
 fn pretty(value: &impl serde::Serialize) -> String {

@@ -13,6 +13,7 @@
 //! - [`commands`]: the SMS keyword engine; [`inbound`]: provider webhook signatures.
 //! - [`outbound`]: the outbox stream, send-time rules, providers, throttling and retries;
 //!   [`templates`], [`segments`]: what texts say, and what they cost in SMS segments.
+//! - [`events`]: events out, the signed webhooks the scripts queue with each change.
 //! - [`routes`], [`error`]: the HTTP API (its `AppState` is HTTP's alone) and its problem+json
 //!   errors.
 //! - [`startup`]: wires it all into an [`startup::Application`]; [`cli`] is the binary's interface.
@@ -26,6 +27,7 @@ pub mod configuration;
 pub mod domain;
 pub mod embedded;
 pub mod error;
+pub mod events;
 pub mod inbound;
 pub mod ledger;
 pub mod metrics;

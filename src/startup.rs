@@ -20,6 +20,7 @@ use crate::commands::{Engine, InboundPolicy};
 use crate::configuration::Settings;
 use crate::domain::Programs;
 use crate::error::{ApiError, ErrorKind};
+use crate::events::Events;
 use crate::inbound::signature::telnyx_public_key;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
@@ -62,6 +63,12 @@ pub fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
         outbox.clone(),
         CampaignPolicy::from_settings(&settings),
     ));
+    let events = Arc::new(Events::new(
+        store.clone(),
+        prefix,
+        clock.clone(),
+        settings.webhooks.clone(),
+    )?);
     let telnyx_key = Some(settings.sms.telnyx.public_key.trim())
         .filter(|k| !k.is_empty())
         .and_then(telnyx_public_key);
@@ -71,6 +78,7 @@ pub fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
         store,
         ledger,
         outbox,
+        events,
         inbound,
         programs,
         templates,
@@ -198,10 +206,16 @@ impl Application {
                 self.state.programs.clone(),
                 shutdown.clone(),
             );
+            let events = self
+                .state
+                .events
+                .clone()
+                .run(self.state.programs.clone(), shutdown.clone());
             Some(tokio::spawn(async move {
                 tokio::join!(
                     workers.run(shutdown.clone()),
                     scheduler,
+                    events,
                     housekeeping(engine, shutdown)
                 );
             }))

@@ -98,7 +98,7 @@ fn join_key(parent: &str, child: &str) -> String {
 }
 
 /// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(word, c), *c))

@@ -47,6 +47,8 @@ pub struct Settings {
     pub programs: Vec<Program>,
     /// Shared with every authenticated request (no per-request copy of scopes and locations).
     pub api_keys: Vec<Arc<ApiKeyEntry>>,
+    /// `[[webhooks]]`: where events go.
+    pub webhooks: Vec<Arc<crate::domain::WebhookEndpoint>>,
 }
 
 // ---------------------------------------------------------------------------------------------

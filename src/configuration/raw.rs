@@ -28,6 +28,42 @@ pub struct RawSettings {
     pub programs: Vec<RawProgram>,
     #[serde(default)]
     pub api_keys: Vec<RawApiKey>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// `[[webhooks]]`: an endpoint that receives signed events.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    /// Names the endpoint's queue; default: derived from the URL.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub url: String,
+    /// `whsec_<base64>`.
+    pub secret: secrecy::SecretString,
+    /// Absent: every event.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub include_phone: bool,
+    /// Absent: every program.
+    #[serde(default)]
+    pub programs: Option<Vec<String>>,
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Delay before each retry; dead-lettered after the last one.
+    #[serde(default = "default_webhook_retries")]
+    pub retry_schedule_secs: Vec<u64>,
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    10_000
+}
+
+/// The Standard Webhooks specification's example schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h.
+fn default_webhook_retries() -> Vec<u64> {
+    vec![5, 300, 1800, 7200, 18_000, 36_000]
 }
 
 #[derive(Debug, Deserialize)]

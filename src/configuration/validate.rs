@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
-use super::errors::{invalid, ConfigError};
+use sha2::{Digest, Sha256};
+
+use super::errors::{closest as did_you_mean, invalid, ConfigError};
 use super::raw::*;
 use super::sections::*;
 use super::Settings;
 use crate::auth::{ApiKeyEntry, Scope};
 use crate::domain::{
-    keyword, Location, LocationId, Multiplier, PhoneNumber, Program, ProgramId, ProgramParts,
-    Region, Reward, RewardId, Tier,
+    keyword, parse_webhook_secret, EventType, Location, LocationId, Multiplier, PhoneNumber,
+    Program, ProgramId, ProgramParts, Region, Reward, RewardId, Tier, WebhookEndpoint,
 };
 
 impl RawSettings {
@@ -64,6 +66,21 @@ impl RawSettings {
                 )));
             }
         }
+        let webhooks = self
+            .webhooks
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| validate_webhook(i, w, &programs).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut endpoint_ids = HashSet::new();
+        for endpoint in &webhooks {
+            if !endpoint_ids.insert(endpoint.id.as_str()) {
+                return Err(invalid(format!(
+                    "webhooks: id {:?} is used twice (set a distinct `id` on each)",
+                    endpoint.id
+                )));
+            }
+        }
         Ok(Settings {
             server: self.server,
             redis: self.redis,
@@ -75,6 +92,7 @@ impl RawSettings {
             links: self.links,
             programs,
             api_keys,
+            webhooks,
         })
     }
 }
@@ -464,6 +482,112 @@ fn validate_api_key(
         program: program.id.clone(),
         scopes,
         locations,
+    })
+}
+
+fn validate_webhook(
+    index: usize,
+    raw: RawWebhook,
+    programs: &[Program],
+) -> Result<WebhookEndpoint, ConfigError> {
+    let at = |field: &str| format!("webhooks[{index}].{field}");
+    let url = url::Url::parse(&raw.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            invalid(format!(
+                "{}: {:?} is not an http(s) URL",
+                at("url"),
+                raw.url
+            ))
+        })?;
+    let secret = parse_webhook_secret(raw.secret.expose_secret())
+        .map_err(|e| invalid(format!("{}: {e}", at("secret"))))?;
+    let id = match raw.id {
+        Some(id) => id,
+        None => {
+            let digest = Sha256::digest(url.as_str().as_bytes());
+            format!("h{}", &hex::encode(digest)[..10])
+        }
+    };
+    let slug = !id.is_empty()
+        && id.len() <= 32
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !slug {
+        return Err(invalid(format!(
+            "{}: {id:?} must be 1-32 of a-z, 0-9, - and _",
+            at("id")
+        )));
+    }
+    let events = match raw.events {
+        None => None,
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|name| {
+                    EventType::parse(name).ok_or_else(|| {
+                        let known: Vec<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
+                        let hint = did_you_mean(name, &known)
+                            .map(|s| format!(" (did you mean {s:?}?)"))
+                            .unwrap_or_default();
+                        invalid(format!(
+                            "{}: {name:?} is not an event{hint}; events are {}",
+                            at("events"),
+                            known.join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<HashSet<_>, _>>()?,
+        ),
+    };
+    let programs = match raw.programs {
+        None => None,
+        Some(ids) => Some(
+            ids.iter()
+                .map(|id| {
+                    programs
+                        .iter()
+                        .find(|p| p.id.as_str() == id)
+                        .map(|p| p.id.clone())
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "{}: {id:?} is not a configured program",
+                                at("programs")
+                            ))
+                        })
+                })
+                .collect::<Result<HashSet<_>, _>>()?,
+        ),
+    };
+    if !(100..=60_000).contains(&raw.timeout_ms) {
+        return Err(invalid(format!(
+            "{}: {} must be between 100 and 60000",
+            at("timeout_ms"),
+            raw.timeout_ms
+        )));
+    }
+    if raw.retry_schedule_secs.len() > 20 || raw.retry_schedule_secs.iter().any(|s| *s > 7 * 86_400)
+    {
+        return Err(invalid(format!(
+            "{}: at most 20 retries, each at most 7 days (604800 s)",
+            at("retry_schedule_secs")
+        )));
+    }
+    Ok(WebhookEndpoint {
+        id,
+        url,
+        secret,
+        events,
+        include_phone: raw.include_phone,
+        programs,
+        timeout: std::time::Duration::from_millis(raw.timeout_ms),
+        retry_schedule: raw
+            .retry_schedule_secs
+            .iter()
+            .map(|s| std::time::Duration::from_secs(*s))
+            .collect(),
     })
 }
 

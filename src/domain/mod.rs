@@ -12,6 +12,7 @@ mod period;
 mod phone;
 mod program;
 mod reward_code;
+mod webhook;
 
 pub use ids::{
     IdempotencyKey, LocationId, ProgramId, Receipt, RefundId, RewardId, CLIENT_KEY_PATTERN,
@@ -22,6 +23,7 @@ pub use period::Period;
 pub use phone::{MaskedPhone, PhoneNumber, Region, MAX_INPUT_LEN as PHONE_MAX_LEN};
 pub use program::{Location, Program, ProgramParts, Programs, Reward, Tier};
 pub use reward_code::{RewardCode, CODE_PATTERN};
+pub use webhook::{parse_webhook_secret, EventType, WebhookEndpoint};
 
 /// Why a wire value could not become a domain value. The message is safe to show to clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod campaigns;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod openapi;
@@ -26,6 +27,7 @@ pub fn register(cfg: &mut ServiceConfig) {
         .configure(pos::configure)
         .configure(admin::configure)
         .configure(campaigns::configure)
+        .configure(events::configure)
         .configure(webhooks::configure)
         .service(openapi::openapi_json);
 }

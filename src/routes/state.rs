@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::commands::Engine;
 use crate::configuration::Settings;
 use crate::domain::{Program, ProgramId, Programs};
+use crate::events::Events;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::outbound::Outbox;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub store: Store,
     pub ledger: Ledger,
     pub outbox: Outbox,
+    pub events: Arc<Events>,
     pub inbound: Arc<Engine>,
     pub programs: Arc<Programs>,
     pub templates: Arc<Templates>,

@@ -43,6 +43,10 @@
 //! | `receipt:adjust:<key>`                | `adjust_receipt` | hash   | idempotency of an admin adjustment         |
 //! | `suppressed`                          | `suppressed`     | set    | keyed hashes of erased numbers (never texted) |
 //! | `erased:<pseudonym>:consent`          | `erased_consent` | list   | an erased member's consent record, kept    |
+//! | `hooks`                               | `hooks`          | hash   | webhook endpoint id → what it receives (JSON) |
+//! | `hook:<endpoint>`                     | `hook_queue`     | stream | events to deliver to an endpoint (consumer group) |
+//! | `hook:<endpoint>:delayed`             | `hook_delayed`   | zset   | its retries, by due time                   |
+//! | `hook:<endpoint>:dead`                | `hook_dead`      | stream | its events that used up every attempt      |
 
 use crate::domain::ProgramId;
 
@@ -202,5 +206,21 @@ impl ProgramKeys {
 
     pub fn erased_consent(&self, pseudonym: &str) -> String {
         self.key(format_args!("erased:{pseudonym}:consent"))
+    }
+
+    pub fn hooks(&self) -> String {
+        self.key(format_args!("hooks"))
+    }
+
+    pub fn hook_queue(&self, endpoint: &str) -> String {
+        self.key(format_args!("hook:{endpoint}"))
+    }
+
+    pub fn hook_delayed(&self, endpoint: &str) -> String {
+        self.key(format_args!("hook:{endpoint}:delayed"))
+    }
+
+    pub fn hook_dead(&self, endpoint: &str) -> String {
+        self.key(format_args!("hook:{endpoint}:dead"))
     }
 }

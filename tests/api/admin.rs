@@ -90,6 +90,24 @@ async fn an_adjustment_changes_the_balance_and_history_names_the_key_and_reason(
     .await;
     assert_eq!(allowed.status(), 200);
     assert_eq!(app.member_json(PHONE).await["balance"], -1);
+    // Adding to a balance below zero needs no permission, even when it stays below zero.
+    let deeper = adjust(
+        &app,
+        PHONE,
+        json!({ "points": -99, "reason": "Chargeback", "allow_negative": true }),
+        None,
+    )
+    .await;
+    assert_eq!(deeper.status(), 200);
+    let partial = adjust(
+        &app,
+        PHONE,
+        json!({ "points": 40, "reason": "Goodwill" }),
+        None,
+    )
+    .await;
+    assert_eq!(partial.status(), 200);
+    assert_eq!(app.member_json(PHONE).await["balance"], -60);
 }
 
 #[tokio::test]

@@ -111,6 +111,28 @@ fn check_piped_into_a_reader_that_stops_early_ends_quietly() {
 }
 
 #[test]
+fn keys_webhook_secret_prints_a_fresh_secret_the_configuration_accepts() {
+    let secret = || {
+        let output = Command::new(BIN)
+            .args(["keys", "webhook-secret"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        let entry = &text[text.find("[[webhooks]]").unwrap()..];
+        let settings = loyalty_gateway::configuration::parse_str(&format!(
+            "{}\n{entry}",
+            config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9")
+        ))
+        .unwrap();
+        assert_eq!(settings.webhooks.len(), 1);
+        text.lines().next().unwrap().to_owned()
+    };
+    let (a, b) = (secret(), secret());
+    assert!(a.starts_with("whsec_") && a != b, "{a} {b}");
+}
+
+#[test]
 fn keys_new_prints_a_key_whose_hash_is_in_the_entry() {
     let new_key = |args: &[&str]| {
         let mut subcommand = vec!["keys", "new"];

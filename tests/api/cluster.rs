@@ -12,11 +12,14 @@ use crate::local_cluster::shared_cluster;
 
 const PHONE: &str = "+14155552671";
 
-async fn cluster_app() -> TestApp {
+async fn cluster_app_with(
+    adjust: impl FnOnce(&mut loyalty_gateway::configuration::Settings),
+) -> TestApp {
     let cluster = shared_cluster();
     spawn_app_on("redis://127.0.0.1:1/0", |s| {
         s.redis.cluster_nodes = cluster.urls().into_iter().map(Into::into).collect();
         s.campaigns.track_links = true;
+        adjust(s);
     })
     .await
 }
@@ -132,7 +135,16 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
         .map(|tag| cluster.master_of(tag))
         .collect();
     assert_eq!(masters.len(), 3, "the programs' slots are on three masters");
-    let app = cluster_app().await;
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let hook = crate::events::endpoint(&receiver.uri(), "id = \"crm\"");
+    let app = cluster_app_with(|s| s.webhooks = vec![hook]).await;
+    for program in app.state.programs.iter() {
+        app.state.events.register(program).await.unwrap();
+    }
     // Texts to one number fail until they are dead-lettered; every other text is accepted.
     twilio_send()
         .and(wiremock::matchers::body_string_contains(
@@ -338,6 +350,24 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
     assert!(texts.last().unwrap().contains("unsubscribed"), "{texts:?}");
     app.text(PHONE, "START").await;
     assert_eq!(app.member_json(PHONE).await["status"], "active");
+    // Admin: an audited adjustment, and an erasure.
+    let adjusted = app
+        .post(
+            &format!("/v1/members/{}/adjust", urlencode(PHONE)),
+            ADMIN_KEY,
+            &json!({ "points": 25, "reason": "cluster check" }),
+        )
+        .await;
+    assert_eq!(adjusted.status(), 200);
+    let erased = app
+        .client
+        .delete(app.url("/v1/members/%2B14155550100"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 204);
+    assert_problem(app.member("+14155550100").await, 404, "member-not-found").await;
 
     // The two other programs, on the two other masters.
     flows_of(
@@ -358,6 +388,25 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
         "+14155550123",
     )
     .await;
+
+    // Events out: each program's changes reached the endpoint.
+    for program in app.state.programs.iter() {
+        app.state.events.drain(program).await.unwrap();
+    }
+    let programs_reported: HashSet<String> = receiver
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let event: Value = serde_json::from_slice(&r.body).unwrap();
+            event["data"]["program"].as_str().unwrap_or("").to_owned()
+        })
+        .collect();
+    assert_eq!(
+        programs_reported,
+        ["bloom", "other", "bakery"].map(String::from).into()
+    );
 
     // Every key sits in its program's slot.
     let keys = cluster.keys(&app.prefix);

@@ -8,6 +8,7 @@ mod campaigns;
 mod cluster;
 mod config;
 mod earn;
+mod events;
 mod helpers;
 mod inbound;
 mod local_cluster;

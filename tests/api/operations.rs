@@ -61,7 +61,8 @@ async fn every_documented_operation_is_a_route_and_the_core_ones_are_documented(
     for (path, item) in paths {
         let concrete = path
             .replace("{phone}", "+14155552671")
-            .replace("{id}", "m1");
+            .replace("{id}", "m1")
+            .replace("{endpoint}", "crm");
         for method in item.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = app

@@ -8,6 +8,7 @@
 //! receipt) followed by the script's own file.
 
 pub mod campaigns;
+pub mod events;
 pub mod inbound;
 pub mod ledger;
 pub mod outbox;

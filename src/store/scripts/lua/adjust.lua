@@ -1,5 +1,6 @@
 -- Admin adjustment: a signed change to a member's balance, with the reason and the acting key's
--- name in history. The balance goes below zero only with allow_negative. Lifetime points (and
+-- name in history. A deduction takes the balance below zero only with allow_negative (an
+-- addition to a balance already below zero, after a refund, is always allowed). Lifetime points (and
 -- so the tier) count purchases and are left alone. With an idempotency key, a retry answers the
 -- first result. Arguments: store::scripts::ledger::Adjust.
 local rkey = A.idempotency_key and K.adjust_receipt(A.idempotency_key)
@@ -10,7 +11,7 @@ end
 local mkey = K.member(A.phone)
 if redis.call('EXISTS', mkey) == 0 then return reply({ status = 'member_not_found' }) end
 local balance = tonumber(redis.call('HGET', mkey, 'balance'))
-if balance + A.points < 0 and not A.allow_negative then
+if A.points < 0 and balance + A.points < 0 and not A.allow_negative then
   return reply({ status = 'insufficient', balance = balance })
 end
 balance = redis.call('HINCRBY', mkey, 'balance', A.points)

@@ -118,6 +118,11 @@ cursor = cursor + #phones
 redis.call('HSET', key, 'fanout_cursor', cursor, 'holdout_selected', selected)
 if cursor >= audience then
   redis.call('HSET', key, 'status', 'sent', 'stage', 'done', 'completed_at', NOW)
+  local c = redis.call('HMGET', key, 'name', 'recipients', 'holdout', 'queued', 'capped',
+    'suppressed')
+  emit('campaign.sent', nil, { campaign = A.id, name = c[1], recipients = tonumber(c[2] or '0'),
+    holdout = tonumber(c[3] or '0'), queued = tonumber(c[4] or '0'),
+    capped = tonumber(c[5] or '0'), suppressed = tonumber(c[6] or '0') })
   redis.call('DEL', K.audience(A.id))
   redis.call('SREM', K.active_campaigns(), A.id)
   return reply({ status = 'done' })

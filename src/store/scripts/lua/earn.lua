@@ -39,6 +39,8 @@ append_ledger(phone, { type = 'earn', points = points, balance = balance, amount
   location = A.location, receipt = A.receipt, tender = A.tender, message_id = message_id })
 stat('points:issued', points, A.location)
 stat('visits', 1, A.location)
+emit('points.earned', phone, { points = points, balance = balance, amount = A.amount,
+  location = A.location, receipt = A.receipt, tender = A.tender, source = 'purchase' })
 attribute_visit(phone, A.amount, points)
 if visits == 1 then stat('visitors', 1) end
 if visits == 2 then stat('repeat_visitors', 1) end

@@ -59,5 +59,6 @@ local function activate()
   redis.call('HSET', MKEY, 'tier', tier_name(lifetime))
   append_ledger(PHONE, { type = 'welcome', points = A.welcome_points, balance = bal })
   stat('points:issued', A.welcome_points)
+  emit('points.earned', PHONE, { points = A.welcome_points, balance = bal, source = 'welcome' })
   return A.welcome_points
 end

@@ -50,9 +50,15 @@ function K.link(token) return B .. 'link:' .. token end
 function K.adjust_receipt(key) return B .. 'receipt:adjust:' .. key end
 function K.suppressed() return B .. 'suppressed' end
 function K.erased_consent(pseudonym) return B .. 'erased:' .. pseudonym .. ':consent' end
+function K.hooks() return B .. 'hooks' end
+function K.hook_queue(endpoint) return B .. 'hook:' .. endpoint end
+function K.hook_delayed(endpoint) return B .. 'hook:' .. endpoint .. ':delayed' end
+function K.hook_dead(endpoint) return B .. 'hook:' .. endpoint .. ':dead' end
 
 -- The consumer group every sender reads the outbox through.
 local GROUP = 'senders'
+-- The consumer group webhook deliverers read each endpoint's queue through.
+local HOOK_GROUP = 'deliverers'
 
 local function reply(answer) return cjson.encode(answer) end
 
@@ -79,12 +85,61 @@ local function stat(field, delta, location)
   end
 end
 
+-- Events out (Standard Webhooks). The endpoints of the configuration are registered in
+-- `hooks` (endpoint id -> {events, phone}) by every serve at start; an event is written to the
+-- queue of each endpoint that wants it, by the same script as the change it reports (the
+-- transactional outbox again), so an event exists if and only if its change committed.
+-- Each endpoint's copy carries only what it may see: the phone number when its include_phone
+-- is set, else a member reference keyed by the program's secret (stable, not reversible).
+-- The webhook-id (`evt_<n>`) is the same for every endpoint and every attempt.
+local hook_endpoints
+local function endpoints()
+  if not hook_endpoints then
+    hook_endpoints = {}
+    local flat = redis.call('HGETALL', K.hooks())
+    for i = 1, #flat, 2 do
+      table.insert(hook_endpoints, { id = flat[i], spec = cjson.decode(flat[i + 1]) })
+    end
+  end
+  return hook_endpoints
+end
+
+local function member_ref(phone)
+  local key = redis.call('HGET', K.seq(), 'member_ref_key') or ''
+  return 'mem_' .. string.sub(redis.sha1hex(key .. ':' .. phone), 1, 24)
+end
+
+local PROGRAM_ID = string.match(B, '{([^}]*)}:$')
+
+local function emit(kind, phone, data)
+  data.program = PROGRAM_ID
+  local id, ref
+  for _, endpoint in ipairs(endpoints()) do
+    local spec = endpoint.spec
+    if type(spec.events) ~= 'table' or spec.events[kind] then
+      id = id or ('evt_' .. next_id('event'))
+      if phone then
+        ref = ref or member_ref(phone)
+        data.member = ref
+        data.phone = spec.phone and phone or nil
+      end
+      local body = cjson.encode({ type = kind, timestamp = NOW, data = data })
+      redis.call('XADD', K.hook_queue(endpoint.id), '*', 'id', id, 'body', body, 'attempt', 1)
+    end
+  end
+end
+
 -- Moves a member between statuses and keeps the per-status counters exact.
 local function set_status(phone, from, to)
   if from == to then return end
   redis.call('HSET', K.member(phone), 'status', to)
   if from then stat('members:' .. from, -1) end
   stat('members:' .. to, 1)
+  if to == 'active' then
+    emit('member.opted_in', phone, {})
+  elseif to == 'opted_out' then
+    emit('member.opted_out', phone, {})
+  end
 end
 
 -- One entry of the member's consent record (newest first): when, how, and what was said.
@@ -218,6 +273,7 @@ local function ensure_member(phone, via, status, locale)
     'joined_at', NOW, 'joined_ms', NOW_MS, 'created_via', via, 'locale', locale)
   redis.call('ZADD', K.members(), NOW_MS, phone)
   stat('members:total', 1)
+  emit('member.joined', phone, { status = status, channel = via })
   set_status(phone, nil, status)
   return true
 end
@@ -288,6 +344,10 @@ local function issue_code(phone, reward, seed, code_ttl_secs, location, receipt)
     reward = reward.id, code = code, location = location, receipt = receipt })
   stat('points:redeemed', reward.points, location)
   stat('rewards:issued', 1, location)
+  emit('points.redeemed', phone, { points = reward.points, balance = balance,
+    reward = reward.id, location = location, receipt = receipt })
+  emit('reward.issued', phone, { reward = reward.id, expires_ms = expires_ms,
+    location = location, receipt = receipt })
   return code, expires_ms, balance
 end
 

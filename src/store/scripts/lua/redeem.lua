@@ -23,6 +23,8 @@ if A.reward then
   stat('points:redeemed', cost, A.location)
   stat('rewards:issued', 1, A.location)
   stat('rewards:redeemed', 1, A.location)
+  emit('points.redeemed', phone, { points = cost, balance = balance, reward = A.reward.id,
+    location = A.location, receipt = A.receipt })
   redeemed = { reward = A.reward.id, points = cost }
 else
   local c = redis.call('HMGET', K.code(A.code), 'phone', 'reward', 'status', 'expires_ms')
@@ -40,6 +42,8 @@ else
 end
 
 attribute(phone, 'redemptions')
+emit('reward.redeemed', phone, { reward = redeemed.reward, points = redeemed.points,
+  balance = balance, location = A.location, receipt = A.receipt })
 local result = member_summary(phone)
 result.redeemed = redeemed
 if message_id then

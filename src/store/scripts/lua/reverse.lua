@@ -61,6 +61,8 @@ append_ledger(phone, { type = 'reverse', points = 0 - taken, balance = balance, 
   location = A.location, receipt = A.receipt, refund_id = A.refund_id, message_id = message_id })
 stat('points:issued', 0 - taken, A.location)
 stat('points:reversed', taken, A.location)
+emit('points.reversed', phone, { points = taken, balance = balance, amount = refund,
+  location = A.location, receipt = A.receipt, refund_id = A.refund_id })
 
 local result = member_summary(phone)
 result.points = 0 - taken
