@@ -261,12 +261,15 @@ fn main() {
     // `cargo bench --bench gateway -- campaigns` runs the campaign phases alone (cargo passes
     // `--bench` itself, so flags are skipped).
     let only_campaigns = std::env::args().skip(1).any(|a| a == "campaigns");
+    let only_import = std::env::args().skip(1).any(|a| a == "import");
     // The Redis children are tied to the thread that starts them: the main thread.
     let dir = tempfile::tempdir().unwrap();
     // Append-only, fsync every second: as the cluster nodes run.
     let redis = RedisServer::start(&dir.path().join("single"), true).expect("redis-server");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    if only_campaigns {
+    if only_import {
+        runtime.block_on(import_phase(&redis.url()));
+    } else if only_campaigns {
         runtime.block_on(async {
             let (provider_url, _) = recording_provider().await;
             campaign_phases(&redis.url(), &provider_url).await
@@ -567,6 +570,77 @@ async fn run(redis_url: String, cluster_urls: Vec<String>) {
     );
     // Last: 100,000 members and their texts make the single node's later work slower.
     campaign_phases(&redis_url, &provider_url).await;
+    import_phase(&redis_url).await;
+}
+
+/// Rows of the import phase's file.
+const IMPORT_ROWS: usize = 100_000;
+
+/// `loyalty-gateway import` of a 100,000-row file (phone, name, locale, consent, balance),
+/// through the same function the command runs, against the target of 20,000 rows/s; and the
+/// same file again (every row already a member), which must change nothing.
+async fn import_phase(redis_url: &str) {
+    let (provider_url, _) = recording_provider().await;
+    let state = Application::build(settings(redis_url, "bench-import", &provider_url, 1000.0))
+        .await
+        .unwrap()
+        .state();
+    let program = state.programs.iter().next().unwrap().clone();
+    let mut file = String::from("phone,first_name,locale,consent,balance\n");
+    for i in 0..IMPORT_ROWS {
+        let phone = format!("+1312{}{:04}", 201 + i / 10_000, i % 10_000);
+        let consent = if i % 3 == 0 { "" } else { "yes" };
+        file.push_str(&format!("{phone},Name{i},en,{consent},{}\n", i % 500));
+    }
+    let (state, program, file) = (&state, &program, &file);
+    let run = |dry_run: bool| async move {
+        let options = loyalty_gateway::import::Options {
+            dry_run,
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let summary = loyalty_gateway::import::import(
+            &state.store,
+            "bench-import",
+            &state.clock,
+            program,
+            &state.programs,
+            file.as_bytes(),
+            "bench.csv",
+            &loyalty_gateway::import::Columns::default(),
+            &options,
+            86_400,
+            |_| {},
+        )
+        .await
+        .unwrap();
+        (summary, started.elapsed())
+    };
+    // A dry run first: every row read and checked, nothing written (the CSV and phone
+    // parsing's share of the time).
+    let (_, checking) = run(true).await;
+    let (first, took) = run(false).await;
+    let (again, took_again) = run(false).await;
+    println!();
+    println!(
+        "import, {IMPORT_ROWS} rows          {:>8.0} rows/s  ({:.2} s; target 20,000 rows/s; {} created, {} rejected)",
+        IMPORT_ROWS as f64 / took.as_secs_f64(),
+        took.as_secs_f64(),
+        first.imported.created,
+        first.rejected.len()
+    );
+    println!(
+        "checking alone (dry run)   {:>8.0} rows/s  ({:.2} s)",
+        IMPORT_ROWS as f64 / checking.as_secs_f64(),
+        checking.as_secs_f64()
+    );
+    println!(
+        "the same file again        {:>8.0} rows/s  ({:.2} s; {} already members, {} created)",
+        IMPORT_ROWS as f64 / took_again.as_secs_f64(),
+        took_again.as_secs_f64(),
+        again.imported.existing,
+        again.imported.created
+    );
 }
 
 /// Members of the campaign phases' program.

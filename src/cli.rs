@@ -50,6 +50,61 @@ pub enum Command {
     },
     /// List, show, preview and send campaigns (the marketing API, for operators without curl).
     Campaigns(CampaignsArgs),
+    /// Import members from a CSV file (a header row names the columns).
+    Import(ImportArgs),
+    /// Export members (CSV) or their history (JSON lines).
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The program to import into (default: the only one configured).
+    #[arg(long)]
+    pub program: Option<String>,
+    #[arg(long, value_name = "COLUMN", default_value = "phone")]
+    pub phone_column: String,
+    #[arg(long, value_name = "COLUMN", default_value = "first_name")]
+    pub name_column: String,
+    #[arg(long, value_name = "COLUMN", default_value = "locale")]
+    pub locale_column: String,
+    /// A value like yes, y, true, 1 or x makes the member active; anything else, pending.
+    #[arg(long, value_name = "COLUMN", default_value = "consent")]
+    pub consent_column: String,
+    /// Opening balance in points.
+    #[arg(long, value_name = "COLUMN", default_value = "balance")]
+    pub balance_column: String,
+    /// Check every row and count what would happen; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Text each new pending member the one "Reply YES" request (throttled like every text).
+    #[arg(long)]
+    pub request_consent: bool,
+    /// The CSV file.
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The program to export (default: the only one configured).
+    #[arg(long)]
+    pub program: Option<String>,
+    /// Write here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(subcommand)]
+    pub what: ExportWhat,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum ExportWhat {
+    /// One CSV row per member.
+    Members,
+    /// One JSON object per history entry, per line.
+    History,
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +199,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(())
         }
         Command::Campaigns(args) => campaigns(args).await,
+        Command::Import(args) => import(args).await,
+        Command::Export(args) => export(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -416,14 +473,19 @@ fn new_key(args: NewKey) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `campaigns list|show|preview|send`: straight on the program's Redis, through the same
-/// service the API uses, so the answers are the API's.
-async fn campaigns(args: CampaignsArgs) -> anyhow::Result<()> {
-    let mut settings = load(&args.config)?;
+/// The services on the program's Redis (the one a `serve` started for itself, when no other
+/// answers), and the program named (or the only one).
+async fn program_services(
+    config: &ConfigArg,
+    program: Option<&str>,
+) -> anyhow::Result<(
+    crate::routes::AppState,
+    std::sync::Arc<crate::domain::Program>,
+)> {
+    let mut settings = load(config)?;
     if !settings.redis.is_cluster() {
         let url = settings.redis.url.expose_secret().to_owned();
         if !embedded::answers(&url, settings.redis.timeout()).await {
-            // The Redis a `serve` started for itself, when it did.
             let running = settings
                 .redis
                 .embedded
@@ -440,30 +502,36 @@ async fn campaigns(args: CampaignsArgs) -> anyhow::Result<()> {
         }
     }
     let state = crate::startup::services(settings, crate::clock::Clock::default())?;
-    let program = match &args.program {
+    let known = || {
+        state
+            .programs
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let program = match program {
         Some(id) => state
             .programs
             .iter()
             .find(|p| p.id.as_str() == id)
             .cloned()
-            .ok_or_else(|| {
-                let known: Vec<&str> = state.programs.iter().map(|p| p.id.as_str()).collect();
-                anyhow::anyhow!("no program {id:?}; configured: {}", known.join(", "))
-            })?,
+            .ok_or_else(|| anyhow::anyhow!("no program {id:?}; configured: {}", known()))?,
         None => {
             let mut all = state.programs.iter();
             match (all.next(), all.next()) {
                 (Some(only), None) => only.clone(),
-                _ => {
-                    let known: Vec<&str> = state.programs.iter().map(|p| p.id.as_str()).collect();
-                    anyhow::bail!(
-                        "several programs: pick one with --program ({})",
-                        known.join(", ")
-                    )
-                }
+                _ => anyhow::bail!("several programs: pick one with --program ({})", known()),
             }
         }
     };
+    Ok((state, program))
+}
+
+/// `campaigns list|show|preview|send`: straight on the program's Redis, through the same
+/// service the API uses, so the answers are the API's.
+async fn campaigns(args: CampaignsArgs) -> anyhow::Result<()> {
+    let (state, program) = program_services(&args.config, args.program.as_deref()).await?;
     let campaigns = &state.campaigns;
     match args.command {
         CampaignsCommand::List => {
@@ -509,6 +577,119 @@ async fn campaigns(args: CampaignsArgs) -> anyhow::Result<()> {
                 campaign.id, campaign.status
             );
         }
+    }
+    Ok(())
+}
+
+/// `import`: every row checked, the good ones written in batches; a summary with each rejected
+/// line and why. Fails when every row was rejected.
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let (state, program) = program_services(&args.config, args.program.as_deref()).await?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta} left",
+        )
+        .expect("a valid template"),
+    );
+    let defaults = crate::import::Columns::default();
+    let columns = crate::import::Columns {
+        phone: args.phone_column,
+        first_name: args.name_column,
+        locale: args.locale_column,
+        consent: args.consent_column,
+        balance: args.balance_column,
+    };
+    let mut explicit = Vec::new();
+    for (flag, given, default) in [
+        ("--name-column", &columns.first_name, &defaults.first_name),
+        ("--locale-column", &columns.locale, &defaults.locale),
+        ("--consent-column", &columns.consent, &defaults.consent),
+        ("--balance-column", &columns.balance, &defaults.balance),
+    ] {
+        if given != default {
+            explicit.push(flag);
+        }
+    }
+    let options = crate::import::Options {
+        dry_run: args.dry_run,
+        request_consent: args.request_consent,
+        explicit,
+    };
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let started = std::time::Instant::now();
+    let summary = crate::import::import(
+        &state.store,
+        &state.settings.redis.key_prefix,
+        &state.clock,
+        &program,
+        &state.programs,
+        std::io::BufReader::new(file),
+        &name,
+        &columns,
+        &options,
+        state.settings.ledger.message_retention_days * 86_400,
+        |bytes| bar.set_position(bytes),
+    )
+    .await?;
+    bar.finish_and_clear();
+    let done = &summary.imported;
+    let verb = if args.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
+    println!(
+        "{} rows in {:.1} s: {verb} {} ({} active, {} pending, {} suppressed: erased before), \
+         {} already members (left as they were), {} rejected",
+        summary.rows,
+        started.elapsed().as_secs_f64(),
+        done.created,
+        done.active,
+        done.pending,
+        done.suppressed,
+        done.existing,
+        summary.rejected.len()
+    );
+    if args.dry_run {
+        println!("dry run: nothing was written");
+    }
+    for (line, reason) in &summary.rejected {
+        println!("line {line}: {reason}");
+    }
+    if summary.every_row_rejected() {
+        anyhow::bail!("every row was rejected: nothing imported");
+    }
+    Ok(())
+}
+
+/// `export members|history`: to a file or standard output; the count goes to standard error.
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let (state, program) = program_services(&args.config, args.program.as_deref()).await?;
+    let out: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let prefix = &state.settings.redis.key_prefix;
+    let exported = match args.what {
+        ExportWhat::Members => crate::export::members(&state.store, prefix, &program, out).await?,
+        ExportWhat::History => crate::export::history(&state.store, prefix, &program, out).await?,
+    };
+    match args.what {
+        ExportWhat::Members => eprintln!("{} members exported", exported.members),
+        ExportWhat::History => eprintln!(
+            "{} history entries of {} members exported",
+            exported.entries, exported.members
+        ),
     }
     Ok(())
 }

@@ -14,6 +14,7 @@
 //! - [`outbound`]: the outbox stream, send-time rules, providers, throttling and retries;
 //!   [`templates`], [`segments`]: what texts say, and what they cost in SMS segments.
 //! - [`events`]: events out, the signed webhooks the scripts queue with each change.
+//! - [`import`], [`export`]: members in and out of CSV (and history as JSON lines).
 //! - [`routes`], [`error`]: the HTTP API (its `AppState` is HTTP's alone) and its problem+json
 //!   errors.
 //! - [`startup`]: wires it all into an [`startup::Application`]; [`cli`] is the binary's interface.
@@ -28,6 +29,8 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod events;
+pub mod export;
+pub mod import;
 pub mod inbound;
 pub mod ledger;
 pub mod metrics;

@@ -10,6 +10,7 @@ mod config;
 mod earn;
 mod events;
 mod helpers;
+mod import;
 mod inbound;
 mod local_cluster;
 mod members;

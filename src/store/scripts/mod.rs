@@ -11,6 +11,7 @@ pub mod campaigns;
 pub mod events;
 pub mod inbound;
 pub mod ledger;
+pub mod members;
 pub mod outbox;
 
 use redis::Script;

@@ -250,25 +250,29 @@ end
 -- number, yet a number that comes back is recognised.
 local function pseudonym_with(key, phone) return 'x' .. redis.sha1hex(key .. ':' .. phone) end
 
+local erasure_key
 local function pseudonym(phone)
-  local key = redis.call('HGET', K.seq(), 'erasure_key')
-  return key and pseudonym_with(key, phone) or nil
+  if erasure_key == nil then erasure_key = redis.call('HGET', K.seq(), 'erasure_key') end
+  return erasure_key and pseudonym_with(erasure_key, phone) or nil
 end
 
--- Creates the member if absent. Returns true when it was created. An erased number is never
--- texted again unless it texts us itself: created through any other channel (a till, an
--- import), it is opted out; texting in lifts the suppression.
+-- The status a new member gets: `status`, except that an erased number is never texted again
+-- unless it texts us itself. Created through any other channel (a till, an import), it is
+-- opted out; texting in lifts the suppression.
+local function status_of_new(phone, via, status)
+  local erased = pseudonym(phone)
+  if erased and redis.call('SISMEMBER', K.suppressed(), erased) == 1 then
+    if via ~= 'sms' then return 'opted_out' end
+    redis.call('SREM', K.suppressed(), erased)
+  end
+  return status
+end
+
+-- Creates the member if absent. Returns true when it was created.
 local function ensure_member(phone, via, status, locale)
   local key = K.member(phone)
   if redis.call('EXISTS', key) == 1 then return false end
-  local erased = pseudonym(phone)
-  if erased and redis.call('SISMEMBER', K.suppressed(), erased) == 1 then
-    if via == 'sms' then
-      redis.call('SREM', K.suppressed(), erased)
-    else
-      status = 'opted_out'
-    end
-  end
+  status = status_of_new(phone, via, status)
   redis.call('HSET', key, 'phone', phone, 'balance', 0, 'lifetime', 0, 'visits', 0,
     'joined_at', NOW, 'joined_ms', NOW_MS, 'created_via', via, 'locale', locale)
   redis.call('ZADD', K.members(), NOW_MS, phone)
