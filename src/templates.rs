@@ -35,6 +35,8 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "unknown",
     "name",
     "lang",
+    "refer",
+    "referral_bonus",
 ];
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -286,6 +288,7 @@ impl Templates {
                 "balance": 4880, "points": 120, "location": location, "reward": reward_id,
                 "code": "7KQMX4TZ", "expires_ms": 1_900_000_000_000i64,
                 "rewards_issued": [code.clone()], "codes": [code],
+                "join_word": "JOIN ALEX7", "number": "+15005550006", "bonus_points": 200,
             }),
         )
     }

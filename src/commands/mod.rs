@@ -11,6 +11,7 @@ mod join;
 mod lang;
 mod name;
 mod redeem;
+mod refer;
 mod rewards;
 mod start;
 mod stop;
@@ -91,7 +92,9 @@ impl<'a> Text<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Join,
+    /// With a member's join word when the text was "JOIN ANA7".
+    Join(Option<String>),
+    Refer,
     Stop,
     Start,
     Help,
@@ -132,6 +135,7 @@ pub fn parse(raw: &str, program: &Program) -> Parsed {
         .or_else(|| redeem::parse(&text))
         .or_else(|| name::parse(&text))
         .or_else(|| lang::parse(&text))
+        .or_else(|| refer::parse(&text))
         .unwrap_or_else(unknown::parse)
 }
 
@@ -253,7 +257,16 @@ impl Engine {
         Metrics::inc(&self.metrics.inbound_messages);
         let text: String = inbound.text.chars().take(MAX_STORED_TEXT).collect();
         let (command, args) = match &parsed.command {
-            Command::Join => (CommandScript::Join, CommandArgs::None {}),
+            Command::Join(None) => (CommandScript::Join, CommandArgs::None {}),
+            Command::Join(Some(referral)) => (CommandScript::Join, CommandArgs::Join { referral }),
+            Command::Refer => {
+                let join_word = program.join_keywords.first().map_or("JOIN", String::as_str);
+                let number = program.numbers.first().map_or("", |n| n.as_str());
+                (
+                    CommandScript::Refer,
+                    CommandArgs::Refer { join_word, number },
+                )
+            }
             Command::Stop => (CommandScript::Stop, CommandArgs::None {}),
             Command::Start => (CommandScript::Start, CommandArgs::None {}),
             Command::Help => (CommandScript::Help, CommandArgs::None {}),
@@ -416,16 +429,22 @@ points = 5000
 
     #[test]
     fn join_keywords_include_the_programs_own_and_set_the_language() {
-        assert_eq!(command("join"), Command::Join);
-        assert_eq!(command("Bloom"), Command::Join);
-        assert_eq!(command("FLOR"), Command::Join);
+        assert_eq!(command("join"), Command::Join(None));
+        assert_eq!(command("Bloom"), Command::Join(None));
+        assert_eq!(command("FLOR"), Command::Join(None));
         let es = parse("Únete", &program());
-        assert_eq!((es.command, es.locale), (Command::Join, Some("es")));
+        assert_eq!((es.command, es.locale), (Command::Join(None), Some("es")));
         let pt = parse("ENTRAR", &program());
-        assert_eq!((pt.command, pt.locale), (Command::Join, Some("pt")));
+        assert_eq!((pt.command, pt.locale), (Command::Join(None), Some("pt")));
         let ar = parse("اشترك", &program());
-        assert_eq!((ar.command, ar.locale), (Command::Join, Some("ar")));
+        assert_eq!((ar.command, ar.locale), (Command::Join(None), Some("ar")));
         assert_eq!(parse("JOIN", &program()).locale, None);
+        // A friend's join word.
+        assert_eq!(command("join ana7"), Command::Join(Some("ANA7".into())));
+        assert_eq!(command("Bloom ana7!"), Command::Join(Some("ANA7".into())));
+        assert_ne!(command("join me please"), Command::Join(None));
+        assert_eq!(command("refer"), Command::Refer);
+        assert_eq!(command("Indicar"), Command::Refer);
     }
 
     #[test]

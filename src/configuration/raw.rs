@@ -97,6 +97,23 @@ pub struct RawProgram {
     pub rewards: Vec<RawReward>,
     #[serde(default)]
     pub locations: Vec<RawLocation>,
+    #[serde(default)]
+    pub referral: Option<RawReferral>,
+}
+
+/// `[programs.referral]`: members bring friends with their own join word.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReferral {
+    /// Points for both, when the friend first buys something.
+    pub bonus_points: i64,
+    /// Rewarded referrals per referrer per calendar month.
+    #[serde(default = "default_referrals_per_month")]
+    pub max_per_month: u32,
+}
+
+fn default_referrals_per_month() -> u32 {
+    10
 }
 
 fn default_country() -> String {

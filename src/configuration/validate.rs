@@ -15,7 +15,7 @@ use super::Settings;
 use crate::auth::{ApiKeyEntry, Scope};
 use crate::domain::{
     keyword, parse_webhook_secret, EventType, Location, LocationId, Multiplier, PhoneNumber,
-    Program, ProgramId, ProgramParts, Region, Reward, RewardId, Tier, WebhookEndpoint,
+    Program, ProgramId, ProgramParts, Referral, Region, Reward, RewardId, Tier, WebhookEndpoint,
 };
 
 impl RawSettings {
@@ -391,6 +391,26 @@ fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigErro
         };
         locations.push(Location { id, name });
     }
+    let referral = match raw.referral {
+        None => None,
+        Some(r) => {
+            if !(1..=1_000_000).contains(&r.bonus_points) {
+                return Err(invalid(format!(
+                    "programs[{index}].referral.bonus_points: {} must be between 1 and 1000000",
+                    r.bonus_points
+                )));
+            }
+            if r.max_per_month == 0 {
+                return Err(invalid(format!(
+                    "programs[{index}].referral.max_per_month: must be at least 1"
+                )));
+            }
+            Some(Referral {
+                bonus_points: r.bonus_points,
+                max_per_month: r.max_per_month,
+            })
+        }
+    };
     let join_keywords = raw
         .join_keywords
         .iter()
@@ -412,6 +432,7 @@ fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigErro
         tiers,
         rewards,
         locations,
+        referral,
     }))
 }
 

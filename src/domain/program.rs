@@ -26,6 +26,7 @@ pub struct Program {
     pub tiers: Vec<Tier>,
     pub rewards: Vec<Reward>,
     pub locations: Vec<Location>,
+    pub referral: Option<Referral>,
     /// The tier table and auto-issued rewards as the scripts read them (`P` in Lua),
     /// serialised once, when the program is built: see [`Program::rules_json`].
     rules_json: String,
@@ -48,6 +49,14 @@ pub struct Reward {
     pub valid_days: u32,
 }
 
+/// Referrals: a member's join word brings a friend; both get `bonus_points` at the friend's
+/// first purchase, at most `max_per_month` times a calendar month per referrer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Referral {
+    pub bonus_points: i64,
+    pub max_per_month: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Location {
     pub id: LocationId,
@@ -61,6 +70,9 @@ struct ScriptRules<'a> {
     tiers: Vec<ScriptTier<'a>>,
     /// `[{id, points, valid_days}]`, the dearest first.
     auto_rewards: Vec<ScriptReward<'a>>,
+    /// `{bonus_points, max_per_month}` when the program has referrals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referral: Option<Referral>,
 }
 
 #[derive(serde::Serialize)]
@@ -94,6 +106,7 @@ pub struct ProgramParts {
     pub tiers: Vec<Tier>,
     pub rewards: Vec<Reward>,
     pub locations: Vec<Location>,
+    pub referral: Option<Referral>,
 }
 
 impl Program {
@@ -121,6 +134,7 @@ impl Program {
                 })
                 .collect(),
             auto_rewards,
+            referral: parts.referral,
         };
         let rules_json = serde_json::to_string(&rules).expect("plain data serialises");
         let ProgramParts {
@@ -139,6 +153,7 @@ impl Program {
             tiers,
             rewards,
             locations,
+            referral,
         } = parts;
         Self {
             id,
@@ -156,6 +171,7 @@ impl Program {
             tiers,
             rewards,
             locations,
+            referral,
             rules_json,
             auto_issue,
         }

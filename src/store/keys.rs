@@ -43,6 +43,7 @@
 //! | `receipt:adjust:<key>`                | `adjust_receipt` | hash   | idempotency of an admin adjustment         |
 //! | `suppressed`                          | `suppressed`     | set    | keyed hashes of erased numbers (never texted) |
 //! | `erased:<pseudonym>:consent`          | `erased_consent` | list   | an erased member's consent record, kept    |
+//! | `referral:<code>`                     | `referral`       | string | a member's join word → the member          |
 //! | `hooks`                               | `hooks`          | hash   | webhook endpoint id → what it receives (JSON) |
 //! | `hook:<endpoint>`                     | `hook_queue`     | stream | events to deliver to an endpoint (consumer group) |
 //! | `hook:<endpoint>:delayed`             | `hook_delayed`   | zset   | its retries, by due time                   |
@@ -206,6 +207,10 @@ impl ProgramKeys {
 
     pub fn erased_consent(&self, pseudonym: &str) -> String {
         self.key(format_args!("erased:{pseudonym}:consent"))
+    }
+
+    pub fn referral(&self, code: &str) -> String {
+        self.key(format_args!("referral:{code}"))
     }
 
     pub fn hooks(&self) -> String {

@@ -18,6 +18,7 @@ mod operations;
 mod outage;
 mod outbound;
 mod redeem;
+mod referrals;
 mod reverse;
 mod schemathesis;
 mod shutdown;

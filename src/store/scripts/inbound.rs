@@ -18,6 +18,7 @@ pub enum CommandScript {
     Redeem,
     Name,
     Lang,
+    Refer,
     Unknown,
 }
 
@@ -49,6 +50,15 @@ pub struct Inbound<'a> {
 #[serde(untagged)]
 pub enum CommandArgs<'a> {
     None {},
+    Join {
+        /// A member's join word ("ANA7" of "JOIN ANA7"), normalised to upper case.
+        referral: &'a str,
+    },
+    Refer {
+        /// The keyword friends text, and the number they text it to.
+        join_word: &'a str,
+        number: &'a str,
+    },
     Redeem {
         /// Absent when the member named no reward of the program.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +94,7 @@ pub enum Effect {
     Named,
     Language,
     UnknownLanguage,
+    ReferralWord,
     Unknown,
     /// Not for this member's status (a pending member's BAL): nothing done.
     Ignored,
@@ -115,6 +126,7 @@ impl ScriptCall for Inbound<'_> {
             CommandScript::Redeem => script!("inbound.lua", "cmd_redeem.lua"),
             CommandScript::Name => script!("inbound.lua", "cmd_name.lua"),
             CommandScript::Lang => script!("inbound.lua", "cmd_lang.lua"),
+            CommandScript::Refer => script!("inbound.lua", "cmd_refer.lua"),
             CommandScript::Unknown => script!("inbound.lua", "cmd_unknown.lua"),
         }
     }

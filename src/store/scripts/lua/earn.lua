@@ -45,6 +45,40 @@ attribute_visit(phone, A.amount, points)
 if visits == 1 then stat('visitors', 1) end
 if visits == 2 then stat('repeat_visitors', 1) end
 
+-- A referred member's first purchase: both get the referral bonus, once, within the
+-- referrer's allowance for the calendar month (UTC).
+local referred_by = visits == 1 and P.referral and redis.call('HGET', mkey, 'referred_by')
+if referred_by then
+  -- Absent when the referrer was erased since.
+  local referrer = redis.call('GET', K.referral(referred_by)) or ''
+  local rkey_member = K.member(referrer)
+  local month = string.sub(NOW, 1, 7)
+  local r = redis.call('HMGET', rkey_member, 'ref_month', 'ref_count', 'status')
+  local count = (r[1] == month) and tonumber(r[2]) or 0
+  if r[3] and count < P.referral.max_per_month then
+    local bonus = P.referral.bonus_points
+    redis.call('HSET', rkey_member, 'ref_month', month, 'ref_count', count + 1)
+    redis.call('HSET', mkey, 'referral_rewarded', '1')
+    local balances = {}
+    for _, who in ipairs({ phone, referrer }) do
+      local wkey = K.member(who)
+      local b = redis.call('HINCRBY', wkey, 'balance', bonus)
+      redis.call('HSET', wkey, 'tier', tier_name(redis.call('HINCRBY', wkey, 'lifetime', bonus)))
+      append_ledger(who, { type = 'referral', points = bonus, balance = b })
+      stat('points:issued', bonus)
+      emit('points.earned', who, { points = bonus, balance = b, source = 'referral' })
+      balances[who] = b
+    end
+    balance = balances[phone]
+    if r[3] == 'active' then
+      enqueue(referrer, 'transactional', 'referral_bonus',
+        { points = bonus, balance = balances[referrer] }, A.message_ttl_secs)
+    end
+  else
+    redis.call('HSET', mkey, 'referral_rewarded', 'no')
+  end
+end
+
 -- Rewards the balance now reaches, the dearest first, at most 8 codes in one earn.
 local issued = {}
 if A.code_seed then

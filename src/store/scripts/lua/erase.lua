@@ -11,7 +11,8 @@ local mkey = K.member(phone)
 if redis.call('EXISTS', mkey) == 0 then return reply({ status = 'member_not_found' }) end
 redis.call('HSETNX', K.seq(), 'erasure_key', A.key_candidate)
 local erased = pseudonym(phone)
-local m = redis.call('HMGET', mkey, 'status', 'balance')
+local m = redis.call('HMGET', mkey, 'status', 'balance', 'ref_code')
+if m[3] then redis.call('DEL', K.referral(m[3])) end
 
 -- A stored receipt's answers (the first response, each refund's, a void's) without the number.
 local function scrub_receipt(rkey)

@@ -50,6 +50,7 @@ function K.link(token) return B .. 'link:' .. token end
 function K.adjust_receipt(key) return B .. 'receipt:adjust:' .. key end
 function K.suppressed() return B .. 'suppressed' end
 function K.erased_consent(pseudonym) return B .. 'erased:' .. pseudonym .. ':consent' end
+function K.referral(code) return B .. 'referral:' .. code end
 function K.hooks() return B .. 'hooks' end
 function K.hook_queue(endpoint) return B .. 'hook:' .. endpoint end
 function K.hook_delayed(endpoint) return B .. 'hook:' .. endpoint .. ':delayed' end
@@ -254,6 +255,12 @@ local erasure_key
 local function pseudonym(phone)
   if erasure_key == nil then erasure_key = redis.call('HGET', K.seq(), 'erasure_key') end
   return erasure_key and pseudonym_with(erasure_key, phone) or nil
+end
+
+-- Whether `phone` was erased (and not heard from since).
+local function is_suppressed(phone)
+  local erased = pseudonym(phone)
+  return erased ~= nil and redis.call('SISMEMBER', K.suppressed(), erased) == 1
 end
 
 -- The status a new member gets: `status`, except that an erased number is never texted again
