@@ -331,6 +331,10 @@ fn check(args: ConfigArg) -> anyhow::Result<()> {
             }
         }
     }
+    // The automations' own bodies (the shipped templates were rendered above).
+    if let Err(e) = templates.validate(&settings.programs) {
+        problems.push(format!("{e:#}"));
+    }
     if problems.is_empty() {
         println!("all templates ok");
         Ok(())

@@ -37,6 +37,9 @@ pub fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
     let templates = Arc::new(
         Templates::load(settings.templates.dir.as_deref()).context("cannot load templates")?,
     );
+    templates
+        .validate(&settings.programs)
+        .context("a template does not render")?;
     let prefix = &settings.redis.key_prefix;
     let programs = Arc::new(Programs::new(&settings.programs));
     let metrics = Arc::new(Metrics::default());

@@ -37,6 +37,9 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "lang",
     "refer",
     "referral_bonus",
+    "near_reward",
+    "win_back",
+    "reward_expiring",
 ];
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -171,6 +174,23 @@ impl Templates {
                     })?;
                 }
             }
+            // Automations' own bodies: campaign variables only, and they must render.
+            for (name, body) in program.automations.bodies() {
+                let Some(body) = body else { continue };
+                let at = || {
+                    format!(
+                        "programs {:?}: automations.{name} body",
+                        program.id.as_str()
+                    )
+                };
+                let compiled = self
+                    .campaign_body(body)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(at)?;
+                compiled
+                    .render(CampaignContext::new(program, Some("Alex"), 4880))
+                    .with_context(at)?;
+            }
         }
         Ok(())
     }
@@ -259,6 +279,8 @@ impl Templates {
             "reward": "",
             "code": "",
             "expires": "",
+            "bonus_multiplier": 0,
+            "bonus_until": "",
         });
         let map = ctx.as_object_mut().expect("object literal");
         if let Some(vars) = vars.as_object() {
@@ -289,6 +311,7 @@ impl Templates {
                 "code": "7KQMX4TZ", "expires_ms": 1_900_000_000_000i64,
                 "rewards_issued": [code.clone()], "codes": [code],
                 "join_word": "JOIN ALEX7", "number": "+15005550006", "bonus_points": 200,
+                "bonus_multiplier": 2, "bonus_until_ms": 1_900_000_000_000i64,
             }),
         )
     }
@@ -316,6 +339,9 @@ fn humanise(program: &Program, map: &mut Map<String, Value>) {
     }
     if let Some(ms) = map.get("expires_ms").and_then(Value::as_i64) {
         map.insert("expires".into(), Value::String(date_only(ms)));
+    }
+    if let Some(ms) = map.get("bonus_until_ms").and_then(Value::as_i64) {
+        map.insert("bonus_until".into(), Value::String(date_only(ms)));
     }
     for list in ["rewards_issued", "codes"] {
         let items = match map.get(list) {

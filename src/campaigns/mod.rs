@@ -30,8 +30,8 @@ use crate::segments::{self, Encoding};
 use crate::store::scripts::campaigns::{
     CampaignStep, CampaignStepReply, CancelCampaign, CancelCampaignReply, Click, ClickReply,
     DueCampaigns, DueCampaignsReply, GetCampaigns, GetCampaignsReply, ResumeCampaign,
-    ResumeCampaignReply, SaveCampaign, SaveCampaignReply, SegmentMember, SegmentPage,
-    SegmentPageReply, StartCampaign, StartCampaignReply,
+    ResumeCampaignReply, RunAutomations, RunAutomationsReply, SaveCampaign, SaveCampaignReply,
+    SegmentMember, SegmentPage, SegmentPageReply, StartCampaign, StartCampaignReply,
 };
 use crate::store::scripts::outbox::MessageKind;
 use crate::store::scripts::ScriptCall;
@@ -241,6 +241,27 @@ pub struct Results {
     /// recipients − holdout × (recipients' members / holdout's members); zero without a
     /// holdout to compare with.
     pub incremental: Incremental,
+}
+
+/// How long an automation's text counts for what the member does at the till.
+const AUTOMATION_ATTRIBUTION_DAYS: u32 = 7;
+
+/// An automation's counts and results.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Automation {
+    /// near_reward, reward_expiring, win_back or welcome_series.
+    pub automation: &'static str,
+    /// Texts addressed (the holdout left out).
+    pub recipients: i64,
+    pub holdout: i64,
+    pub queued: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub deferred: i64,
+    pub capped: i64,
+    pub suppressed: i64,
+    pub results: Results,
 }
 
 /// A page of campaigns, newest first.
@@ -533,8 +554,14 @@ impl Campaigns {
             .record(program, id)
             .await?
             .ok_or(CampaignError::NotFound)?;
-        let recipients = GroupResults::from_record(&record, "r");
-        let holdout = GroupResults::from_record(&record, "h");
+        Ok(Results::from_record(&record))
+    }
+}
+
+impl Results {
+    fn from_record(record: &HashMap<String, String>) -> Self {
+        let recipients = GroupResults::from_record(record, "r");
+        let holdout = GroupResults::from_record(record, "h");
         let scale = if holdout.members == 0 {
             None
         } else {
@@ -550,15 +577,16 @@ impl Campaigns {
                 spend: 0.0,
             },
         };
-        Ok(Results {
-            attribution_days: Campaign::from_record(&record).attribution_days,
+        Results {
+            attribution_days: Campaign::from_record(record).attribution_days,
             recipients,
             holdout,
             incremental,
-        })
+        }
     }
+}
 
-    /// The newest campaigns first.
+impl Campaigns {
     /// `limit` campaigns (at most [`LIST_LIMIT`]), newest first, created before the campaign
     /// `before` when given.
     pub async fn list(
@@ -667,6 +695,64 @@ impl Campaigns {
     pub async fn start_due(&self, program: &Program) -> Result<Vec<String>, StoreError> {
         let DueCampaignsReply::Checked { started } = self.call(program, &DueCampaigns {}).await?;
         Ok(started)
+    }
+
+    /// Sends what the program's automations have due now (at most `limit` triggers); returns how
+    /// many were handled. Any serve may run it: each trigger is taken once.
+    pub async fn run_automations(
+        &self,
+        program: &Program,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        if program.automations.configured().is_empty() {
+            return Ok(0);
+        }
+        let bodies = program
+            .automations
+            .bodies()
+            .into_iter()
+            .filter_map(|(name, body)| body.map(|b| (name, b)))
+            .collect();
+        let call = RunAutomations {
+            rules: program.rules_json(),
+            limit,
+            cap_max: self.policy.max_per_member,
+            cap_window_ms: self.policy.cap_window_ms,
+            message_ttl_secs: self.policy.message_ttl_secs,
+            bodies,
+            seed: hex::encode(rand::random::<[u8; 16]>()),
+            attribution_days: AUTOMATION_ATTRIBUTION_DAYS,
+        };
+        let RunAutomationsReply::Ran { count } = self.call(program, &call).await?;
+        Ok(count)
+    }
+
+    /// Each configured automation of the program: what it sent and what that earned, as a
+    /// campaign's counts and results (zeros before it first ran).
+    pub async fn automations(&self, program: &Program) -> Result<Vec<Automation>, CampaignError> {
+        let mut all = Vec::new();
+        for name in program.automations.configured() {
+            let record = self
+                .record(program, &format!("auto_{name}"))
+                .await?
+                .unwrap_or_default();
+            let counts = Campaign::from_record(&record);
+            let results = Results::from_record(&record);
+            all.push(Automation {
+                automation: name,
+                recipients: counts.recipients,
+                holdout: counts.holdout,
+                queued: counts.queued,
+                sent: counts.sent,
+                delivered: counts.delivered,
+                failed: counts.failed,
+                deferred: counts.deferred,
+                capped: counts.capped,
+                suppressed: counts.suppressed,
+                results,
+            });
+        }
+        Ok(all)
     }
 
     /// Takes the steps of every sending campaign of `program` until each is done or idle (at
@@ -824,6 +910,7 @@ pub async fn run_scheduler(
         for program in programs.iter() {
             let ran = async {
                 campaigns.start_due(program).await?;
+                campaigns.run_automations(program, 200).await?;
                 campaigns.run_active(program, 20).await
             };
             if let Err(e) = ran.await {

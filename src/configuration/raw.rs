@@ -99,6 +99,63 @@ pub struct RawProgram {
     pub locations: Vec<RawLocation>,
     #[serde(default)]
     pub referral: Option<RawReferral>,
+    #[serde(default)]
+    pub automations: RawAutomations,
+}
+
+/// `[programs.automations]`: each block turns one automation on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutomations {
+    #[serde(default)]
+    pub near_reward: Option<RawNearReward>,
+    #[serde(default)]
+    pub reward_expiring: Option<RawRewardExpiring>,
+    #[serde(default)]
+    pub win_back: Option<RawWinBack>,
+    #[serde(default)]
+    pub welcome_series: Vec<RawWelcomeStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNearReward {
+    pub within_points: i64,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub holdout_percent: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRewardExpiring {
+    pub before: crate::domain::Period,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub holdout_percent: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWinBack {
+    pub after: crate::domain::Period,
+    #[serde(default)]
+    pub bonus_multiplier: Option<f64>,
+    #[serde(default)]
+    pub bonus_valid: Option<crate::domain::Period>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub holdout_percent: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWelcomeStep {
+    pub after: crate::domain::Period,
+    pub body: String,
 }
 
 /// `[programs.referral]`: members bring friends with their own join word.

@@ -14,8 +14,9 @@ use super::sections::*;
 use super::Settings;
 use crate::auth::{ApiKeyEntry, Scope};
 use crate::domain::{
-    keyword, parse_webhook_secret, EventType, Location, LocationId, Multiplier, PhoneNumber,
-    Program, ProgramId, ProgramParts, Referral, Region, Reward, RewardId, Tier, WebhookEndpoint,
+    keyword, parse_webhook_secret, AutomationText, Automations, EventType, Location, LocationId,
+    Multiplier, NearReward, PhoneNumber, Program, ProgramId, ProgramParts, Referral, Region,
+    Reward, RewardExpiring, RewardId, Tier, WebhookEndpoint, WelcomeStep, WinBack,
 };
 
 impl RawSettings {
@@ -433,7 +434,102 @@ fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigErro
         rewards,
         locations,
         referral,
+        automations: validate_automations(index, raw.automations)?,
     }))
+}
+
+fn validate_automations(index: usize, raw: RawAutomations) -> Result<Automations, ConfigError> {
+    let at = |field: &str| format!("programs[{index}].automations.{field}");
+    let text = |name: &str, body: Option<String>, holdout: f64| {
+        if !(0.0..=50.0).contains(&holdout) {
+            return Err(invalid(format!(
+                "{}: {holdout} must be between 0 and 50",
+                at(&format!("{name}.holdout_percent"))
+            )));
+        }
+        if body.as_deref().is_some_and(|b| b.trim().is_empty()) {
+            return Err(invalid(format!(
+                "{}: must not be empty",
+                at(&format!("{name}.body"))
+            )));
+        }
+        Ok(AutomationText {
+            body,
+            holdout_percent: holdout,
+        })
+    };
+    let near_reward = match raw.near_reward {
+        None => None,
+        Some(n) => {
+            if n.within_points <= 0 {
+                return Err(invalid(format!(
+                    "{}: must be at least 1",
+                    at("near_reward.within_points")
+                )));
+            }
+            Some(NearReward {
+                within_points: n.within_points,
+                text: text("near_reward", n.body, n.holdout_percent)?,
+            })
+        }
+    };
+    let reward_expiring = match raw.reward_expiring {
+        None => None,
+        Some(r) => Some(RewardExpiring {
+            before: r.before,
+            text: text("reward_expiring", r.body, r.holdout_percent)?,
+        }),
+    };
+    let win_back = match raw.win_back {
+        None => None,
+        Some(w) => {
+            if let Some(m) = w.bonus_multiplier {
+                if !(1.0..=10.0).contains(&m) {
+                    return Err(invalid(format!(
+                        "{}: {m} must be between 1 and 10",
+                        at("win_back.bonus_multiplier")
+                    )));
+                }
+            }
+            if w.bonus_valid.is_some() && w.bonus_multiplier.is_none() {
+                return Err(invalid(format!(
+                    "{}: set bonus_multiplier too (a bonus of what?)",
+                    at("win_back.bonus_valid")
+                )));
+            }
+            Some(WinBack {
+                after: w.after,
+                bonus_multiplier: w.bonus_multiplier,
+                bonus_valid: w
+                    .bonus_valid
+                    .unwrap_or(crate::domain::Period::from_secs(14 * 86_400)),
+                text: text("win_back", w.body, w.holdout_percent)?,
+            })
+        }
+    };
+    let welcome_series = raw
+        .welcome_series
+        .into_iter()
+        .enumerate()
+        .map(|(i, step)| {
+            if step.body.trim().is_empty() {
+                return Err(invalid(format!(
+                    "{}: must not be empty",
+                    at(&format!("welcome_series[{i}].body"))
+                )));
+            }
+            Ok(WelcomeStep {
+                after: step.after,
+                body: step.body,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Automations {
+        near_reward,
+        reward_expiring,
+        win_back,
+        welcome_series,
+    })
 }
 
 fn validate_api_key(

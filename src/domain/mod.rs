@@ -5,6 +5,7 @@
 //! HTTP and SMS layers convert wire values into these types and report a [`ParseError`] that names
 //! what was wrong; nothing below the edge re-validates.
 
+mod automation;
 mod ids;
 pub mod keyword;
 mod money;
@@ -14,6 +15,9 @@ mod program;
 mod reward_code;
 mod webhook;
 
+pub use automation::{
+    AutomationText, Automations, NearReward, RewardExpiring, WelcomeStep, WinBack, AUTOMATION_NAMES,
+};
 pub use ids::{
     IdempotencyKey, LocationId, ProgramId, Receipt, RefundId, RewardId, CLIENT_KEY_PATTERN,
     SLUG_PATTERN,

@@ -27,6 +27,7 @@ pub struct Program {
     pub rewards: Vec<Reward>,
     pub locations: Vec<Location>,
     pub referral: Option<Referral>,
+    pub automations: super::Automations,
     /// The tier table and auto-issued rewards as the scripts read them (`P` in Lua),
     /// serialised once, when the program is built: see [`Program::rules_json`].
     rules_json: String,
@@ -73,6 +74,10 @@ struct ScriptRules<'a> {
     /// `{bonus_points, max_per_month}` when the program has referrals.
     #[serde(skip_serializing_if = "Option::is_none")]
     referral: Option<Referral>,
+    /// Every reward's points, ascending (how far the next reward is).
+    reward_points: Vec<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    automations: Option<super::automation::ScriptAutomations>,
 }
 
 #[derive(serde::Serialize)]
@@ -107,6 +112,7 @@ pub struct ProgramParts {
     pub rewards: Vec<Reward>,
     pub locations: Vec<Location>,
     pub referral: Option<Referral>,
+    pub automations: super::Automations,
 }
 
 impl Program {
@@ -135,6 +141,12 @@ impl Program {
                 .collect(),
             auto_rewards,
             referral: parts.referral,
+            reward_points: {
+                let mut points: Vec<i64> = parts.rewards.iter().map(|r| r.points).collect();
+                points.sort_unstable();
+                points
+            },
+            automations: parts.automations.script(),
         };
         let rules_json = serde_json::to_string(&rules).expect("plain data serialises");
         let ProgramParts {
@@ -154,6 +166,7 @@ impl Program {
             rewards,
             locations,
             referral,
+            automations,
         } = parts;
         Self {
             id,
@@ -172,6 +185,7 @@ impl Program {
             rewards,
             locations,
             referral,
+            automations,
             rules_json,
             auto_issue,
         }

@@ -131,6 +131,9 @@ pub struct LedgerEntry {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A win-back bonus that multiplied an `earn` entry's points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bonus_multiplier: Option<f64>,
     /// The API key that made an `adjust` entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,

@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(cancel)
         .service(resume)
         .service(results)
+        .service(automations)
         .service(follow_link);
 }
 
@@ -143,6 +144,21 @@ pub struct ListQuery {
     /// header's `next` carries it).
     #[param(pattern = "^c[0-9]{1,23}$")]
     before: Option<String>,
+}
+
+/// Each configured automation with what it sent and what that earned at the till, against its
+/// holdout (as a campaign's results).
+#[utoipa::path(
+    responses((status = 200, body = Vec<crate::campaigns::Automation>)),
+    security(("api_key" = [])), tag = "marketing"
+)]
+#[get("/v1/automations")]
+pub async fn automations(
+    key: ApiKey,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.require(Scope::Marketing)?;
+    Ok(HttpResponse::Ok().json(state.campaigns.automations(&key.program).await?))
 }
 
 /// The program's campaigns, newest first, a page at a time. When older campaigns remain, the

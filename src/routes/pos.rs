@@ -77,6 +77,9 @@ pub struct EarnResponse {
     tier: String,
     status: MemberStatus,
     rewards_issued: Vec<IssuedReward>,
+    /// Present when a win-back bonus multiplied this purchase's points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bonus_multiplier: Option<f64>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -330,6 +333,7 @@ pub async fn earn(
             .iter()
             .map(|c| issued_reward(program, c))
             .collect(),
+        bonus_multiplier: result.bonus_multiplier,
     };
     Ok(respond(&written, body))
 }

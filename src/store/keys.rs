@@ -44,6 +44,7 @@
 //! | `suppressed`                          | `suppressed`     | set    | keyed hashes of erased numbers (never texted) |
 //! | `erased:<pseudonym>:consent`          | `erased_consent` | list   | an erased member's consent record, kept    |
 //! | `referral:<code>`                     | `referral`       | string | a member's join word → the member          |
+//! | `auto:due`                            | `auto_due`       | zset   | automation triggers, by due time           |
 //! | `hooks`                               | `hooks`          | hash   | webhook endpoint id → what it receives (JSON) |
 //! | `hook:<endpoint>`                     | `hook_queue`     | stream | events to deliver to an endpoint (consumer group) |
 //! | `hook:<endpoint>:delayed`             | `hook_delayed`   | zset   | its retries, by due time                   |
@@ -211,6 +212,10 @@ impl ProgramKeys {
 
     pub fn referral(&self, code: &str) -> String {
         self.key(format_args!("referral:{code}"))
+    }
+
+    pub fn auto_due(&self) -> String {
+        self.key(format_args!("auto:due"))
     }
 
     pub fn hooks(&self) -> String {

@@ -141,7 +141,21 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
         .mount(&receiver)
         .await;
     let hook = crate::events::endpoint(&receiver.uri(), "id = \"crm\"");
-    let app = cluster_app_with(|s| s.webhooks = vec![hook]).await;
+    let app = cluster_app_with(|s| {
+        s.webhooks = vec![hook];
+        // bloom with referrals and an automation, so those scripts run on the cluster too.
+        let toml = config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9").replacen(
+            "points_per_unit = 1\n",
+            "points_per_unit = 1\n[programs.referral]\nbonus_points = 100\n\
+             [programs.automations.win_back]\nafter = \"30d\"\n",
+            1,
+        );
+        s.programs[0] = loyalty_gateway::configuration::parse_str(&toml)
+            .unwrap()
+            .programs
+            .remove(0);
+    })
+    .await;
     for program in app.state.programs.iter() {
         app.state.events.register(program).await.unwrap();
     }
@@ -388,6 +402,52 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
         "+14155550123",
     )
     .await;
+
+    // Referrals, an automation and an import, on bloom's master.
+    let referrer = "+14155550176";
+    app.text(referrer, "JOIN").await;
+    app.text(referrer, "REFER").await;
+    let word = app
+        .deliver_to(referrer)
+        .await
+        .last()
+        .and_then(|t| {
+            t.split("JOIN ")
+                .nth(1)
+                .map(|w| w.split(' ').next().unwrap().to_owned())
+        })
+        .expect("a join word");
+    let friend = "+14155550177";
+    app.text(friend, &format!("JOIN {word}")).await;
+    let earned = app.earn_ok(friend, 1000, "R-friend").await;
+    assert_eq!(earned["balance"], 50 + 10 + 100);
+    app.clock.advance(chrono::Duration::days(31));
+    let program = app.bloom();
+    assert!(
+        app.state
+            .campaigns
+            .run_automations(&program, 1000)
+            .await
+            .unwrap()
+            >= 1
+    );
+    let summary = loyalty_gateway::import::import(
+        &app.state.store,
+        &app.prefix,
+        &app.clock,
+        &program,
+        &app.state.programs,
+        "phone,consent,balance\n4155550188,yes,300\n4155550189,,0\n".as_bytes(),
+        "cluster.csv",
+        &Default::default(),
+        &Default::default(),
+        3600,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.imported.active, summary.imported.pending), (1, 1));
+    assert_eq!(app.member_json("+14155550188").await["balance"], 300);
 
     // Events out: each program's changes reached the endpoint.
     for program in app.state.programs.iter() {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod automations;
 mod bad_input;
 mod binary;
 mod campaigns;

@@ -49,6 +49,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.suppressed(),
         keys.erased_consent("x0f"),
         keys.referral("ANA7"),
+        keys.auto_due(),
         keys.hooks(),
         keys.hook_queue("crm"),
         keys.hook_delayed("crm"),
@@ -64,7 +65,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7'), \
          K.held('c7'), \
          K.clickers('c7'), K.link('AbC12xyZ'), K.adjust_receipt('k-1'), K.suppressed(), \
-         K.erased_consent('x0f'), K.referral('ANA7'), K.hooks(), K.hook_queue('crm'), K.hook_delayed('crm'), \
+         K.erased_consent('x0f'), K.referral('ANA7'), K.auto_due(), K.hooks(), K.hook_queue('crm'), K.hook_delayed('crm'), \
          K.hook_dead('crm') }}"
     );
     let args = serde_json::json!({

@@ -270,3 +270,34 @@ script_call!(
     DueCampaignsReply,
     "campaign_due.lua"
 );
+
+/// auto_run.lua: the automations due now, at most `limit` of them.
+#[derive(Serialize)]
+pub struct RunAutomations<'a> {
+    #[serde(skip)]
+    pub rules: &'a str,
+    pub limit: usize,
+    pub cap_max: u32,
+    pub cap_window_ms: u64,
+    pub message_ttl_secs: u64,
+    /// The automations' own bodies (`welcome_series:<n>` for the welcome steps); an automation
+    /// without one uses its shipped template.
+    pub bodies: std::collections::BTreeMap<String, &'a str>,
+    /// For an automation's first run: the seed of its holdout draws (random).
+    pub seed: String,
+    pub attribution_days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunAutomationsReply {
+    Ran { count: usize },
+}
+
+script_call!(
+    RunAutomations<'_>,
+    "auto_run",
+    RunAutomationsReply,
+    rules,
+    "auto_run.lua"
+);

@@ -78,6 +78,9 @@ pub struct EarnResult {
     #[serde(flatten)]
     pub member: MemberSummary,
     pub points: i64,
+    /// A win-back bonus multiplied this purchase's points.
+    #[serde(default)]
+    pub bonus_multiplier: Option<f64>,
     #[serde(deserialize_with = "lua_list")]
     pub rewards_issued: Vec<IssuedCode>,
 }

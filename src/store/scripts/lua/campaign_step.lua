@@ -72,6 +72,7 @@ local audience, wanted = tonumber(c[5]), tonumber(c[6])
 local selected = tonumber(c[7] or '0')
 local phones = redis.call('LRANGE', K.audience(A.id), cursor, cursor + A.count - 1)
 local attribution_days = tonumber(redis.call('HGET', key, 'attribution_days') or '7')
+local CAP = { max = A.cap_max, window_ms = A.cap_window_ms, ttl_secs = A.message_ttl_secs }
 -- Counted here, written once per step.
 local counts = { holdout = 0, queued = 0, suppressed = 0, capped = 0 }
 for i, phone in ipairs(phones) do
@@ -85,28 +86,17 @@ for i, phone in ipairs(phones) do
     end
   elseif redis.call('HEXISTS', K.recipients(A.id), phone) == 0 then
     local m = member_fields(phone)
-    local outcome
-    if m.status ~= 'active' or m.undeliverable == '1' then
-      outcome = 'suppressed'
-    else
-      local marketing = K.marketing(phone)
-      redis.call('ZREMRANGEBYSCORE', marketing, '-inf', NOW_MS - A.cap_window_ms)
-      if redis.call('ZCARD', marketing) >= A.cap_max then
-        outcome = 'capped'
-      else
-        -- send_at_local: the sender holds the text until that time in the recipient's zone,
-        -- the first one after the campaign started.
-        outcome = enqueue(phone, 'marketing', 'campaign', { body = c[10], campaign = A.id,
-          balance = tonumber(m.balance or '0'), send_at_local = c[11] or nil,
-          local_from_ms = c[11] and tonumber(c[12]) or nil, links = tracked_links(phone) },
-          A.message_ttl_secs, nil, A.id)
-        redis.call('ZADD', marketing, NOW_MS, outcome)
-        redis.call('EXPIRE', marketing, math.ceil(A.cap_window_ms / 1000))
-        counts.queued = counts.queued + 1
-      end
-    end
+    -- send_at_local: the sender holds the text until that time in the recipient's zone, the
+    -- first one after the campaign started.
+    local outcome = send_marketing(phone, m.status, m.undeliverable, 'campaign', function()
+      return { body = c[10], campaign = A.id, balance = tonumber(m.balance or '0'),
+        send_at_local = c[11] or nil, local_from_ms = c[11] and tonumber(c[12]) or nil,
+        links = tracked_links(phone) }
+    end, A.id, CAP)
     if outcome == 'suppressed' or outcome == 'capped' then
       counts[outcome] = counts[outcome] + 1
+    else
+      counts.queued = counts.queued + 1
     end
     redis.call('HSET', K.recipients(A.id), phone, outcome)
   end

@@ -30,13 +30,24 @@ local message_id = text_kind and new_message_id() or nil
 
 local lifetime_before = tonumber(redis.call('HGET', mkey, 'lifetime'))
 local points = A.points[tier_index(lifetime_before)]
+-- A win-back bonus (auto_run.lua) multiplies the points of the next purchase within its time.
+local bonus = redis.call('HMGET', mkey, 'win_back_multiplier', 'win_back_until_ms')
+local bonus_multiplier
+if bonus[1] then
+  redis.call('HDEL', mkey, 'win_back_multiplier', 'win_back_until_ms')
+  if tonumber(bonus[2]) >= NOW_MS then
+    bonus_multiplier = tonumber(bonus[1])
+    points = math.floor(points * bonus_multiplier)
+  end
+end
 local balance = redis.call('HINCRBY', mkey, 'balance', points)
 local lifetime = redis.call('HINCRBY', mkey, 'lifetime', points)
 local visits = redis.call('HINCRBY', mkey, 'visits', 1)
 redis.call('HSET', mkey, 'last_visit_at', NOW, 'last_visit_ms', NOW_MS, 'tier', tier_name(lifetime))
 redis.call('SADD', K.locations(phone), A.location)
 append_ledger(phone, { type = 'earn', points = points, balance = balance, amount = A.amount,
-  location = A.location, receipt = A.receipt, tender = A.tender, message_id = message_id })
+  location = A.location, receipt = A.receipt, tender = A.tender, message_id = message_id,
+  bonus_multiplier = bonus_multiplier })
 stat('points:issued', points, A.location)
 stat('visits', 1, A.location)
 emit('points.earned', phone, { points = points, balance = balance, amount = A.amount,
@@ -92,6 +103,29 @@ if A.code_seed then
   end
 end
 
+-- Automations this purchase triggers: a win-back `after` from now (a later visit moves it), and
+-- a near-reward text once per reward cycle (a new cycle starts with each reward issued).
+local automations = P.automations
+if automations and automations.win_back then
+  schedule('win_back|' .. phone .. '|', NOW_MS + automations.win_back.after_ms)
+end
+if automations and automations.near_reward and status == 'active' then
+  local next_points
+  for _, p in ipairs(P.reward_points) do
+    if p > balance then
+      next_points = p
+      break
+    end
+  end
+  if next_points and next_points - balance <= automations.near_reward.within then
+    local cycle = redis.call('HGET', mkey, 'reward_cycle') or '0'
+    if redis.call('HGET', mkey, 'near_reward_cycle') ~= cycle then
+      redis.call('HSET', mkey, 'near_reward_cycle', cycle)
+      schedule('near_reward|' .. phone .. '|' .. cycle, NOW_MS)
+    end
+  end
+end
+
 if text_kind == 'receipt' then
   enqueue(phone, 'transactional', 'earn', { points = points, balance = balance,
     location = A.location, rewards_issued = issued }, A.message_ttl_secs, message_id)
@@ -103,6 +137,7 @@ end
 
 local result = member_summary(phone)
 result.points = points
+result.bonus_multiplier = bonus_multiplier
 result.rewards_issued = issued
 local response = cjson.encode(result)
 store_receipt(rkey, A.fingerprint, response, A.receipt_ttl_secs,

@@ -49,6 +49,13 @@ local function activate()
   end
   STATUS = 'active'
   redis.call('HSET', MKEY, 'opted_in_at', NOW)
+  -- The welcome series starts at the first opt-in, once.
+  local series = P.automations and P.automations.welcome_series
+  if series and redis.call('HSETNX', MKEY, 'welcome_series', 1) == 1 then
+    for i, after_ms in ipairs(series.steps_ms) do
+      schedule('welcome_series|' .. PHONE .. '|' .. i, NOW_MS + after_ms)
+    end
+  end
   consent('opt_in')
   if redis.call('HGET', MKEY, 'welcome_awarded') == '1' or A.welcome_points <= 0 then
     return 0

@@ -51,6 +51,7 @@ function K.adjust_receipt(key) return B .. 'receipt:adjust:' .. key end
 function K.suppressed() return B .. 'suppressed' end
 function K.erased_consent(pseudonym) return B .. 'erased:' .. pseudonym .. ':consent' end
 function K.referral(code) return B .. 'referral:' .. code end
+function K.auto_due() return B .. 'auto:due' end
 function K.hooks() return B .. 'hooks' end
 function K.hook_queue(endpoint) return B .. 'hook:' .. endpoint end
 function K.hook_delayed(endpoint) return B .. 'hook:' .. endpoint .. ':delayed' end
@@ -317,6 +318,26 @@ local function unused_codes(phone)
   return codes
 end
 
+-- Automations (campaigns::automations). A trigger puts "<automation>|<subject>|<occurrence>"
+-- into `auto:due`, scored by when it is due; the same entry twice is one entry (a later visit
+-- moves win_back's due time). `auto_run.lua` takes the due ones, once, in any serve.
+local function schedule(entry, due_ms) redis.call('ZADD', K.auto_due(), due_ms, entry) end
+
+-- A marketing text for `campaign` (a campaign or an automation) under the frequency cap:
+-- its message id, or 'suppressed' (not active, or the number cannot receive texts) or
+-- 'capped' (it had `cap.max` marketing texts within `cap.window_ms`). `make_vars()` makes the
+-- text's variables, only when it is sent.
+local function send_marketing(phone, status, undeliverable, template, make_vars, campaign, cap)
+  if status ~= 'active' or undeliverable == '1' then return 'suppressed' end
+  local marketing = K.marketing(phone)
+  redis.call('ZREMRANGEBYSCORE', marketing, '-inf', NOW_MS - cap.window_ms)
+  if redis.call('ZCARD', marketing) >= cap.max then return 'capped' end
+  local id = enqueue(phone, 'marketing', template, make_vars(), cap.ttl_secs, nil, campaign)
+  redis.call('ZADD', marketing, NOW_MS, id)
+  redis.call('EXPIRE', marketing, math.ceil(cap.window_ms / 1000))
+  return id
+end
+
 -- Reward codes: eight symbols of an alphabet without look-alikes, drawn from the SHA-1 of a
 -- random 128-bit seed the caller sends (one draw per call, not per code) and a counter, by
 -- rejection sampling (a byte is used only below 248 = 8 x 31, so every symbol is equally
@@ -359,6 +380,11 @@ local function issue_code(phone, reward, seed, code_ttl_secs, location, receipt)
     reward = reward.id, location = location, receipt = receipt })
   emit('reward.issued', phone, { reward = reward.id, expires_ms = expires_ms,
     location = location, receipt = receipt })
+  redis.call('HINCRBY', K.member(phone), 'reward_cycle', 1)
+  local expiring = P and P.automations and P.automations.reward_expiring
+  if expiring then
+    schedule('reward_expiring|' .. code .. '|', expires_ms - expiring.before_ms)
+  end
   return code, expires_ms, balance
 end
 

@@ -23,6 +23,7 @@ if A.reward then
   stat('points:redeemed', cost, A.location)
   stat('rewards:issued', 1, A.location)
   stat('rewards:redeemed', 1, A.location)
+  redis.call('HINCRBY', mkey, 'reward_cycle', 1)
   emit('points.redeemed', phone, { points = cost, balance = balance, reward = A.reward.id,
     location = A.location, receipt = A.receipt })
   redeemed = { reward = A.reward.id, points = cost }
