@@ -40,6 +40,8 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "near_reward",
     "win_back",
     "reward_expiring",
+    "bday",
+    "birthday",
 ];
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -281,6 +283,8 @@ impl Templates {
             "expires": "",
             "bonus_multiplier": 0,
             "bonus_until": "",
+            "bonus_points": 0,
+            "birthday": "",
         });
         let map = ctx.as_object_mut().expect("object literal");
         if let Some(vars) = vars.as_object() {
@@ -312,6 +316,7 @@ impl Templates {
                 "rewards_issued": [code.clone()], "codes": [code],
                 "join_word": "JOIN ALEX7", "number": "+15005550006", "bonus_points": 200,
                 "bonus_multiplier": 2, "bonus_until_ms": 1_900_000_000_000i64,
+                "birthday": "03-15",
             }),
         )
     }

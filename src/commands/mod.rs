@@ -6,6 +6,7 @@
 //! other reading can shadow an opt-out; anything unrecognised is [`Command::Unknown`].
 
 mod balance;
+mod birthday;
 mod help;
 mod join;
 mod lang;
@@ -95,6 +96,8 @@ pub enum Command {
     /// With a member's join word when the text was "JOIN ANA7".
     Join(Option<String>),
     Refer,
+    /// `MM-DD`.
+    Birthday(String),
     Stop,
     Start,
     Help,
@@ -136,6 +139,7 @@ pub fn parse(raw: &str, program: &Program) -> Parsed {
         .or_else(|| name::parse(&text))
         .or_else(|| lang::parse(&text))
         .or_else(|| refer::parse(&text))
+        .or_else(|| birthday::parse(&text))
         .unwrap_or_else(unknown::parse)
 }
 
@@ -291,6 +295,9 @@ impl Engine {
                 (CommandScript::Redeem, args)
             }
             Command::Name(first_name) => (CommandScript::Name, CommandArgs::Name { first_name }),
+            Command::Birthday(birthday) => {
+                (CommandScript::Birthday, CommandArgs::Birthday { birthday })
+            }
             Command::Lang(locale) => (CommandScript::Lang, CommandArgs::Lang { locale: *locale }),
         };
         let call = InboundCall {

@@ -115,6 +115,19 @@ pub struct RawAutomations {
     pub win_back: Option<RawWinBack>,
     #[serde(default)]
     pub welcome_series: Vec<RawWelcomeStep>,
+    #[serde(default)]
+    pub birthday: Option<RawBirthday>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBirthday {
+    #[serde(default)]
+    pub bonus_points: i64,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub holdout_percent: f64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,9 +14,9 @@ use super::sections::*;
 use super::Settings;
 use crate::auth::{ApiKeyEntry, Scope};
 use crate::domain::{
-    keyword, parse_webhook_secret, AutomationText, Automations, EventType, Location, LocationId,
-    Multiplier, NearReward, PhoneNumber, Program, ProgramId, ProgramParts, Referral, Region,
-    Reward, RewardExpiring, RewardId, Tier, WebhookEndpoint, WelcomeStep, WinBack,
+    keyword, parse_webhook_secret, AutomationText, Automations, Birthday, EventType, Location,
+    LocationId, Multiplier, NearReward, PhoneNumber, Program, ProgramId, ProgramParts, Referral,
+    Region, Reward, RewardExpiring, RewardId, Tier, WebhookEndpoint, WelcomeStep, WinBack,
 };
 
 impl RawSettings {
@@ -524,11 +524,28 @@ fn validate_automations(index: usize, raw: RawAutomations) -> Result<Automations
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let birthday = match raw.birthday {
+        None => None,
+        Some(b) => {
+            if !(0..=1_000_000).contains(&b.bonus_points) {
+                return Err(invalid(format!(
+                    "{}: {} must be between 0 and 1000000",
+                    at("birthday.bonus_points"),
+                    b.bonus_points
+                )));
+            }
+            Some(Birthday {
+                bonus_points: b.bonus_points,
+                text: text("birthday", b.body, b.holdout_percent)?,
+            })
+        }
+    };
     Ok(Automations {
         near_reward,
         reward_expiring,
         win_back,
         welcome_series,
+        birthday,
     })
 }
 

@@ -16,6 +16,15 @@ pub struct Automations {
     pub win_back: Option<WinBack>,
     /// Steps after joining.
     pub welcome_series: Vec<WelcomeStep>,
+    /// In the week of the birthday a member texted (BDAY MM-DD), once a year.
+    pub birthday: Option<Birthday>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Birthday {
+    /// Credited with the text (not to the holdout).
+    pub bonus_points: i64,
+    pub text: AutomationText,
 }
 
 /// What every automation may set: its own text (else a shipped template) and a holdout.
@@ -55,11 +64,12 @@ pub struct WelcomeStep {
 
 /// An automation's name: its pseudo-campaign (`campaign:auto_<name>`) counts what it sent and
 /// what that earned, like a campaign's.
-pub const AUTOMATION_NAMES: [&str; 4] = [
+pub const AUTOMATION_NAMES: [&str; 5] = [
     "near_reward",
     "reward_expiring",
     "win_back",
     "welcome_series",
+    "birthday",
 ];
 
 /// What the scripts read of the automations (`P.automations`): durations in milliseconds.
@@ -73,6 +83,14 @@ pub(super) struct ScriptAutomations {
     win_back: Option<ScriptWinBack>,
     #[serde(skip_serializing_if = "Option::is_none")]
     welcome_series: Option<ScriptWelcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    birthday: Option<ScriptBirthday>,
+}
+
+#[derive(Debug, Serialize)]
+struct ScriptBirthday {
+    bonus: i64,
+    holdout: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +126,7 @@ impl Automations {
             && self.reward_expiring.is_none()
             && self.win_back.is_none()
             && self.welcome_series.is_empty()
+            && self.birthday.is_none()
         {
             return None;
         }
@@ -134,6 +153,10 @@ impl Automations {
                     .collect(),
                 holdout: 0.0,
             }),
+            birthday: self.birthday.as_ref().map(|b| ScriptBirthday {
+                bonus: b.bonus_points,
+                holdout: b.text.holdout_percent,
+            }),
         })
     }
 
@@ -149,6 +172,9 @@ impl Automations {
         }
         if let Some(w) = &self.win_back {
             all.push(("win_back".to_owned(), w.text.body.as_deref()));
+        }
+        if let Some(b) = &self.birthday {
+            all.push(("birthday".to_owned(), b.text.body.as_deref()));
         }
         for (i, step) in self.welcome_series.iter().enumerate() {
             all.push((
@@ -166,6 +192,7 @@ impl Automations {
             self.reward_expiring.is_some(),
             self.win_back.is_some(),
             !self.welcome_series.is_empty(),
+            self.birthday.is_some(),
         ];
         AUTOMATION_NAMES
             .into_iter()

@@ -16,7 +16,8 @@ mod reward_code;
 mod webhook;
 
 pub use automation::{
-    AutomationText, Automations, NearReward, RewardExpiring, WelcomeStep, WinBack, AUTOMATION_NAMES,
+    AutomationText, Automations, Birthday, NearReward, RewardExpiring, WelcomeStep, WinBack,
+    AUTOMATION_NAMES,
 };
 pub use ids::{
     IdempotencyKey, LocationId, ProgramId, Receipt, RefundId, RewardId, CLIENT_KEY_PATTERN,

@@ -267,3 +267,44 @@ async fn an_automation_holds_out_its_share_and_never_texts_a_pending_member() {
     }
     assert_eq!(texted as i64, queued);
 }
+
+#[tokio::test]
+async fn a_birthday_is_celebrated_in_its_week_once_a_year_with_its_bonus() {
+    let app = spawn_with_automations("[programs.automations.birthday]\nbonus_points = 200\n").await;
+    app.text(ANA, "JOIN").await;
+    app.text(ANA, "NAME Ana").await;
+    let birthday = app.clock.now() + chrono::Duration::days(10);
+    app.text(ANA, &format!("BDAY {}", birthday.format("%m/%d")))
+        .await;
+    let texts = app.deliver_to(ANA).await;
+    assert!(
+        texts
+            .last()
+            .unwrap()
+            .contains(&format!("({})", birthday.format("%m-%d"))),
+        "{texts:?}"
+    );
+    assert_eq!(run(&app).await, 0, "ten days early");
+    app.clock.set(birthday);
+    assert_eq!(run(&app).await, 1);
+    let texts = app.deliver_to(ANA).await;
+    assert!(
+        texts
+            .last()
+            .unwrap()
+            .contains("Happy birthday, Ana! 200 pts are on your card"),
+        "{texts:?}"
+    );
+    assert_eq!(app.history(ANA).await[0]["type"], "birthday");
+    assert_eq!(app.member_json(ANA).await["balance"], 250);
+    // Telling it again this year changes nothing; next year it comes again.
+    app.text(ANA, &format!("BDAY {}", birthday.format("%m-%d")))
+        .await;
+    app.clock.advance(chrono::Duration::days(20));
+    assert_eq!(run(&app).await, 0);
+    app.clock.set(birthday + chrono::Duration::days(365));
+    assert_eq!(run(&app).await, 1);
+    assert_eq!(app.member_json(ANA).await["balance"], 450);
+    let counts = automation(&app, "birthday").await;
+    assert_eq!(counts["queued"], 2);
+}

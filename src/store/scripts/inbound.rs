@@ -19,6 +19,7 @@ pub enum CommandScript {
     Name,
     Lang,
     Refer,
+    Birthday,
     Unknown,
 }
 
@@ -53,6 +54,10 @@ pub enum CommandArgs<'a> {
     Join {
         /// A member's join word ("ANA7" of "JOIN ANA7"), normalised to upper case.
         referral: &'a str,
+    },
+    Birthday {
+        /// `MM-DD`.
+        birthday: &'a str,
     },
     Refer {
         /// The keyword friends text, and the number they text it to.
@@ -95,6 +100,7 @@ pub enum Effect {
     Language,
     UnknownLanguage,
     ReferralWord,
+    Birthday,
     Unknown,
     /// Not for this member's status (a pending member's BAL): nothing done.
     Ignored,
@@ -127,6 +133,7 @@ impl ScriptCall for Inbound<'_> {
             CommandScript::Name => script!("inbound.lua", "cmd_name.lua"),
             CommandScript::Lang => script!("inbound.lua", "cmd_lang.lua"),
             CommandScript::Refer => script!("inbound.lua", "cmd_refer.lua"),
+            CommandScript::Birthday => script!("inbound.lua", "cmd_birthday.lua"),
             CommandScript::Unknown => script!("inbound.lua", "cmd_unknown.lua"),
         }
     }

@@ -69,13 +69,32 @@ for _, entry in ipairs(redis.call('ZRANGEBYSCORE', K.auto_due(), '-inf', NOW_MS,
       end
     end
     local m = phone and redis.call('HMGET', K.member(phone), 'status', 'undeliverable',
-      'balance', 'last_visit_ms')
-    -- A visit since the trigger means no win-back is due.
+      'balance', 'last_visit_ms', 'birthday', 'birthday_year')
+    -- A visit since the trigger means no win-back is due; a birthday is celebrated once a year.
     local still = m and m[1] and (name ~= 'win_back'
       or tonumber(m[4] or '0') + spec.after_ms <= NOW_MS)
+    local year = tonumber(occurrence)
+    if name == 'birthday' then
+      still = still and m[5] and tonumber(m[6] or '0') < year
+      vars = { bonus_points = spec.bonus }
+    end
     if still then
-      deliver(name, entry, occurrence, phone, m, vars, spec)
+      local outcome = deliver(name, entry, occurrence, phone, m, vars, spec)
       ran = ran + 1
+      if name == 'birthday' then
+        redis.call('HSET', K.member(phone), 'birthday_year', year)
+        if outcome == 'queued' and spec.bonus > 0 then
+          local mkey = K.member(phone)
+          local balance = redis.call('HINCRBY', mkey, 'balance', spec.bonus)
+          redis.call('HSET', mkey, 'tier',
+            tier_name(redis.call('HINCRBY', mkey, 'lifetime', spec.bonus)))
+          append_ledger(phone, { type = 'birthday', points = spec.bonus, balance = balance })
+          stat('points:issued', spec.bonus)
+          emit('points.earned', phone, { points = spec.bonus, balance = balance,
+            source = 'birthday' })
+        end
+        schedule_birthday(phone, m[5], year)
+      end
     end
   end
 end

@@ -323,6 +323,50 @@ end
 -- moves win_back's due time). `auto_run.lua` takes the due ones, once, in any serve.
 local function schedule(entry, due_ms) redis.call('ZADD', K.auto_due(), due_ms, entry) end
 
+-- Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil), and back.
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = math.floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+local function year_of_days(z)
+  z = z + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  return yoe + era * 400 + (m <= 2 and 1 or 0)
+end
+
+-- The birthday automation: due on the Monday (UTC) of the birthday's week, at 16:00 UTC (quiet
+-- hours move it to the member's daytime), in the first year whose week is not over and was not
+-- celebrated yet (`celebrated`, a year). February 29 is celebrated on the 28th in other years.
+local function schedule_birthday(phone, mmdd, celebrated)
+  local m, d = tonumber(string.sub(mmdd, 1, 2)), tonumber(string.sub(mmdd, 4, 5))
+  local today = math.floor(NOW_MS / 86400000)
+  local year = year_of_days(today)
+  for y = year - 1, year + 1 do
+    local day = d
+    if m == 2 and d == 29 and days_from_civil(y, 3, 1) - days_from_civil(y, 2, 1) == 28 then
+      day = 28
+    end
+    local date = days_from_civil(y, m, day)
+    local monday = date - (date + 3) % 7
+    if y > celebrated and monday + 7 > today then
+      schedule('birthday|' .. phone .. '|' .. y, (monday * 86400 + 57600) * 1000)
+      return
+    end
+  end
+end
+
 -- A marketing text for `campaign` (a campaign or an automation) under the frequency cap:
 -- its message id, or 'suppressed' (not active, or the number cannot receive texts) or
 -- 'capped' (it had `cap.max` marketing texts within `cap.window_ms`). `make_vars()` makes the
