@@ -42,6 +42,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "reward_expiring",
     "bday",
     "birthday",
+    "points_expiring",
 ];
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");

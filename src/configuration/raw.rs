@@ -101,6 +101,17 @@ pub struct RawProgram {
     pub referral: Option<RawReferral>,
     #[serde(default)]
     pub automations: RawAutomations,
+    #[serde(default)]
+    pub expiry: Option<RawExpiry>,
+}
+
+/// `[programs.expiry]`: points expire this long after they were earned, oldest first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpiry {
+    pub points_expire_after: crate::domain::Period,
+    #[serde(default)]
+    pub reminder_before: Option<crate::domain::Period>,
 }
 
 /// `[programs.automations]`: each block turns one automation on.

@@ -14,9 +14,10 @@ use super::sections::*;
 use super::Settings;
 use crate::auth::{ApiKeyEntry, Scope};
 use crate::domain::{
-    keyword, parse_webhook_secret, AutomationText, Automations, Birthday, EventType, Location,
-    LocationId, Multiplier, NearReward, PhoneNumber, Program, ProgramId, ProgramParts, Referral,
-    Region, Reward, RewardExpiring, RewardId, Tier, WebhookEndpoint, WelcomeStep, WinBack,
+    keyword, parse_webhook_secret, AutomationText, Automations, Birthday, EventType, Expiry,
+    Location, LocationId, Multiplier, NearReward, PhoneNumber, Program, ProgramId, ProgramParts,
+    Referral, Region, Reward, RewardExpiring, RewardId, Tier, WebhookEndpoint, WelcomeStep,
+    WinBack,
 };
 
 impl RawSettings {
@@ -435,6 +436,10 @@ fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigErro
         locations,
         referral,
         automations: validate_automations(index, raw.automations)?,
+        expiry: raw.expiry.map(|e| Expiry {
+            after: e.points_expire_after,
+            reminder_before: e.reminder_before,
+        }),
     }))
 }
 

@@ -26,7 +26,7 @@ pub use ids::{
 pub use money::{Amount, Multiplier};
 pub use period::Period;
 pub use phone::{MaskedPhone, PhoneNumber, Region, MAX_INPUT_LEN as PHONE_MAX_LEN};
-pub use program::{Location, Program, ProgramParts, Programs, Referral, Reward, Tier};
+pub use program::{Expiry, Location, Program, ProgramParts, Programs, Referral, Reward, Tier};
 pub use reward_code::{RewardCode, CODE_PATTERN};
 pub use webhook::{parse_webhook_secret, EventType, WebhookEndpoint};
 

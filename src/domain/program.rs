@@ -28,6 +28,7 @@ pub struct Program {
     pub locations: Vec<Location>,
     pub referral: Option<Referral>,
     pub automations: super::Automations,
+    pub expiry: Option<Expiry>,
     /// The tier table and auto-issued rewards as the scripts read them (`P` in Lua),
     /// serialised once, when the program is built: see [`Program::rules_json`].
     rules_json: String,
@@ -48,6 +49,21 @@ pub struct Reward {
     pub description: String,
     pub auto_issue: bool,
     pub valid_days: u32,
+}
+
+/// Points expiry: points expire `after` they were earned, oldest first (FIFO lots), with a
+/// reminder text `reminder_before` when set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    pub after: super::Period,
+    pub reminder_before: Option<super::Period>,
+}
+
+#[derive(serde::Serialize)]
+struct ScriptExpiry {
+    after_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reminder_ms: Option<u64>,
 }
 
 /// Referrals: a member's join word brings a friend; both get `bonus_points` at the friend's
@@ -78,6 +94,8 @@ struct ScriptRules<'a> {
     reward_points: Vec<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     automations: Option<super::automation::ScriptAutomations>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiry: Option<ScriptExpiry>,
 }
 
 #[derive(serde::Serialize)]
@@ -113,6 +131,7 @@ pub struct ProgramParts {
     pub locations: Vec<Location>,
     pub referral: Option<Referral>,
     pub automations: super::Automations,
+    pub expiry: Option<Expiry>,
 }
 
 impl Program {
@@ -147,6 +166,10 @@ impl Program {
                 points
             },
             automations: parts.automations.script(),
+            expiry: parts.expiry.map(|e| ScriptExpiry {
+                after_ms: e.after.as_millis(),
+                reminder_ms: e.reminder_before.map(|r| r.as_millis()),
+            }),
         };
         let rules_json = serde_json::to_string(&rules).expect("plain data serialises");
         let ProgramParts {
@@ -167,6 +190,7 @@ impl Program {
             locations,
             referral,
             automations,
+            expiry,
         } = parts;
         Self {
             id,
@@ -186,6 +210,7 @@ impl Program {
             locations,
             referral,
             automations,
+            expiry,
             rules_json,
             auto_issue,
         }

@@ -109,7 +109,8 @@ impl<T> Receipted<T> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub id: String,
-    /// earn, reverse, redeem, void, reward_issued, welcome, adjust
+    /// earn, reverse, redeem, void, reward_issued, welcome, adjust, import, referral,
+    /// birthday, expire
     #[serde(rename = "type")]
     pub kind: String,
     /// Signed change to the balance.
@@ -309,6 +310,7 @@ impl Ledger {
         };
         let needed = reward.as_ref().map_or(0, |r| r.points);
         let call = Redeem {
+            rules: program.rules_json(),
             fingerprint: fingerprint(&[
                 "redeem",
                 cmd.phone.as_str(),
@@ -385,6 +387,7 @@ impl Ledger {
         receipt: &Receipt,
     ) -> Result<Written<VoidResult>, LedgerError> {
         let call = Void {
+            rules: program.rules_json(),
             location: location.as_str(),
             receipt: receipt.as_str(),
         };
@@ -495,6 +498,7 @@ impl Ledger {
         cmd: &AdjustCommand<'_>,
     ) -> Result<Written<MemberSummary>, LedgerError> {
         let call = Adjust {
+            rules: program.rules_json(),
             fingerprint: fingerprint(&[
                 "adjust",
                 cmd.phone.as_str(),

@@ -31,6 +31,7 @@
 //! | `stats`                               | `stats`          | hash   | running totals for reporting               |
 //! | `stats:loc:<location>`                | `location_stats` | hash   | the same, per location                     |
 //! | `m:<e164>:marketing`                  | `marketing`      | zset   | the member's marketing texts, by time (cap) |
+//! | `m:<e164>:lots`                       | `lots`           | list   | points left of each credit, oldest first (expiry) |
 //! | `campaigns`                           | `campaigns`      | zset   | every campaign, by creation time           |
 //! | `campaigns:active`                    | `active_campaigns` | set  | campaigns that are queueing texts          |
 //! | `campaigns:scheduled`                 | `scheduled_campaigns` | zset | campaigns waiting for their send time   |
@@ -160,6 +161,10 @@ impl ProgramKeys {
 
     pub fn marketing(&self, phone: &str) -> String {
         self.key(format_args!("m:{phone}:marketing"))
+    }
+
+    pub fn lots(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}:lots"))
     }
 
     pub fn campaigns(&self) -> String {

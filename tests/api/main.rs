@@ -10,6 +10,7 @@ mod cluster;
 mod config;
 mod earn;
 mod events;
+mod expiry;
 mod helpers;
 mod import;
 mod inbound;

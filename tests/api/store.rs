@@ -36,6 +36,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.stats(),
         keys.location_stats(location),
         keys.marketing(phone),
+        keys.lots(phone),
         keys.campaigns(),
         keys.active_campaigns(),
         keys.scheduled_campaigns(),
@@ -61,7 +62,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.replies(A.phone, 493123), K.members(), K.earn_receipt(A.location, A.receipt), \
          K.redeem_receipt(A.location, A.receipt), K.code(A.code), K.outbox(), K.delayed(), \
          K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
-         K.stats(), K.location_stats(A.location), K.marketing(A.phone), K.campaigns(), \
+         K.stats(), K.location_stats(A.location), K.marketing(A.phone), K.lots(A.phone), K.campaigns(), \
          K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7'), \
          K.held('c7'), \
          K.clickers('c7'), K.link('AbC12xyZ'), K.adjust_receipt('k-1'), K.suppressed(), \

@@ -96,6 +96,8 @@ script_call!(
 /// redeem.lua: spend points on a reward, or use a code; idempotent on (location, receipt).
 #[derive(Serialize)]
 pub struct Redeem<'a> {
+    #[serde(skip)]
+    pub rules: &'a str,
     pub fingerprint: String,
     pub phone: &'a str,
     pub location: &'a str,
@@ -143,7 +145,7 @@ script_call!(
     Redeem<'_>,
     "redeem",
     RedeemReply,
-    acknowledged_without_rules,
+    acknowledged,
     "redeem.lua"
 );
 
@@ -200,6 +202,8 @@ script_call!(
 /// void.lua: undo a redemption, once.
 #[derive(Serialize)]
 pub struct Void<'a> {
+    #[serde(skip)]
+    pub rules: &'a str,
     pub location: &'a str,
     pub receipt: &'a str,
 }
@@ -219,13 +223,7 @@ pub enum VoidReply {
     NotFound,
 }
 
-script_call!(
-    Void<'_>,
-    "void",
-    VoidReply,
-    acknowledged_without_rules,
-    "void.lua"
-);
+script_call!(Void<'_>, "void", VoidReply, acknowledged, "void.lua");
 
 /// member.lua: a member and their usable codes.
 #[derive(Serialize)]
@@ -266,6 +264,8 @@ script_call!(Member<'_>, "member", MemberReply, "member.lua");
 /// adjust.lua: an admin's signed change to a balance, audited; idempotent on its key if given.
 #[derive(Serialize)]
 pub struct Adjust<'a> {
+    #[serde(skip)]
+    pub rules: &'a str,
     pub fingerprint: String,
     pub phone: &'a str,
     pub points: i64,
@@ -292,7 +292,7 @@ script_call!(
     Adjust<'_>,
     "adjust",
     AdjustReply,
-    acknowledged_without_rules,
+    acknowledged,
     "adjust.lua"
 );
 

@@ -15,8 +15,9 @@ if A.points < 0 and balance + A.points < 0 and not A.allow_negative then
   return reply({ status = 'insufficient', balance = balance })
 end
 balance = redis.call('HINCRBY', mkey, 'balance', A.points)
-append_ledger(A.phone, { type = 'adjust', points = A.points, balance = balance,
+local entry = append_ledger(A.phone, { type = 'adjust', points = A.points, balance = balance,
   reason = A.reason, by = A.by })
+if A.points > 0 then lots_add(A.phone, A.points, entry) else lots_take(A.phone, 0 - A.points) end
 stat('points:adjusted', A.points)
 local response = cjson.encode(member_summary(A.phone))
 if rkey then store_receipt(rkey, A.fingerprint, response, A.receipt_ttl_secs, {}) end

@@ -52,13 +52,52 @@ local function deliver(name, entry, occurrence, phone, m, vars, spec)
   return 'queued'
 end
 
+-- What is left of a lot when it expires leaves the balance, with an `expire` history entry.
+local function expire_lot(phone, id)
+  local mkey = K.member(phone)
+  local lots, left = read_lots(phone), 0
+  for _, lot in ipairs(lots) do
+    if lot.id == id then
+      left = lot.points
+      lot.points = 0
+    end
+  end
+  local balance = tonumber(redis.call('HGET', mkey, 'balance') or '0')
+  left = math.min(left, math.max(balance, 0))
+  write_lots(phone, lots)
+  if left <= 0 then return false end
+  balance = redis.call('HINCRBY', mkey, 'balance', 0 - left)
+  append_ledger(phone, { type = 'expire', points = 0 - left, balance = balance, lot = id })
+  stat('points:expired', left)
+  emit('points.expired', phone, { points = left, balance = balance })
+  return true
+end
+
+-- The reminder before a lot expires, when points are left in it (an account notice).
+local function remind_lot(phone, id)
+  for _, lot in ipairs(read_lots(phone)) do
+    if lot.id == id and lot.points > 0
+      and redis.call('HGET', K.member(phone), 'status') == 'active' then
+      local balance = tonumber(redis.call('HGET', K.member(phone), 'balance') or '0')
+      enqueue(phone, 'transactional', 'points_expiring', { points = lot.points,
+        expires_ms = lot.expires, balance = balance }, A.message_ttl_secs)
+      return true
+    end
+  end
+  return false
+end
+
 local ran = 0
 for _, entry in ipairs(redis.call('ZRANGEBYSCORE', K.auto_due(), '-inf', NOW_MS, 'LIMIT', 0,
     A.limit)) do
   redis.call('ZREM', K.auto_due(), entry)
   local name, subject, occurrence = string.match(entry, '^([%w_]+)|([^|]+)|(.*)$')
   local spec = name and automations[name]
-  if spec then
+  if P.expiry and name == 'expire' then
+    if expire_lot(subject, occurrence) then ran = ran + 1 end
+  elseif P.expiry and name == 'expiry_reminder' then
+    if remind_lot(subject, occurrence) then ran = ran + 1 end
+  elseif spec then
     local phone, vars = subject, {}
     if name == 'reward_expiring' then
       local code = redis.call('HMGET', K.code(subject), 'phone', 'status', 'expires_ms', 'reward')
@@ -88,7 +127,8 @@ for _, entry in ipairs(redis.call('ZRANGEBYSCORE', K.auto_due(), '-inf', NOW_MS,
           local balance = redis.call('HINCRBY', mkey, 'balance', spec.bonus)
           redis.call('HSET', mkey, 'tier',
             tier_name(redis.call('HINCRBY', mkey, 'lifetime', spec.bonus)))
-          append_ledger(phone, { type = 'birthday', points = spec.bonus, balance = balance })
+          lots_add(phone, spec.bonus,
+            append_ledger(phone, { type = 'birthday', points = spec.bonus, balance = balance }))
           stat('points:issued', spec.bonus)
           emit('points.earned', phone, { points = spec.bonus, balance = balance,
             source = 'birthday' })

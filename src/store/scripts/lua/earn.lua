@@ -45,9 +45,10 @@ local lifetime = redis.call('HINCRBY', mkey, 'lifetime', points)
 local visits = redis.call('HINCRBY', mkey, 'visits', 1)
 redis.call('HSET', mkey, 'last_visit_at', NOW, 'last_visit_ms', NOW_MS, 'tier', tier_name(lifetime))
 redis.call('SADD', K.locations(phone), A.location)
-append_ledger(phone, { type = 'earn', points = points, balance = balance, amount = A.amount,
-  location = A.location, receipt = A.receipt, tender = A.tender, message_id = message_id,
-  bonus_multiplier = bonus_multiplier })
+local lot = append_ledger(phone, { type = 'earn', points = points, balance = balance,
+  amount = A.amount, location = A.location, receipt = A.receipt, tender = A.tender,
+  message_id = message_id, bonus_multiplier = bonus_multiplier })
+lots_add(phone, points, lot)
 stat('points:issued', points, A.location)
 stat('visits', 1, A.location)
 emit('points.earned', phone, { points = points, balance = balance, amount = A.amount,
@@ -75,7 +76,7 @@ if referred_by then
       local wkey = K.member(who)
       local b = redis.call('HINCRBY', wkey, 'balance', bonus)
       redis.call('HSET', wkey, 'tier', tier_name(redis.call('HINCRBY', wkey, 'lifetime', bonus)))
-      append_ledger(who, { type = 'referral', points = bonus, balance = b })
+      lots_add(who, bonus, append_ledger(who, { type = 'referral', points = bonus, balance = b }))
       stat('points:issued', bonus)
       emit('points.earned', who, { points = bonus, balance = b, source = 'referral' })
       balances[who] = b
@@ -141,5 +142,5 @@ result.bonus_multiplier = bonus_multiplier
 result.rewards_issued = issued
 local response = cjson.encode(result)
 store_receipt(rkey, A.fingerprint, response, A.receipt_ttl_secs,
-  { phone = phone, points = points, amount = A.amount })
+  { phone = phone, points = points, amount = A.amount, lot = lot })
 return reply_stored('ok', 'result', response)

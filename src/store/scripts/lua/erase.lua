@@ -74,7 +74,7 @@ redis.call('LPUSH', K.erased_consent(erased), cjson.encode({ action = 'erased', 
 redis.call('SADD', K.suppressed(), erased)
 
 redis.call('DEL', mkey, K.ledger(phone), K.codes(phone), K.locations(phone), K.messages(phone),
-  K.marketing(phone))
+  K.marketing(phone), K.lots(phone))
 redis.call('ZREM', K.members(), phone)
 stat('members:' .. (m[1] or 'pending'), -1)
 stat('members:total', -1)

@@ -43,7 +43,8 @@ for _, row in ipairs(A.rows) do
     if status == 'active' then emit('member.opted_in', phone, {}) end
     record_consent(phone, { action = action, channel = 'import', file = A.file, line = row.line })
     if row.balance > 0 then
-      append_ledger(phone, { type = 'import', points = row.balance, balance = row.balance })
+      lots_add(phone, row.balance,
+        append_ledger(phone, { type = 'import', points = row.balance, balance = row.balance }))
       imported_points = imported_points + row.balance
       emit('points.earned', phone, { points = row.balance, balance = row.balance,
         source = 'import' })

@@ -64,7 +64,8 @@ local function activate()
   local bal = redis.call('HINCRBY', MKEY, 'balance', A.welcome_points)
   local lifetime = redis.call('HINCRBY', MKEY, 'lifetime', A.welcome_points)
   redis.call('HSET', MKEY, 'tier', tier_name(lifetime))
-  append_ledger(PHONE, { type = 'welcome', points = A.welcome_points, balance = bal })
+  lots_add(PHONE, A.welcome_points,
+    append_ledger(PHONE, { type = 'welcome', points = A.welcome_points, balance = bal }))
   stat('points:issued', A.welcome_points)
   emit('points.earned', PHONE, { points = A.welcome_points, balance = bal, source = 'welcome' })
   return A.welcome_points

@@ -38,6 +38,7 @@ function K.seq() return B .. 'seq' end
 function K.stats() return B .. 'stats' end
 function K.location_stats(location) return B .. 'stats:loc:' .. location end
 function K.marketing(phone) return B .. 'm:' .. phone .. ':marketing' end
+function K.lots(phone) return B .. 'm:' .. phone .. ':lots' end
 function K.campaigns() return B .. 'campaigns' end
 function K.active_campaigns() return B .. 'campaigns:active' end
 function K.scheduled_campaigns() return B .. 'campaigns:scheduled' end
@@ -323,6 +324,90 @@ end
 -- moves win_back's due time). `auto_run.lua` takes the due ones, once, in any serve.
 local function schedule(entry, due_ms) redis.call('ZADD', K.auto_due(), due_ms, entry) end
 
+-- Points expiry (P.expiry): points expire `after_ms` after they were earned, oldest first. A
+-- member's lots (`m:<phone>:lots`, oldest first, "<lot id>|<expires ms>|<points>") hold what
+-- each credit has left: spending takes from the oldest, a refund from its own purchase's lot
+-- first, and a voided redemption puts back what it took, lot by lot. Each lot's expiry (and its
+-- reminder) waits in `auto:due`; auto_run.lua expires what is left of it then.
+local LOT = '^([^|]+)|(%d+)|(%d+)$'
+
+local function read_lots(phone)
+  local lots = {}
+  for _, raw in ipairs(redis.call('LRANGE', K.lots(phone), 0, -1)) do
+    local id, expires, points = string.match(raw, LOT)
+    table.insert(lots, { id = id, expires = tonumber(expires), points = tonumber(points) })
+  end
+  return lots
+end
+
+local function write_lots(phone, lots)
+  local items = {}
+  for _, lot in ipairs(lots) do
+    if lot.points > 0 then table.insert(items, lot.id .. '|' .. lot.expires .. '|' .. lot.points) end
+  end
+  redis.call('DEL', K.lots(phone))
+  if #items > 0 then redis.call('RPUSH', K.lots(phone), unpack(items)) end
+end
+
+local function schedule_lot(phone, id, expires)
+  schedule('expire|' .. phone .. '|' .. id, expires)
+  if P.expiry.reminder_ms then
+    schedule('expiry_reminder|' .. phone .. '|' .. id, expires - P.expiry.reminder_ms)
+  end
+end
+
+-- A credit of `points` (its history entry `id` names the lot).
+local function lots_add(phone, points, id)
+  if not (P and P.expiry) or points <= 0 then return end
+  local expires = NOW_MS + P.expiry.after_ms
+  redis.call('RPUSH', K.lots(phone), id .. '|' .. expires .. '|' .. points)
+  schedule_lot(phone, id, expires)
+end
+
+-- Takes `points` from the lots, the lot `first` first when given, then the oldest. Returns what
+-- it took of each ("<id>|<expires>|<points>,..."), for a void to put back.
+local function lots_take(phone, points, first)
+  if not (P and P.expiry) or points <= 0 then return nil end
+  local lots = read_lots(phone)
+  local taken = {}
+  local function take(lot)
+    local n = math.min(lot.points, points)
+    if n > 0 then
+      lot.points = lot.points - n
+      points = points - n
+      table.insert(taken, lot.id .. '|' .. lot.expires .. '|' .. n)
+    end
+  end
+  for _, lot in ipairs(lots) do
+    if lot.id == first then take(lot) end
+  end
+  for _, lot in ipairs(lots) do take(lot) end
+  write_lots(phone, lots)
+  return table.concat(taken, ',')
+end
+
+-- Puts back what lots_take took, each part in its own lot with its own expiry.
+local function lots_restore(phone, taken)
+  if not (P and P.expiry) or not taken or taken == '' then return end
+  local lots = read_lots(phone)
+  for item in string.gmatch(taken, '[^,]+') do
+    local id, expires, points = string.match(item, LOT)
+    local found = false
+    for _, lot in ipairs(lots) do
+      if lot.id == id then
+        lot.points = lot.points + tonumber(points)
+        found = true
+      end
+    end
+    if not found then
+      table.insert(lots, { id = id, expires = tonumber(expires), points = tonumber(points) })
+      schedule_lot(phone, id, tonumber(expires))
+    end
+  end
+  table.sort(lots, function(a, b) return a.expires < b.expires end)
+  write_lots(phone, lots)
+end
+
 -- Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil), and back.
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
@@ -411,6 +496,7 @@ end
 local function issue_code(phone, reward, seed, code_ttl_secs, location, receipt)
   local code = next_code(seed)
   local balance = redis.call('HINCRBY', K.member(phone), 'balance', 0 - reward.points)
+  lots_take(phone, reward.points)
   local expires_ms = NOW_MS + reward.valid_days * 86400000
   redis.call('HSET', K.code(code), 'code', code, 'phone', phone, 'reward', reward.id,
     'points', reward.points, 'status', 'unused', 'issued_at', NOW, 'expires_ms', expires_ms)

@@ -13,11 +13,12 @@ if balance < 0 then return reply({ status = 'negative_balance', balance = balanc
 local message_id
 if redis.call('HGET', mkey, 'status') == 'active' then message_id = new_message_id() end
 
-local redeemed
+local redeemed, lots_taken
 if A.reward then
   local cost = A.reward.points
   if balance < cost then return reply({ status = 'insufficient', balance = balance }) end
   balance = redis.call('HINCRBY', mkey, 'balance', 0 - cost)
+  lots_taken = lots_take(phone, cost)
   append_ledger(phone, { type = 'redeem', points = 0 - cost, balance = balance,
     reward = A.reward.id, location = A.location, receipt = A.receipt, message_id = message_id })
   stat('points:redeemed', cost, A.location)
@@ -52,5 +53,6 @@ if message_id then
     A.message_ttl_secs, message_id)
 end
 local response = cjson.encode(result)
-store_receipt(rkey, A.fingerprint, response, A.receipt_ttl_secs, { phone = phone })
+store_receipt(rkey, A.fingerprint, response, A.receipt_ttl_secs,
+  { phone = phone, lots = lots_taken })
 return reply_stored('ok', 'result', response)

@@ -5,7 +5,7 @@
 local rkey = K.earn_receipt(A.location, A.receipt)
 local refund_field = 'refund:' .. A.refund_id
 local rec = redis.call('HMGET', rkey, 'phone', 'points', 'amount', 'refunded', 'reversed',
-  refund_field)
+  refund_field, 'lot')
 if not rec[1] then return reply({ status = 'not_found' }) end
 if rec[6] then
   local sep = string.find(rec[6], '\n', 1, true)
@@ -51,6 +51,7 @@ if redis.call('HGET', mkey, 'status') == 'active' and taken > 0 then
   message_id = new_message_id()
 end
 local balance = redis.call('HINCRBY', mkey, 'balance', 0 - taken)
+lots_take(phone, taken, rec[7])
 local lifetime = redis.call('HINCRBY', mkey, 'lifetime', 0 - taken)
 if lifetime < 0 then
   lifetime = 0

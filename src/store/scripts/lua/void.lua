@@ -2,7 +2,7 @@
 -- come back; a used code becomes usable again. A second void answers the first one's result.
 -- Arguments: store::scripts::Void.
 local rkey = K.redeem_receipt(A.location, A.receipt)
-local rec = redis.call('HMGET', rkey, 'phone', 'response', 'void')
+local rec = redis.call('HMGET', rkey, 'phone', 'response', 'void', 'lots')
 if not rec[1] then return reply({ status = 'not_found' }) end
 if rec[3] then return reply_stored('replay', 'result', rec[3]) end
 local phone = rec[1]
@@ -23,6 +23,7 @@ if type(code) == 'string' then
   stat('rewards:redeemed', -1, A.location)
 else
   balance = redis.call('HINCRBY', mkey, 'balance', redeemed.points)
+  lots_restore(phone, rec[4])
   append_ledger(phone, { type = 'void', points = redeemed.points, balance = balance,
     reward = redeemed.reward, location = A.location, receipt = A.receipt })
   stat('points:redeemed', 0 - redeemed.points, A.location)

@@ -1,0 +1,125 @@
+//! Points expiry: FIFO lots that redemptions consume oldest first, voids put back, refunds take
+//! from their own purchase first; what is left of a lot expires on schedule, with a reminder.
+
+use loyalty_gateway::configuration::parse_str;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const ANA: &str = "+14155550501";
+
+async fn spawn_with_expiry() -> TestApp {
+    let app = spawn_app_with(|s| {
+        let toml = config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9").replacen(
+            "points_per_unit = 1\n",
+            "points_per_unit = 1\n[programs.expiry]\npoints_expire_after = \"30d\"\n\
+             reminder_before = \"7d\"\n",
+            1,
+        );
+        s.programs[0] = parse_str(&toml).unwrap().programs.remove(0);
+    })
+    .await;
+    twilio_accepts_everything(&app).await;
+    let noon = (app.clock.now() + chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(20, 0, 0)
+        .unwrap()
+        .and_utc();
+    app.clock.set(noon);
+    app
+}
+
+/// The points left in each lot, oldest first.
+async fn lots(app: &TestApp) -> Vec<i64> {
+    let raw: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{}:{{bloom}}:m:{ANA}:lots", app.prefix))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut app.redis().await)
+        .await
+        .unwrap();
+    raw.iter()
+        .map(|l| l.rsplit('|').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+async fn run(app: &TestApp) -> usize {
+    app.state
+        .campaigns
+        .run_automations(&app.bloom(), 1000)
+        .await
+        .unwrap()
+}
+
+async fn balance(app: &TestApp) -> i64 {
+    app.member_json(ANA).await["balance"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn points_expire_oldest_first_after_redemptions_voids_and_refunds_put_them_right() {
+    let app = spawn_with_expiry().await;
+    app.text(ANA, "JOIN").await; // 50, expiring on day 30
+    app.clock.advance(chrono::Duration::days(10));
+    app.earn_ok(ANA, 60_000, "R-1").await; // 600, day 40
+    app.clock.advance(chrono::Duration::days(10));
+    app.earn_ok(ANA, 100_000, "R-2").await; // 1,000, day 50
+    assert_eq!(lots(&app).await, [50, 600, 1000]);
+
+    // A redemption spends the oldest points first...
+    let redeem = json!({ "phone": ANA, "location": "store-12", "receipt": "D-1", "reward": "r5" });
+    assert_eq!(app.redeem(redeem).await.status(), 200);
+    assert_eq!(lots(&app).await, [650]);
+    // ...and its void puts each part back where it came from.
+    let void = app
+        .post(
+            "/v1/redeem/void",
+            POS_KEY,
+            &json!({ "location": "store-12", "receipt": "D-1" }),
+        )
+        .await;
+    assert_eq!(void.status(), 200);
+    assert_eq!(lots(&app).await, [50, 600, 1000]);
+    // A refund takes back from its own purchase's points.
+    let refund = app
+        .reverse(json!({ "location": "store-12", "receipt": "R-2", "amount": 50_000, "refund_id": "F1" }))
+        .await;
+    assert_eq!(refund.status(), 200);
+    assert_eq!(lots(&app).await, [50, 600, 500]);
+    assert_eq!(balance(&app).await, 1150);
+
+    // Day 23: the reminder for the welcome points.
+    app.clock.advance(chrono::Duration::days(3));
+    assert_eq!(run(&app).await, 1);
+    let texts = app.deliver_to(ANA).await;
+    assert!(
+        texts.last().unwrap().contains("50 of your pts expire on"),
+        "{texts:?}"
+    );
+
+    // Day 30, 40 and 50: each lot expires with what is left of it.
+    app.clock.advance(chrono::Duration::days(7));
+    assert!(run(&app).await >= 1);
+    assert_eq!(
+        (lots(&app).await, balance(&app).await),
+        (vec![600, 500], 1100)
+    );
+    let entry: Value = app.history(ANA).await[0].clone();
+    assert_eq!(
+        (&entry["type"], &entry["points"]),
+        (&json!("expire"), &json!(-50))
+    );
+    app.clock.advance(chrono::Duration::days(10));
+    run(&app).await;
+    assert_eq!((lots(&app).await, balance(&app).await), (vec![500], 500));
+    app.clock.advance(chrono::Duration::days(10));
+    run(&app).await;
+    assert_eq!((lots(&app).await, balance(&app).await), (vec![], 0));
+    let expired: i64 = redis::cmd("HGET")
+        .arg(format!("{}:{{bloom}}:stats", app.prefix))
+        .arg("points:expired")
+        .query_async(&mut app.redis().await)
+        .await
+        .unwrap();
+    assert_eq!(expired, 1150);
+    assert_eq!(run(&app).await, 0, "nothing twice");
+}
