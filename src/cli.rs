@@ -90,10 +90,10 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// The program to export (default: the only one configured).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub program: Option<String>,
     /// Write here instead of standard output.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE", global = true)]
     pub output: Option<PathBuf>,
     #[command(subcommand)]
     pub what: ExportWhat,

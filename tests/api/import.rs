@@ -206,13 +206,14 @@ async fn export_writes_every_member_as_csv_and_their_history_as_json_lines() {
     let (ok, _, err) = run(
         &app,
         dir.path(),
+        // As CONTRACT.md writes it: the output after the subcommand.
         &[
             "export",
             "--program",
             "bloom",
+            "members",
             "--output",
             members.to_str().unwrap(),
-            "members",
         ],
     );
     assert!(ok, "{err}");
