@@ -22,7 +22,7 @@ use std::time::Duration;
 use base64::Engine;
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadReply};
+use redis::streams::{StreamId, StreamRangeReply};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use sha2::Sha256;
@@ -218,25 +218,11 @@ impl Events {
         count: usize,
         block: Option<Duration>,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count);
-        if let Some(block) = block {
-            cmd.arg("BLOCK").arg(block.as_millis() as u64);
-        }
-        cmd.arg("STREAMS")
-            .arg(self.keys(program).hook_queue(endpoint))
-            .arg(">");
-        let reply: Option<StreamReadReply> = store.command(&cmd).await?;
-        Ok(reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .filter_map(delivery)
-            .collect())
+        let queue = self.keys(program).hook_queue(endpoint);
+        let entries = store
+            .read_group(&queue, GROUP, consumer, count, block)
+            .await?;
+        Ok(entries.into_iter().filter_map(delivery).collect())
     }
 
     /// Entries another consumer took more than `min_idle` ago and never finished.
@@ -247,20 +233,12 @@ impl Events {
         consumer: &str,
         min_idle: Duration,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let reply: StreamAutoClaimReply = self
+        let queue = self.keys(program).hook_queue(endpoint);
+        let entries = self
             .store
-            .command(
-                redis::cmd("XAUTOCLAIM")
-                    .arg(self.keys(program).hook_queue(endpoint))
-                    .arg(GROUP)
-                    .arg(consumer)
-                    .arg(min_idle.as_millis() as u64)
-                    .arg("0-0")
-                    .arg("COUNT")
-                    .arg(100),
-            )
+            .reclaim(&queue, GROUP, consumer, min_idle)
             .await?;
-        Ok(reply.claimed.into_iter().filter_map(delivery).collect())
+        Ok(entries.into_iter().filter_map(delivery).collect())
     }
 
     /// One attempt: POST the signed event, then record what happened.

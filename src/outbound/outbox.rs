@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use governor::Quota;
-use redis::streams::{StreamAutoClaimReply, StreamRangeReply, StreamReadReply};
+use redis::streams::StreamRangeReply;
 
 use super::{Entry, GROUP};
 use crate::clock::Clock;
@@ -142,23 +142,11 @@ impl Outbox {
         count: usize,
         block: Option<Duration>,
     ) -> Result<Vec<Entry>, StoreError> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count);
-        if let Some(block) = block {
-            cmd.arg("BLOCK").arg(block.as_millis() as u64);
-        }
-        cmd.arg("STREAMS").arg(self.keys(program).outbox()).arg(">");
-        let reply: Option<StreamReadReply> = store.command(&cmd).await?;
-        Ok(reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .filter_map(entry)
-            .collect())
+        let outbox = self.keys(program).outbox();
+        let entries = store
+            .read_group(&outbox, GROUP, consumer, count, block)
+            .await?;
+        Ok(entries.into_iter().filter_map(entry).collect())
     }
 
     /// Entries another consumer claimed more than `min_idle` ago and never acknowledged.
@@ -168,20 +156,12 @@ impl Outbox {
         consumer: &str,
         min_idle: Duration,
     ) -> Result<Vec<Entry>, StoreError> {
-        let reply: StreamAutoClaimReply = self
+        let outbox = self.keys(program).outbox();
+        let entries = self
             .store
-            .command(
-                redis::cmd("XAUTOCLAIM")
-                    .arg(self.keys(program).outbox())
-                    .arg(GROUP)
-                    .arg(consumer)
-                    .arg(min_idle.as_millis() as u64)
-                    .arg("0-0")
-                    .arg("COUNT")
-                    .arg(100),
-            )
+            .reclaim(&outbox, GROUP, consumer, min_idle)
             .await?;
-        Ok(reply.claimed.into_iter().filter_map(entry).collect())
+        Ok(entries.into_iter().filter_map(entry).collect())
     }
 
     /// Moves due retries back into the stream; returns how many.

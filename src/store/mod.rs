@@ -426,6 +426,59 @@ impl Store {
         })
     }
 
+    /// Up to `count` new entries of `stream` for `consumer` of `group`, waiting up to `block`
+    /// when given (on a [`Store::dedicated`] connection). Entries a consumer never acknowledges
+    /// are left to [`Store::reclaim`]. The outbox and the event queues both read this way.
+    pub async fn read_group(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<redis::streams::StreamId>, StoreError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count);
+        if let Some(block) = block {
+            cmd.arg("BLOCK").arg(block.as_millis() as u64);
+        }
+        cmd.arg("STREAMS").arg(stream).arg(">");
+        let reply: Option<redis::streams::StreamReadReply> = self.command(&cmd).await?;
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .collect())
+    }
+
+    /// Entries of `stream` another consumer of `group` took more than `min_idle` ago and never
+    /// acknowledged (a crashed worker's), now `consumer`'s.
+    pub async fn reclaim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+    ) -> Result<Vec<redis::streams::StreamId>, StoreError> {
+        let reply: redis::streams::StreamAutoClaimReply = self
+            .command(
+                redis::cmd("XAUTOCLAIM")
+                    .arg(stream)
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(min_idle.as_millis() as u64)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(100),
+            )
+            .await?;
+        Ok(reply.claimed)
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.command::<String>(&redis::cmd("PING"))
             .await

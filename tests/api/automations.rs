@@ -2,7 +2,6 @@
 //! before a code expires, each on a controlled clock, sent through the campaign path once per
 //! trigger, whichever serve runs them.
 
-use loyalty_gateway::configuration::parse_str;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -35,12 +34,7 @@ body = \"{{ program }}: you have {{ balance }} pts.\"
 /// bloom with these automations, the cap lifted to 10 a day, the clock at noon in California.
 async fn spawn_with_automations(automations: &str) -> TestApp {
     let app = spawn_app_with(|s| {
-        let toml = config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9").replacen(
-            "points_per_unit = 1\n",
-            &format!("points_per_unit = 1\n{automations}"),
-            1,
-        );
-        s.programs[0] = parse_str(&toml).unwrap().programs.remove(0);
+        s.programs[0] = bloom_with(automations);
         s.campaigns.max_per_member = 10;
     })
     .await;

@@ -144,17 +144,11 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
     let app = cluster_app_with(|s| {
         s.webhooks = vec![hook];
         // bloom with referrals and an automation, so those scripts run on the cluster too.
-        let toml = config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9").replacen(
-            "points_per_unit = 1\n",
-            "points_per_unit = 1\n[programs.referral]\nbonus_points = 100\n\
+        s.programs[0] = bloom_with(
+            "[programs.referral]\nbonus_points = 100\n\
              [programs.automations.win_back]\nafter = \"30d\"\n\
              [programs.expiry]\npoints_expire_after = \"400d\"\n",
-            1,
         );
-        s.programs[0] = loyalty_gateway::configuration::parse_str(&toml)
-            .unwrap()
-            .programs
-            .remove(0);
     })
     .await;
     for program in app.state.programs.iter() {

@@ -1,7 +1,6 @@
 //! Points expiry: FIFO lots that redemptions consume oldest first, voids put back, refunds take
 //! from their own purchase first; what is left of a lot expires on schedule, with a reminder.
 
-use loyalty_gateway::configuration::parse_str;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -10,13 +9,10 @@ const ANA: &str = "+14155550501";
 
 async fn spawn_with_expiry() -> TestApp {
     let app = spawn_app_with(|s| {
-        let toml = config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9").replacen(
-            "points_per_unit = 1\n",
-            "points_per_unit = 1\n[programs.expiry]\npoints_expire_after = \"30d\"\n\
+        s.programs[0] = bloom_with(
+            "[programs.expiry]\npoints_expire_after = \"30d\"\n\
              reminder_before = \"7d\"\n",
-            1,
         );
-        s.programs[0] = parse_str(&toml).unwrap().programs.remove(0);
     })
     .await;
     twilio_accepts_everything(&app).await;

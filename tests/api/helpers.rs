@@ -218,6 +218,20 @@ pub struct TestApp {
     sender: Sender,
 }
 
+/// The test configuration's `bloom` with `extra` TOML added to it (its own `[programs.*]`
+/// tables: referral, automations, expiry...).
+pub fn bloom_with(extra: &str) -> loyalty_gateway::domain::Program {
+    let toml = config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9").replacen(
+        "points_per_unit = 1\n",
+        &format!("points_per_unit = 1\n{extra}"),
+        1,
+    );
+    configuration::parse_str(&toml)
+        .expect("a valid program")
+        .programs
+        .remove(0)
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }

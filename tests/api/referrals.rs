@@ -2,7 +2,6 @@
 //! linked, and both get the bonus at the friend's first purchase, once, within the monthly cap.
 
 use chrono::Datelike;
-use loyalty_gateway::configuration::parse_str;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -12,12 +11,7 @@ const ANA: &str = "+14155550201";
 /// bloom with `[programs.referral]`: 200 points, at most 2 a month.
 async fn spawn_with_referrals() -> TestApp {
     let app = spawn_app_with(|s| {
-        let toml = config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9").replacen(
-            "points_per_unit = 1\n",
-            "points_per_unit = 1\n[programs.referral]\nbonus_points = 200\nmax_per_month = 2\n",
-            1,
-        );
-        s.programs[0] = parse_str(&toml).unwrap().programs.remove(0);
+        s.programs[0] = bloom_with("[programs.referral]\nbonus_points = 200\nmax_per_month = 2\n");
     })
     .await;
     twilio_accepts_everything(&app).await;
