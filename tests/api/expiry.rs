@@ -7,8 +7,11 @@ use crate::helpers::*;
 
 const ANA: &str = "+14155550501";
 
-async fn spawn_with_expiry() -> TestApp {
+async fn spawn_with_expiry(
+    webhooks: Vec<std::sync::Arc<loyalty_gateway::domain::WebhookEndpoint>>,
+) -> TestApp {
     let app = spawn_app_with(|s| {
+        s.webhooks = webhooks;
         s.programs[0] = bloom_with(
             "[programs.expiry]\npoints_expire_after = \"30d\"\n\
              reminder_before = \"7d\"\n",
@@ -53,7 +56,14 @@ async fn balance(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn points_expire_oldest_first_after_redemptions_voids_and_refunds_put_them_right() {
-    let app = spawn_with_expiry().await;
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let hook = crate::events::endpoint(&receiver.uri(), "events = [\"points.expired\"]");
+    let app = spawn_with_expiry(vec![hook]).await;
+    app.state.events.register(&app.bloom()).await.unwrap();
     app.text(ANA, "JOIN").await; // 50, expiring on day 30
     app.clock.advance(chrono::Duration::days(10));
     app.earn_ok(ANA, 60_000, "R-1").await; // 600, day 40
@@ -118,4 +128,18 @@ async fn points_expire_oldest_first_after_redemptions_voids_and_refunds_put_them
         .unwrap();
     assert_eq!(expired, 1150);
     assert_eq!(run(&app).await, 0, "nothing twice");
+    // Each expiry reached the CRM as points.expired.
+    app.state.events.drain(&app.bloom()).await.unwrap();
+    let reported: Vec<i64> = receiver
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["data"]["points"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(reported, [50, 600, 500]);
 }
