@@ -425,21 +425,40 @@ impl Events {
             std::env::var("HOSTNAME").unwrap_or_else(|_| "gateway".into()),
             std::process::id()
         );
-        let loops = programs.iter().flat_map(|program| {
-            self.endpoints(program)
-                .map(|endpoint| {
-                    let (events, program, endpoint) =
-                        (self.clone(), program.clone(), endpoint.clone());
-                    let (shutdown, consumer) = (shutdown.clone(), consumer.clone());
-                    async move {
-                        events
-                            .endpoint_loop(&program, &endpoint, &consumer, shutdown)
-                            .await
-                    }
-                })
-                .collect::<Vec<_>>()
+        let programs = programs.iter().map(|program| {
+            let (events, consumer, shutdown) = (self.clone(), consumer.clone(), shutdown.clone());
+            async move {
+                // What this configuration says goes first, even with no endpoint at all: an
+                // endpoint a previous configuration had must stop getting events.
+                if !events.register_until_done(program, &shutdown).await {
+                    return;
+                }
+                let loops = events.endpoints(program).map(|endpoint| {
+                    events.endpoint_loop(program, endpoint, &consumer, shutdown.clone())
+                });
+                futures_util::future::join_all(loops).await;
+            }
         });
-        futures_util::future::join_all(loops).await;
+        futures_util::future::join_all(programs).await;
+    }
+
+    /// Registers the program's endpoints, retrying while Redis does not answer; false when
+    /// shutdown came first.
+    async fn register_until_done(&self, program: &Program, shutdown: &CancellationToken) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.register(program).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    tracing::warn!(program = %program.id, error = %crate::telemetry::Chain(&e), "cannot register webhook endpoints yet; retrying");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
     }
 
     async fn endpoint_loop(
@@ -458,7 +477,6 @@ impl Events {
         };
         // Longer than an attempt can take, so a slow delivery is not made twice.
         let visibility = (endpoint.timeout * 2).max(Duration::from_secs(30));
-        let mut registered = false;
         let mut backoff = Duration::from_millis(100);
         let mut next_maintenance = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
@@ -466,10 +484,6 @@ impl Events {
             if tokio::time::Instant::now() >= next_maintenance {
                 next_maintenance = tokio::time::Instant::now() + Duration::from_secs(1);
                 let maintenance = async {
-                    if !registered {
-                        self.register(program).await?;
-                        registered = true;
-                    }
                     self.promote_due(program).await?;
                     self.reclaim(program, &endpoint.id, consumer, visibility)
                         .await
@@ -480,14 +494,6 @@ impl Events {
                         tracing::warn!(error = %crate::telemetry::Chain(&e), "event queue maintenance failed");
                     }
                 }
-            }
-            if !registered {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
             }
             let read = tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -378,3 +378,31 @@ fn webhook_settings_are_checked_and_name_the_key_at_fault() {
     let debug = format!("{:?}", settings.webhooks[0]);
     assert!(!debug.contains("MfKQ9r8"), "{debug}");
 }
+
+#[tokio::test]
+async fn an_endpoint_dropped_from_the_configuration_gets_no_more_events_and_loses_its_queue() {
+    let server = receiver().await;
+    let app = spawn_app_with(|s| s.webhooks = vec![endpoint(&server.uri(), "id = \"crm\"")]).await;
+    app.state.events.register(&app.bloom()).await.unwrap();
+    app.earn_ok(PHONE, 1000, "R-1").await;
+    let queue = format!("{}:{{bloom}}:hook:crm", app.prefix);
+    let queued = || async {
+        redis::cmd("XLEN")
+            .arg(&queue)
+            .query_async::<i64>(&mut app.redis().await)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        queued().await,
+        2,
+        "member.joined and points.earned wait for delivery"
+    );
+    // A serve started with the endpoint removed from [[webhooks]].
+    let other = spawn_second_process(&app, |s| s.webhooks.clear()).await;
+    other.state.events.register(&other.bloom()).await.unwrap();
+    assert_eq!(queued().await, 0);
+    app.earn_ok(PHONE, 1000, "R-2").await;
+    assert_eq!(queued().await, 0);
+    assert!(app.keys().await.iter().all(|k| !k.contains(":hook")));
+}
