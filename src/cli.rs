@@ -689,9 +689,9 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         ExportWhat::History => crate::export::history(&state.store, prefix, &program, out).await?,
     };
     match args.what {
-        ExportWhat::Members => eprintln!("{} members exported", exported.members),
+        ExportWhat::Members => eprintln!("members exported: {}", exported.members),
         ExportWhat::History => eprintln!(
-            "{} history entries of {} members exported",
+            "history entries exported: {} (of {} members)",
             exported.entries, exported.members
         ),
     }

@@ -217,7 +217,7 @@ async fn export_writes_every_member_as_csv_and_their_history_as_json_lines() {
         ],
     );
     assert!(ok, "{err}");
-    assert!(err.contains("2 members exported"), "{err}");
+    assert!(err.contains("members exported: 2"), "{err}");
     let mut reader = csv::Reader::from_path(&members).unwrap();
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
