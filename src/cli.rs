@@ -54,6 +54,18 @@ pub enum Command {
     Import(ImportArgs),
     /// Export members (CSV) or their history (JSON lines).
     Export(ExportArgs),
+    /// Check every balance against its history, lots, codes and the program's counters; exits
+    /// non-zero when anything does not add up.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only this program (default: every configured program).
+    #[arg(long)]
+    pub program: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -201,6 +213,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Campaigns(args) => campaigns(args).await,
         Command::Import(args) => import(args).await,
         Command::Export(args) => export(args).await,
+        Command::Verify(args) => verify(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -486,6 +499,13 @@ async fn program_services(
     crate::routes::AppState,
     std::sync::Arc<crate::domain::Program>,
 )> {
+    let state = services_on_redis(config).await?;
+    let program = pick_program(&state, program)?;
+    Ok((state, program))
+}
+
+/// The services on the configuration's Redis (or the one a `serve` started for itself).
+async fn services_on_redis(config: &ConfigArg) -> anyhow::Result<crate::routes::AppState> {
     let mut settings = load(config)?;
     if !settings.redis.is_cluster() {
         let url = settings.redis.url.expose_secret().to_owned();
@@ -505,7 +525,14 @@ async fn program_services(
             }
         }
     }
-    let state = crate::startup::services(settings, crate::clock::Clock::default())?;
+    crate::startup::services(settings, crate::clock::Clock::default())
+}
+
+/// The program named, or the only one configured.
+fn pick_program(
+    state: &crate::routes::AppState,
+    program: Option<&str>,
+) -> anyhow::Result<std::sync::Arc<crate::domain::Program>> {
     let known = || {
         state
             .programs
@@ -529,7 +556,7 @@ async fn program_services(
             }
         }
     };
-    Ok((state, program))
+    Ok(program)
 }
 
 /// `campaigns list|show|preview|send`: straight on the program's Redis, through the same
@@ -694,6 +721,35 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
             "history entries exported: {} (of {} members)",
             exported.entries, exported.members
         ),
+    }
+    Ok(())
+}
+
+/// `verify`: every program (or the one named), each discrepancy on its own line.
+async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let state = services_on_redis(&args.config).await?;
+    let programs: Vec<_> = match &args.program {
+        Some(id) => vec![pick_program(&state, Some(id))?],
+        None => state.programs.iter().cloned().collect(),
+    };
+    let mut problems = 0;
+    for program in programs {
+        let report =
+            crate::verify::verify(&state.store, &state.settings.redis.key_prefix, &program).await?;
+        println!(
+            "{}: {} members, {} history entries, {} discrepancies",
+            program.id.as_str(),
+            report.members,
+            report.entries,
+            report.discrepancies.len()
+        );
+        for d in &report.discrepancies {
+            println!("  {d}");
+        }
+        problems += report.discrepancies.len();
+    }
+    if problems > 0 {
+        anyhow::bail!("{problems} discrepancies");
     }
     Ok(())
 }

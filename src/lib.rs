@@ -17,6 +17,7 @@
 //! - [`import`], [`export`]: members in and out of CSV (and history as JSON lines).
 //! - [`routes`], [`error`]: the HTTP API (its `AppState` is HTTP's alone) and its problem+json
 //!   errors.
+//! - [`verify`]: the ledger audited against itself (`loyalty-gateway verify`).
 //! - [`startup`]: wires it all into an [`startup::Application`]; [`cli`] is the binary's interface.
 
 pub mod auth;
@@ -41,3 +42,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod verify;

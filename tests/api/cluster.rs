@@ -444,6 +444,19 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
     assert_eq!((summary.imported.active, summary.imported.pending), (1, 1));
     assert_eq!(app.member_json("+14155550188").await["balance"], 300);
 
+    // Every program's ledger adds up.
+    for program in app.state.programs.iter() {
+        let report = loyalty_gateway::verify::verify(&app.state.store, &app.prefix, program)
+            .await
+            .unwrap();
+        assert!(
+            report.discrepancies.is_empty(),
+            "{}: {:#?}",
+            program.id,
+            report.discrepancies
+        );
+    }
+
     // Events out: each program's changes reached the endpoint.
     for program in app.state.programs.iter() {
         app.state.events.drain(program).await.unwrap();

@@ -26,3 +26,4 @@ mod schemathesis;
 mod shutdown;
 mod store;
 mod telnyx;
+mod verify;
