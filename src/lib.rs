@@ -39,6 +39,7 @@ pub mod outbound;
 pub mod routes;
 pub mod segments;
 pub mod startup;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod templates;

@@ -704,9 +704,6 @@ impl Campaigns {
         program: &Program,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        if program.automations.configured().is_empty() && program.expiry.is_none() {
-            return Ok(0);
-        }
         let bodies = program
             .automations
             .bodies()

@@ -103,6 +103,10 @@ pub struct RawProgram {
     pub automations: RawAutomations,
     #[serde(default)]
     pub expiry: Option<RawExpiry>,
+    /// What one point is worth in the program's currency (a decimal string, "0.01"): the
+    /// liability in the stats.
+    #[serde(default)]
+    pub value_per_point: Option<String>,
 }
 
 /// `[programs.expiry]`: points expire this long after they were earned, oldest first.

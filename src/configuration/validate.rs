@@ -393,6 +393,20 @@ fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigErro
         };
         locations.push(Location { id, name });
     }
+    let value_per_point = match &raw.value_per_point {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<rust_decimal::Decimal>()
+                .ok()
+                .filter(|v| !v.is_sign_negative())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "programs[{index}].value_per_point: {text:?} is not a decimal like \"0.01\""
+                    ))
+                })?,
+        ),
+    };
     let referral = match raw.referral {
         None => None,
         Some(r) => {
@@ -440,6 +454,7 @@ fn validate_program(index: usize, raw: RawProgram) -> Result<Program, ConfigErro
             after: e.points_expire_after,
             reminder_before: e.reminder_before,
         }),
+        value_per_point,
     }))
 }
 

@@ -29,6 +29,8 @@ pub struct Program {
     pub referral: Option<Referral>,
     pub automations: super::Automations,
     pub expiry: Option<Expiry>,
+    /// What one point is worth in `currency`: the liability of outstanding points.
+    pub value_per_point: Option<rust_decimal::Decimal>,
     /// The tier table and auto-issued rewards as the scripts read them (`P` in Lua),
     /// serialised once, when the program is built: see [`Program::rules_json`].
     rules_json: String,
@@ -132,6 +134,7 @@ pub struct ProgramParts {
     pub referral: Option<Referral>,
     pub automations: super::Automations,
     pub expiry: Option<Expiry>,
+    pub value_per_point: Option<rust_decimal::Decimal>,
 }
 
 impl Program {
@@ -191,6 +194,7 @@ impl Program {
             referral,
             automations,
             expiry,
+            value_per_point,
         } = parts;
         Self {
             id,
@@ -211,6 +215,7 @@ impl Program {
             referral,
             automations,
             expiry,
+            value_per_point,
             rules_json,
             auto_issue,
         }

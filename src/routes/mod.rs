@@ -9,6 +9,7 @@ pub mod health;
 pub mod openapi;
 pub mod pos;
 mod state;
+pub mod stats;
 pub mod webhooks;
 
 pub use state::AppState;
@@ -28,6 +29,7 @@ pub fn register(cfg: &mut ServiceConfig) {
         .configure(admin::configure)
         .configure(campaigns::configure)
         .configure(events::configure)
+        .configure(stats::configure)
         .configure(webhooks::configure)
         .service(openapi::openapi_json);
 }

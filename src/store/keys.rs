@@ -30,6 +30,8 @@
 //! | `seq`                                 | `seq`            | hash   | id counters (`msg`, `entry`)               |
 //! | `stats`                               | `stats`          | hash   | running totals for reporting               |
 //! | `stats:loc:<location>`                | `location_stats` | hash   | the same, per location                     |
+//! | `stats:day:<YYYY-MM-DD>`              | `daily_stats`    | hash   | the counters of one day (UTC)              |
+//! | `stats:loc:<location>:day:<date>`     | `location_daily_stats` | hash | the same, per location                |
 //! | `m:<e164>:marketing`                  | `marketing`      | zset   | the member's marketing texts, by time (cap) |
 //! | `m:<e164>:lots`                       | `lots`           | list   | points left of each credit, oldest first (expiry) |
 //! | `campaigns`                           | `campaigns`      | zset   | every campaign, by creation time           |
@@ -157,6 +159,14 @@ impl ProgramKeys {
 
     pub fn location_stats(&self, location: &str) -> String {
         self.key(format_args!("stats:loc:{location}"))
+    }
+
+    pub fn daily_stats(&self, day: &str) -> String {
+        self.key(format_args!("stats:day:{day}"))
+    }
+
+    pub fn location_daily_stats(&self, location: &str, day: &str) -> String {
+        self.key(format_args!("stats:loc:{location}:day:{day}"))
     }
 
     pub fn marketing(&self, phone: &str) -> String {

@@ -216,6 +216,17 @@ async fn a_reminder_goes_before_an_unused_code_expires_and_not_for_a_used_one() 
         .await
         .iter()
         .all(|t| !t.contains("expires")));
+    // When its time runs out unused, the code counts as an expired reward, once.
+    app.clock.advance(chrono::Duration::days(8));
+    run(&app).await;
+    run(&app).await;
+    let stats: Value = app
+        .get("/v1/stats", MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["rewards"]["expired"], 1);
 }
 
 #[tokio::test]

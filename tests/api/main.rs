@@ -24,6 +24,7 @@ mod referrals;
 mod reverse;
 mod schemathesis;
 mod shutdown;
+mod stats;
 mod store;
 mod telnyx;
 mod verify;

@@ -35,6 +35,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.seq(),
         keys.stats(),
         keys.location_stats(location),
+        keys.daily_stats("2026-12-03"),
+        keys.location_daily_stats(location, "2026-12-03"),
         keys.marketing(phone),
         keys.lots(phone),
         keys.campaigns(),
@@ -62,7 +64,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.replies(A.phone, 493123), K.members(), K.earn_receipt(A.location, A.receipt), \
          K.redeem_receipt(A.location, A.receipt), K.code(A.code), K.outbox(), K.delayed(), \
          K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
-         K.stats(), K.location_stats(A.location), K.marketing(A.phone), K.lots(A.phone), K.campaigns(), \
+         K.stats(), K.location_stats(A.location), K.daily_stats('2026-12-03'), \
+         K.location_daily_stats(A.location, '2026-12-03'), K.marketing(A.phone), K.lots(A.phone), K.campaigns(), \
          K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7'), \
          K.held('c7'), \
          K.clickers('c7'), K.link('AbC12xyZ'), K.adjust_receipt('k-1'), K.suppressed(), \

@@ -93,7 +93,14 @@ for _, entry in ipairs(redis.call('ZRANGEBYSCORE', K.auto_due(), '-inf', NOW_MS,
   redis.call('ZREM', K.auto_due(), entry)
   local name, subject, occurrence = string.match(entry, '^([%w_]+)|([^|]+)|(.*)$')
   local spec = name and automations[name]
-  if P.expiry and name == 'expire' then
+  if name == 'code_expired' then
+    -- Counted once; the code keeps its status (redeem.lua refuses it as expired by its time).
+    local code = K.code(subject)
+    if redis.call('HGET', code, 'status') == 'unused'
+      and redis.call('HSETNX', code, 'expired_counted', 1) == 1 then
+      stat('rewards:expired', 1)
+    end
+  elseif P.expiry and name == 'expire' then
     if expire_lot(subject, occurrence) then ran = ran + 1 end
   elseif P.expiry and name == 'expiry_reminder' then
     if remind_lot(subject, occurrence) then ran = ran + 1 end

@@ -59,6 +59,7 @@ for _, row in ipairs(A.rows) do
 end
 if #joined > 0 then redis.call('ZADD', K.members(), unpack(joined)) end
 stat('members:total', counts.created)
+stat('members:joined', counts.created)
 stat('members:active', counts.active)
 stat('members:pending', counts.pending)
 stat('members:opted_out', counts.opted_out)

@@ -37,6 +37,8 @@ function K.rate(number) return B .. 'rate:' .. number end
 function K.seq() return B .. 'seq' end
 function K.stats() return B .. 'stats' end
 function K.location_stats(location) return B .. 'stats:loc:' .. location end
+function K.daily_stats(day) return B .. 'stats:day:' .. day end
+function K.location_daily_stats(location, day) return B .. 'stats:loc:' .. location .. ':day:' .. day end
 function K.marketing(phone) return B .. 'm:' .. phone .. ':marketing' end
 function K.lots(phone) return B .. 'm:' .. phone .. ':lots' end
 function K.campaigns() return B .. 'campaigns' end
@@ -80,11 +82,16 @@ local function append_ledger(phone, entry)
   return entry.id
 end
 
+-- The program's counters, all time and per day (UTC), and the same per location: kept exact by
+-- the scripts that change the ledger, so reports never scan (routes::stats).
+local TODAY = string.sub(NOW, 1, 10)
 local function stat(field, delta, location)
   if delta == 0 then return end
   redis.call('HINCRBY', K.stats(), field, delta)
+  redis.call('HINCRBY', K.daily_stats(TODAY), field, delta)
   if location and location ~= '' then
     redis.call('HINCRBY', K.location_stats(location), field, delta)
+    redis.call('HINCRBY', K.location_daily_stats(location, TODAY), field, delta)
   end
 end
 
@@ -286,6 +293,7 @@ local function ensure_member(phone, via, status, locale)
     'joined_at', NOW, 'joined_ms', NOW_MS, 'created_via', via, 'locale', locale)
   redis.call('ZADD', K.members(), NOW_MS, phone)
   stat('members:total', 1)
+  stat('members:joined', 1)
   emit('member.joined', phone, { status = status, channel = via })
   set_status(phone, nil, status)
   return true
@@ -511,6 +519,8 @@ local function issue_code(phone, reward, seed, code_ttl_secs, location, receipt)
   emit('reward.issued', phone, { reward = reward.id, expires_ms = expires_ms,
     location = location, receipt = receipt })
   redis.call('HINCRBY', K.member(phone), 'reward_cycle', 1)
+  -- Counted as expired (rewards:expired) when its time comes unused (auto_run.lua).
+  schedule('code_expired|' .. code .. '|', expires_ms)
   local expiring = P and P.automations and P.automations.reward_expiring
   if expiring then
     schedule('reward_expiring|' .. code .. '|', expires_ms - expiring.before_ms)
