@@ -220,6 +220,34 @@ async fn usec_per_call(conn: &mut redis::aio::MultiplexedConnection, command: &s
         .unwrap_or(f64::NAN)
 }
 
+/// Calls of every command but the script calls themselves (and the statistics reads): what
+/// the scripts ran inside, since the server started.
+async fn commands_inside_scripts(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter(|l| {
+            let name = l.split(':').next().unwrap_or("");
+            !matches!(
+                name,
+                "evalsha" | "eval" | "info" | "script" | "config" | "ping" | "hello" | "client"
+            )
+        })
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 async fn command_calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
@@ -262,12 +290,16 @@ fn main() {
     // `--bench` itself, so flags are skipped).
     let only_campaigns = std::env::args().skip(1).any(|a| a == "campaigns");
     let only_import = std::env::args().skip(1).any(|a| a == "import");
+    // `-- earn`: the first table alone (earn against its ceilings, commands per earn).
+    let only_earn = std::env::args().skip(1).any(|a| a == "earn");
     // The Redis children are tied to the thread that starts them: the main thread.
     let dir = tempfile::tempdir().unwrap();
     // Append-only, fsync every second: as the cluster nodes run.
     let redis = RedisServer::start(&dir.path().join("single"), true).expect("redis-server");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    if only_import {
+    if only_earn {
+        runtime.block_on(run(redis.url(), Vec::new(), true));
+    } else if only_import {
         runtime.block_on(import_phase(&redis.url()));
     } else if only_campaigns {
         runtime.block_on(async {
@@ -276,13 +308,13 @@ fn main() {
         });
     } else {
         let cluster = LocalCluster::start(&dir.path().join("cluster"));
-        runtime.block_on(run(redis.url(), cluster.urls()));
+        runtime.block_on(run(redis.url(), cluster.urls(), false));
         drop(cluster);
     }
     drop(redis);
 }
 
-async fn run(redis_url: String, cluster_urls: Vec<String>) {
+async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     println!(
         "loyalty-gateway benchmark: {CONCURRENCY} concurrent clients, {} s per phase\n",
         PHASE.as_secs()
@@ -332,6 +364,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>) {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
+    let inside_before = commands_inside_scripts(&mut stats_conn).await;
     let evalsha_before = command_calls(&mut stats_conn, "evalsha").await
         + command_calls(&mut stats_conn, "eval").await;
     let client = http.clone();
@@ -356,6 +389,9 @@ async fn run(redis_url: String, cluster_urls: Vec<String>) {
     let evalsha_after = command_calls(&mut stats_conn, "evalsha").await
         + command_calls(&mut stats_conn, "eval").await;
     let scripts_per_earn = (evalsha_after - evalsha_before) as f64 / earn.count as f64;
+    // What an earn costs Redis, counted rather than timed: the commands its script runs.
+    let commands_per_earn =
+        (commands_inside_scripts(&mut stats_conn).await - inside_before) as f64 / earn.count as f64;
 
     let client = http.clone();
     let url = format!("{base}/v1/earn");
@@ -412,6 +448,13 @@ async fn run(redis_url: String, cluster_urls: Vec<String>) {
         "Redis scripts per earn     {:>6.2}  (one round trip each; should be 1.00)",
         scripts_per_earn
     );
+    println!(
+        "Redis commands per earn     {:>6.1}  (run by the earn script; a count, not a timing)",
+        commands_per_earn
+    );
+    if only_earn {
+        return;
+    }
 
     // --- Outbound: two senders sharing one number --------------------------------------------
     let rate = 20.0;
