@@ -22,7 +22,7 @@ use std::time::Duration;
 use base64::Engine;
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
-use redis::streams::{StreamId, StreamRangeReply};
+use redis::streams::StreamId;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use sha2::Sha256;
@@ -373,19 +373,11 @@ impl Events {
         endpoint: &str,
         count: usize,
     ) -> Result<Vec<DeadEvent>, StoreError> {
-        let reply: StreamRangeReply = self
+        let dead = self.keys(program).hook_dead(endpoint);
+        Ok(self
             .store
-            .command(
-                redis::cmd("XRANGE")
-                    .arg(self.keys(program).hook_dead(endpoint))
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(count),
-            )
-            .await?;
-        Ok(reply
-            .ids
+            .oldest(&dead, count)
+            .await?
             .into_iter()
             .filter_map(|e| {
                 let body: String = e.get("body")?;

@@ -4,9 +4,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use governor::Quota;
-use redis::streams::StreamRangeReply;
-
 use super::{Entry, GROUP};
 use crate::clock::Clock;
 use crate::domain::{PhoneNumber, Program};
@@ -17,6 +14,7 @@ use crate::store::scripts::outbox::{
 };
 use crate::store::scripts::ScriptCall;
 use crate::store::{ProgramKeys, Store, StoreError};
+use governor::Quota;
 
 /// How long a status-callback lookup (provider id → message) is kept.
 const SID_TTL_SECS: u64 = 7 * 86_400;
@@ -288,19 +286,11 @@ impl Outbox {
         program: &Program,
         count: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let reply: StreamRangeReply = self
+        let dead = self.keys(program).dead();
+        Ok(self
             .store
-            .command(
-                redis::cmd("XRANGE")
-                    .arg(self.keys(program).dead())
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(count),
-            )
-            .await?;
-        Ok(reply
-            .ids
+            .oldest(&dead, count)
+            .await?
             .into_iter()
             .filter_map(|e| {
                 let id = e.get::<String>("id")?;

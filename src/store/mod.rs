@@ -455,6 +455,25 @@ impl Store {
             .collect())
     }
 
+    /// The first `count` entries of `stream`, oldest first (dead letters are read this way).
+    pub async fn oldest(
+        &self,
+        stream: &str,
+        count: usize,
+    ) -> Result<Vec<redis::streams::StreamId>, StoreError> {
+        let reply: redis::streams::StreamRangeReply = self
+            .command(
+                redis::cmd("XRANGE")
+                    .arg(stream)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
+        Ok(reply.ids)
+    }
+
     /// Entries of `stream` another consumer of `group` took more than `min_idle` ago and never
     /// acknowledged (a crashed worker's), now `consumer`'s.
     pub async fn reclaim(
