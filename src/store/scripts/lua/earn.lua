@@ -30,9 +30,11 @@ local message_id = text_kind and new_message_id() or nil
 
 local lifetime_before = tonumber(redis.call('HGET', mkey, 'lifetime'))
 local points = A.points[tier_index(lifetime_before)]
--- A win-back bonus (auto_run.lua) multiplies the points of the next purchase within its time.
-local bonus = redis.call('HMGET', mkey, 'win_back_multiplier', 'win_back_until_ms')
+-- A win-back bonus (auto_run.lua) multiplies the points of the next purchase within its time;
+-- only a program with a win-back can have granted one, so the others skip the read.
 local bonus_multiplier
+local bonus = P.automations and P.automations.win_back
+  and redis.call('HMGET', mkey, 'win_back_multiplier', 'win_back_until_ms') or {}
 if bonus[1] then
   redis.call('HDEL', mkey, 'win_back_multiplier', 'win_back_until_ms')
   if tonumber(bonus[2]) >= NOW_MS then
