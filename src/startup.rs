@@ -33,7 +33,8 @@ use crate::templates::Templates;
 
 /// The services of one process, each built with what it uses.
 pub fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
-    let store = Store::connect(&settings.redis)?;
+    let metrics = Arc::new(Metrics::default());
+    let store = Store::connect(&settings.redis)?.with_metrics(metrics.clone());
     let templates = Arc::new(
         Templates::load(settings.templates.dir.as_deref()).context("cannot load templates")?,
     );
@@ -42,7 +43,6 @@ pub fn services(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
         .context("a template does not render")?;
     let prefix = &settings.redis.key_prefix;
     let programs = Arc::new(Programs::new(&settings.programs));
-    let metrics = Arc::new(Metrics::default());
     let ledger = Ledger::new(store.clone(), prefix, clock.clone(), &settings.ledger);
     let outbox = Outbox::new(
         store.clone(),
@@ -306,6 +306,9 @@ fn run(
 ) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                crate::telemetry::observe_requests,
+            ))
             .wrap(TracingLogger::<MaskedRootSpan>::new())
             .wrap(actix_web::middleware::from_fn(crate::telemetry::request_id))
             .app_data(state.clone())

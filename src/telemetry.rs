@@ -79,6 +79,31 @@ pub async fn request_id(
     Ok(response)
 }
 
+/// Middleware: counts every answered request in [`crate::metrics::Metrics`] by route template,
+/// method and status, with its latency.
+pub async fn observe_requests(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let metrics = request
+        .app_data::<actix_web::web::Data<crate::routes::AppState>>()
+        .map(|state| state.metrics.clone());
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let response = next.call(request).await;
+    if let Some(metrics) = metrics {
+        let status = match &response {
+            Ok(response) => response.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        metrics.http_request(&route, method.as_str(), status.as_u16(), started.elapsed());
+    }
+    response
+}
+
 /// The per-request span: method, route template, masked path, request id, status.
 pub struct MaskedRootSpan;
 

@@ -111,6 +111,26 @@ pub enum Command {
     Unknown,
 }
 
+impl Command {
+    /// The command's name, as a metrics label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Join(_) => "join",
+            Self::Refer => "refer",
+            Self::Birthday(_) => "birthday",
+            Self::Stop => "stop",
+            Self::Start => "start",
+            Self::Help => "help",
+            Self::Balance => "balance",
+            Self::Rewards => "rewards",
+            Self::Redeem(_) => "redeem",
+            Self::Name(_) => "name",
+            Self::Lang(_) => "lang",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 /// A command and the language its keyword was in, when that says something (`ÚNETE` is es).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
@@ -249,6 +269,7 @@ impl Engine {
     ) -> Result<InboundOutcome, StoreError> {
         if self.programs.is_own_number(&inbound.from) {
             tracing::warn!("ignored a text from one of our own numbers");
+            self.metrics.inbound_ignored("own_number");
             return Ok(InboundOutcome::Ignored(Ignored::OwnNumber));
         }
         let parsed = parse(&inbound.text, program);
@@ -256,9 +277,10 @@ impl Engine {
         let key = (program.id.clone(), inbound.from.clone());
         if parsed.command != Command::Stop && self.limiter.check_key(&key).is_err() {
             tracing::warn!("inbound rate limit reached; text ignored");
+            self.metrics.inbound_ignored("rate_limited");
             return Ok(InboundOutcome::Ignored(Ignored::RateLimited));
         }
-        Metrics::inc(&self.metrics.inbound_messages);
+        self.metrics.inbound(parsed.command.label());
         let text: String = inbound.text.chars().take(MAX_STORED_TEXT).collect();
         let (command, args) = match &parsed.command {
             Command::Join(None) => (CommandScript::Join, CommandArgs::None {}),

@@ -14,7 +14,7 @@ use super::{quiet_hours, Entry};
 use crate::clock::Clock;
 use crate::configuration::SmsSettings;
 use crate::domain::{PhoneNumber, Program};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SendOutcome};
 use crate::segments;
 use crate::store::scripts::outbox::{Claim, MessageKind, MessageStatus, Outcome, PrepareReply};
 use crate::store::StoreError;
@@ -94,12 +94,14 @@ impl Sender {
             .await?;
         match reserved {
             Ok(wait) => {
+                self.metrics.send_rate_wait(wait);
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(true)
             }
             Err(wait) => {
+                self.metrics.send_rate_deferral();
                 let at = self.clock.now().timestamp_millis() + wait.as_millis() as i64;
                 self.outbox
                     .defer(program, entry, at, MessageStatus::Queued)
@@ -168,7 +170,8 @@ impl Sender {
         let claim = match self.outbox.prepare(program, entry).await? {
             PrepareReply::Send(claim) => claim,
             PrepareReply::Suppressed { member_status } => {
-                Metrics::inc(&self.metrics.messages_suppressed);
+                self.metrics
+                    .send(self.provider.name(), SendOutcome::Suppressed, 0);
                 tracing::info!(?member_status, "not sent: the member's status forbids it");
                 return Ok(());
             }
@@ -214,7 +217,8 @@ impl Sender {
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(error = %e, template = %claim.template, "template failed to render");
-                Metrics::inc(&self.metrics.messages_failed);
+                self.metrics
+                    .send(self.provider.name(), SendOutcome::Failed, 0);
                 let attempt =
                     Attempt::new(Outcome::Failed, "", 0).with_error(format!("template: {e}"));
                 return self.outbox.finish(program, entry, &attempt).await;
@@ -222,6 +226,8 @@ impl Sender {
         };
         let count = segments::count(&body);
         let Some(from) = program.sending_number() else {
+            self.metrics
+                .send(self.provider.name(), SendOutcome::Failed, 0);
             let attempt = Attempt::new(Outcome::Failed, &body, count.segments)
                 .with_error("the program has no sending number");
             return self.outbox.finish(program, entry, &attempt).await;
@@ -241,20 +247,13 @@ impl Sender {
         let mut attempt = Attempt::new(Outcome::Sent, &outgoing.body, count.segments);
         match result {
             Ok(sid) => {
-                Metrics::inc(&self.metrics.messages_sent);
-                self.metrics.segments_sent.fetch_add(
-                    u64::from(count.segments),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
                 attempt.provider_id = Some(sid);
             }
             Err(SendError::OptedOut(e)) => {
-                Metrics::inc(&self.metrics.messages_failed);
                 attempt = attempt.with_error(e);
                 attempt.outcome = Outcome::OptedOut;
             }
             Err(SendError::Undeliverable(e)) => {
-                Metrics::inc(&self.metrics.messages_failed);
                 attempt = attempt.with_error(e);
                 attempt.outcome = Outcome::Failed;
             }
@@ -265,10 +264,8 @@ impl Sender {
             }) => {
                 attempt = attempt.with_error(message);
                 if claim.attempts as usize > self.sms.retry_schedule_secs.len() {
-                    Metrics::inc(&self.metrics.messages_failed);
                     attempt.outcome = Outcome::Dead;
                 } else {
-                    Metrics::inc(&self.metrics.messages_retried);
                     let delay = self.retry_delay(claim.attempts, retry_after, throttled);
                     attempt.outcome = Outcome::Retry;
                     attempt.retry_at_ms =
@@ -276,6 +273,15 @@ impl Sender {
                 }
             }
         }
+        let outcome = match attempt.outcome {
+            Outcome::Sent => SendOutcome::Sent,
+            Outcome::Retry => SendOutcome::Retry,
+            Outcome::Dead => SendOutcome::Dead,
+            Outcome::OptedOut => SendOutcome::OptedOut,
+            Outcome::Failed => SendOutcome::Failed,
+        };
+        self.metrics
+            .send(self.provider.name(), outcome, count.segments);
         tracing::info!(
             outcome = attempt.outcome.as_str(),
             to = %PhoneNumber::parse_e164(&claim.to).map(|p| p.masked().to_string()).unwrap_or_default(),

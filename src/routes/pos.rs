@@ -17,7 +17,6 @@ use crate::error::{ApiError, FieldContext};
 use crate::ledger::{
     EarnCommand, IssuedCode, LedgerEntry, MemberStatus, RedeemCommand, RedeemWhat, Refund, Written,
 };
-use crate::metrics::Metrics;
 use crate::routes::extract::ApiKey;
 use crate::routes::extract::ValidJson;
 use crate::routes::AppState;
@@ -315,11 +314,7 @@ pub async fn earn(
     };
     let written = state.ledger.earn(program, &cmd).await?;
     let result = written.get();
-    Metrics::inc(if written.is_replay() {
-        &state.metrics.earn_replays
-    } else {
-        &state.metrics.earns
-    });
+    state.metrics.earn(written.is_replay());
     tracing::info!(points = result.points, replay = written.is_replay(), "earn");
     let body = EarnResponse {
         phone: result.member.phone.clone(),
@@ -393,7 +388,7 @@ pub async fn redeem(
     let written = state.ledger.redeem(program, &cmd).await?;
     let result = written.get();
     if !written.is_replay() {
-        Metrics::inc(&state.metrics.redemptions);
+        state.metrics.redemption();
     }
     let body = RedeemResponse {
         phone: result.member.phone.clone(),
@@ -458,7 +453,7 @@ pub async fn reverse(
         .await?;
     let result = written.get();
     if !written.is_replay() {
-        Metrics::inc(&state.metrics.reversals);
+        state.metrics.reversal();
     }
     let body = ReverseResponse {
         phone: result.member.phone.clone(),

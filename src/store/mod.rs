@@ -14,7 +14,7 @@ pub mod keys;
 pub mod scripts;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -25,6 +25,7 @@ use secrecy::ExposeSecret;
 
 use crate::clock::rfc3339;
 use crate::configuration::RedisSettings;
+use crate::metrics::{Metrics, RedisFailure};
 pub use keys::ProgramKeys;
 use scripts::ScriptCall;
 
@@ -214,6 +215,10 @@ struct ReplicaAcks {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// Where call latencies and failures are counted, when the process exposes metrics.
+    metrics: Option<Arc<Metrics>>,
+    /// A [`Store::dedicated`] connection for blocking reads, whose latency says nothing.
+    blocking: bool,
     /// Bound on one call (`redis.timeout_ms`).
     timeout: Duration,
     acks: ReplicaAcks,
@@ -273,15 +278,42 @@ impl Store {
         };
         Ok(Self {
             backend,
+            metrics: None,
+            blocking: false,
             timeout,
             acks,
             settings: Arc::new(settings.clone()),
         })
     }
 
+    /// The same store, counting its calls' latencies and failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// A connection of its own, for commands that block for up to `block` (stream reads).
     pub fn dedicated(&self, block: Duration) -> anyhow::Result<Self> {
-        Self::with_response_timeout(&self.settings, block + self.settings.timeout())
+        let mut store =
+            Self::with_response_timeout(&self.settings, block + self.settings.timeout())?;
+        store.metrics = self.metrics.clone();
+        store.blocking = true;
+        Ok(store)
+    }
+
+    /// Counts one call named `op` that started at `started`.
+    fn observe<T>(&self, op: &'static str, started: Instant, result: &Result<T, StoreError>) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let failure = result.as_ref().err().map(|e| match e {
+            StoreError::Unavailable(_) => RedisFailure::Unavailable,
+            StoreError::Unexpected(_) => RedisFailure::Unexpected,
+        });
+        if self.blocking && failure.is_none() {
+            return;
+        }
+        metrics.redis_call(op, started.elapsed(), failure);
     }
 
     /// The connection (and, on a cluster, its generation), made first when it is a cluster's
@@ -325,11 +357,17 @@ impl Store {
 
     /// One command.
     pub async fn command<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let (mut conn, generation) = self.connection().await?;
-        let result = self.bounded(cmd.query_async(&mut conn)).await;
-        if let Err(e) = &result {
-            self.after_failure(generation, e);
+        let started = Instant::now();
+        let result = async {
+            let (mut conn, generation) = self.connection().await?;
+            let result = self.bounded(cmd.query_async(&mut conn)).await;
+            if let Err(e) = &result {
+                self.after_failure(generation, e);
+            }
+            result
         }
+        .await;
+        self.observe("command", started, &result);
         result
     }
 
@@ -338,11 +376,17 @@ impl Store {
         &self,
         pipe: &redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let (mut conn, generation) = self.connection().await?;
-        let result = self.bounded(pipe.query_async(&mut conn)).await;
-        if let Err(e) = &result {
-            self.after_failure(generation, e);
+        let started = Instant::now();
+        let result = async {
+            let (mut conn, generation) = self.connection().await?;
+            let result = self.bounded(pipe.query_async(&mut conn)).await;
+            if let Err(e) = &result {
+                self.after_failure(generation, e);
+            }
+            result
         }
+        .await;
+        self.observe("pipeline", started, &result);
         result
     }
 
@@ -388,6 +432,18 @@ impl Store {
     /// A typed script call on `keys`' program at `now`: the call becomes the script's named
     /// arguments, its JSON answer the typed reply.
     pub async fn call<S: ScriptCall>(
+        &self,
+        keys: &ProgramKeys,
+        now: DateTime<Utc>,
+        call: &S,
+    ) -> Result<S::Reply, StoreError> {
+        let started = Instant::now();
+        let result = self.call_unobserved(keys, now, call).await;
+        self.observe(S::NAME, started, &result);
+        result
+    }
+
+    async fn call_unobserved<S: ScriptCall>(
         &self,
         keys: &ProgramKeys,
         now: DateTime<Utc>,

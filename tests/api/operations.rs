@@ -87,31 +87,126 @@ async fn every_documented_operation_is_a_route_and_the_core_ones_are_documented(
 }
 
 #[tokio::test]
-async fn metrics_are_prometheus_text() {
+async fn metrics_count_requests_sends_redis_calls_and_inbound_commands_and_read_queue_depths() {
     let app = spawn_app().await;
     twilio_accepts_everything(&app).await;
     app.earn_ok("+14155552671", 1250, "R-1").await;
+
+    let text = scrape(&app).await;
+    assert!(
+        text.contains("# TYPE loyalty_earns_total counter"),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "loyalty_earns_total", &[]), Some(1.0));
+    // The earn's text waits in the outbox until a worker sends it.
+    let bloom = [("program", "bloom")];
+    assert_eq!(sample(&text, "loyalty_outbox_depth", &bloom), Some(1.0));
+    assert_eq!(
+        sample(&text, "loyalty_outbox_dead_letters", &bloom),
+        Some(0.0)
+    );
+    assert_eq!(sample(&text, "loyalty_redis_up", &[]), Some(1.0));
+    let earn_route = [("route", "/v1/earn"), ("method", "POST"), ("status", "200")];
+    assert_eq!(
+        sample(&text, "loyalty_http_requests_total", &earn_route),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "loyalty_http_request_duration_seconds_count",
+            &[("route", "/v1/earn"), ("method", "POST")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "loyalty_redis_call_duration_seconds_count",
+            &[("op", "earn")]
+        ),
+        Some(1.0)
+    );
+
     app.drain_outbox().await;
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
-    let text = response.text().await.unwrap();
-    assert!(text.contains("# TYPE loyalty_messages_sent_total counter"));
-    assert!(text.contains("loyalty_messages_sent_total 1"), "{text}");
-    assert!(text.contains("loyalty_earns_total 1"), "{text}");
     app.earn_ok("+14155552671", 1250, "R-1").await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
+    app.text("+14155552671", "BAL").await;
+    app.text("+14155552671", "HELP").await;
+    app.text("+14155552671", "bal").await;
+    assert_eq!(app.member("+14155552671").await.status(), 200);
+    let outbox = loyalty_gateway::store::ProgramKeys::new(&app.prefix, &app.bloom().id).outbox();
+    let queued: u64 = redis::cmd("XLEN")
+        .arg(&outbox)
+        .query_async(&mut app.redis().await)
         .await
         .unwrap();
-    assert!(text.contains("loyalty_earn_replays_total 1"), "{text}");
+    let text = scrape(&app).await;
+    assert!(queued >= 1);
+    assert_eq!(
+        sample(&text, "loyalty_outbox_depth", &bloom),
+        Some(queued as f64)
+    );
+    assert_eq!(sample(&text, "loyalty_earn_replays_total", &[]), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "loyalty_sends_total",
+            &[("provider", "twilio"), ("outcome", "sent")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &text,
+            "loyalty_segments_sent_total",
+            &[("provider", "twilio")]
+        ) >= Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "loyalty_inbound_messages_total",
+            &[("command", "balance")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "loyalty_inbound_messages_total",
+            &[("command", "help")]
+        ),
+        Some(1.0)
+    );
+    // A phone in the path is counted under its route template, never as a label value.
+    assert_eq!(
+        sample(
+            &text,
+            "loyalty_http_requests_total",
+            &[("route", "/v1/members/{phone}"), ("status", "200")]
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains("4155552671"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_count_unmatched_paths_under_one_label() {
+    let app = spawn_app().await;
+    for path in ["/nope/1", "/nope/2"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+    }
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(
+            &text,
+            "loyalty_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
+        Some(2.0)
+    );
+    assert!(!text.contains("/nope"), "{text}");
 }
 
 #[tokio::test]

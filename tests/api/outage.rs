@@ -45,6 +45,17 @@ async fn a_redis_outage_is_503_with_retry_after_and_the_service_recovers() {
     )
     .await;
     assert_problem(app.member("+14155552671").await, 503, "service-unavailable").await;
+    // The operator's view: Redis down, and the failed calls counted.
+    let text = scrape(&app).await;
+    assert_eq!(sample(&text, "loyalty_redis_up", &[]), Some(0.0));
+    assert!(
+        sample(
+            &text,
+            "loyalty_redis_errors_total",
+            &[("op", "earn"), ("kind", "unavailable")]
+        ) >= Some(1.0),
+        "{text}"
+    );
 
     redis.restart().unwrap();
     let ready = eventually(|| async {
