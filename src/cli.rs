@@ -230,7 +230,7 @@ fn load(args: &ConfigArg) -> anyhow::Result<Settings> {
 
 async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     let mut settings = load(&args)?;
-    crate::telemetry::init(&settings.log);
+    let _log_writer = crate::telemetry::init(&settings.log);
     let mut embedded_server = None;
     let url = settings.redis.url.expose_secret().to_owned();
     let origin = if settings.redis.is_cluster() {

@@ -19,7 +19,13 @@ use crate::configuration::{LogFormat, LogSettings};
 
 /// Installs the global subscriber; `RUST_LOG` overrides `log.level`. Safe to call twice (the
 /// second call does nothing), which integration tests rely on.
-pub fn init(settings: &LogSettings) {
+///
+/// Lines are written to stderr by a thread of their own (`tracing-appender`), so a request
+/// never waits for the terminal or the log collector: it hands its line over and goes on. The
+/// queue holds 128k lines; when it is full, callers wait rather than lose lines. Keep the
+/// returned guard until the process ends: dropping it writes what is still queued.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init(settings: &LogSettings) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -28,15 +34,21 @@ pub fn init(settings: &LogSettings) {
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
     let builder = fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        .with_ansi(!json && std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+    guard
 }
 
 /// The header that carries a request's id, in both directions.

@@ -256,7 +256,9 @@ async fn spawn_process(
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        loyalty_gateway::telemetry::init(&Default::default());
+        static LOG_WRITER: std::sync::OnceLock<tracing_appender::non_blocking::WorkerGuard> =
+            std::sync::OnceLock::new();
+        LOG_WRITER.get_or_init(|| loyalty_gateway::telemetry::init(&Default::default()));
     }
     let twilio = MockServer::start().await;
     let prefix = prefix.to_owned();
