@@ -37,8 +37,28 @@ const PROGRAMS: [(&str, &str); 3] = [
 const KEY: &str = PROGRAMS[0].1;
 const CONCURRENCY: usize = 32;
 const PHASE: Duration = Duration::from_secs(5);
+/// Earns whose Redis commands are counted (a multiple of CONCURRENCY).
+const COUNTED_EARNS: usize = 8_000;
 
 fn settings(redis_url: &str, prefix: &str, provider_url: &str, rate: f64) -> Settings {
+    configuration::parse_str(&settings_toml(
+        redis_url,
+        prefix,
+        provider_url,
+        rate,
+        "warn",
+    ))
+    .expect("bench configuration")
+}
+
+/// The bench's configuration, logging at `log_level`.
+fn settings_toml(
+    redis_url: &str,
+    prefix: &str,
+    provider_url: &str,
+    rate: f64,
+    log_level: &str,
+) -> String {
     let programs: String = PROGRAMS
         .iter()
         .enumerate()
@@ -65,7 +85,7 @@ scopes = ["pos", "admin"]
             )
         })
         .collect();
-    configuration::parse_str(&format!(
+    format!(
         r#"
 [server]
 bind = "127.0.0.1:0"
@@ -83,10 +103,10 @@ base_url = "{provider_url}"
 account_sid = "AC00000000000000000000000000000000"
 auth_token = "bench"
 [log]
-level = "warn"
+level = "{log_level}"
+format = "json"
 {programs}"#
-    ))
-    .expect("bench configuration")
+    )
 }
 
 /// Earns of new receipts from CONCURRENCY clients, spread over `keys` (programs).
@@ -170,15 +190,42 @@ where
     F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    load_until(Until::Deadline(Instant::now() + phase), op).await
+}
+
+/// Runs `op(worker, iteration)` `per_worker` times from each of CONCURRENCY tasks: a fixed
+/// amount of work, for figures that are counts rather than rates.
+async fn load_count<F, Fut>(per_worker: usize, op: F) -> Stats
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    load_until(Until::Iterations(per_worker), op).await
+}
+
+/// When each load task stops.
+#[derive(Clone, Copy)]
+enum Until {
+    Deadline(Instant),
+    Iterations(usize),
+}
+
+async fn load_until<F, Fut>(until: Until, op: F) -> Stats
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let start = Instant::now();
-    let deadline = start + phase;
     let tasks = (0..CONCURRENCY).map(|worker| {
         let op = op.clone();
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
             let mut i = 0;
-            while Instant::now() < deadline {
+            while match until {
+                Until::Deadline(deadline) => Instant::now() < deadline,
+                Until::Iterations(n) => i < n,
+            } {
                 let t = Instant::now();
                 if !op(worker, i).await {
                     errors += 1;
@@ -262,7 +309,13 @@ async fn command_calls(conn: &mut redis::aio::MultiplexedConnection, command: &s
         .unwrap_or(0)
 }
 
-/// A provider stand-in that records when each request arrived.
+/// The provider's id of its `n`th message.
+fn sid(n: usize) -> String {
+    format!("SM{n:032x}")
+}
+
+/// A provider stand-in that records when each request arrived, and answers the `n`th with
+/// [`sid`]`(n)`.
 async fn recording_provider() -> (String, Arc<Mutex<Vec<Instant>>>) {
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let data = web::Data::new(arrivals.clone());
@@ -271,9 +324,14 @@ async fn recording_provider() -> (String, Arc<Mutex<Vec<Instant>>>) {
     let server = HttpServer::new(move || {
         App::new().app_data(data.clone()).default_service(web::to(
             |arrivals: web::Data<Arc<Mutex<Vec<Instant>>>>| async move {
-                arrivals.lock().unwrap().push(Instant::now());
+                let n = {
+                    let mut arrivals = arrivals.lock().unwrap();
+                    arrivals.push(Instant::now());
+                    arrivals.len()
+                };
+                // A message SID as Twilio makes them: SM and 32 hex digits.
                 HttpResponse::Created()
-                    .json(serde_json::json!({ "sid": "SMbench", "status": "queued" }))
+                    .json(serde_json::json!({ "sid": sid(n), "status": "queued" }))
             },
         ))
     })
@@ -292,6 +350,10 @@ fn main() {
     let only_import = std::env::args().skip(1).any(|a| a == "import");
     // `-- earn`: the first table alone (earn against its ceilings, commands per earn).
     let only_earn = std::env::args().skip(1).any(|a| a == "earn");
+    // `-- memory`: Redis bytes per member.
+    let only_memory = std::env::args().skip(1).any(|a| a == "memory");
+    // `-- process`: the release binary in its own process (log levels, CPU per earn).
+    let only_process = std::env::args().skip(1).any(|a| a == "process");
     // The Redis children are tied to the thread that starts them: the main thread.
     let dir = tempfile::tempdir().unwrap();
     // Append-only, fsync every second: as the cluster nodes run.
@@ -299,6 +361,16 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     if only_earn {
         runtime.block_on(run(redis.url(), Vec::new(), true));
+    } else if only_memory {
+        runtime.block_on(async {
+            let (provider_url, arrivals) = recording_provider().await;
+            memory_phase(&redis.url(), &provider_url, arrivals).await
+        });
+    } else if only_process {
+        runtime.block_on(async {
+            let (provider_url, _) = recording_provider().await;
+            process_phase(&redis.url(), &provider_url).await
+        });
     } else if only_import {
         runtime.block_on(import_phase(&redis.url()));
     } else if only_campaigns {
@@ -360,13 +432,6 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     })
     .await;
 
-    let mut stats_conn = redis_client
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let inside_before = commands_inside_scripts(&mut stats_conn).await;
-    let evalsha_before = command_calls(&mut stats_conn, "evalsha").await
-        + command_calls(&mut stats_conn, "eval").await;
     let client = http.clone();
     let url = format!("{base}/v1/earn");
     let mut earn = load(move |worker, i| {
@@ -386,12 +451,41 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         }
     })
     .await;
+
+    // What an earn costs Redis, counted rather than timed: the commands its script runs, over
+    // a fixed set of earns (new members, then returning ones crossing the reward threshold),
+    // so that the figure is the same from run to run.
+    let mut stats_conn = redis_client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let inside_before = commands_inside_scripts(&mut stats_conn).await;
+    let evalsha_before = command_calls(&mut stats_conn, "evalsha").await
+        + command_calls(&mut stats_conn, "eval").await;
+    let client = http.clone();
+    let url = format!("{base}/v1/earn");
+    let counted = load_count(COUNTED_EARNS / CONCURRENCY, move |worker, i| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let phone = format!("+1415556{:04}", (worker * 131 + i) % 2000);
+            let body = serde_json::json!({ "phone": phone, "amount": 1250,
+                "location": "store-1", "receipt": format!("N-{worker}-{i}") });
+            client
+                .post(&url)
+                .bearer_auth(KEY)
+                .json(&body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
     let evalsha_after = command_calls(&mut stats_conn, "evalsha").await
         + command_calls(&mut stats_conn, "eval").await;
-    let scripts_per_earn = (evalsha_after - evalsha_before) as f64 / earn.count as f64;
-    // What an earn costs Redis, counted rather than timed: the commands its script runs.
-    let commands_per_earn =
-        (commands_inside_scripts(&mut stats_conn).await - inside_before) as f64 / earn.count as f64;
+    let scripts_per_earn = (evalsha_after - evalsha_before) as f64 / counted.count as f64;
+    let commands_per_earn = (commands_inside_scripts(&mut stats_conn).await - inside_before) as f64
+        / counted.count as f64;
 
     let client = http.clone();
     let url = format!("{base}/v1/earn");
@@ -907,5 +1001,397 @@ async fn campaign_phases(redis_url: &str, provider_url: &str) {
          {attributed} purchases counted for the holdout",
         median(script_time.clone()),
         spread(&script_time)
+    );
+}
+
+/// Earns per round of the process phase (a multiple of CONCURRENCY).
+const PROCESS_EARNS: usize = 16_000;
+/// Rounds per log level, alternated.
+const PROCESS_ROUNDS: usize = 3;
+
+/// CPU seconds `pid` has used (user and system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks as f64 / per_second
+}
+
+async fn redis_pid(conn: &mut redis::aio::MultiplexedConnection) -> u32 {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO server names the process")
+}
+
+/// The release binary serving `config`, its JSON log lines written to a file, as deployed.
+struct GatewayProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl GatewayProcess {
+    fn start(config: &std::path::Path, log: &std::path::Path) -> Self {
+        use std::io::BufRead;
+        // `GATEWAY_BIN` runs another build (one with symbols, for a profiler).
+        let binary = std::env::var_os("GATEWAY_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_loyalty-gateway").into());
+        let mut child = std::process::Command::new(binary)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("the gateway binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("serve printed its address")
+                .expect("stdout");
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break format!("http://{}", addr.trim());
+            }
+        };
+        // Keep reading stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, base }
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id())
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The gateway as deployed: the release binary in a process of its own. Earn at the default
+/// log level (info: one JSON line per request) against earn at warn (no request lines), in
+/// alternated rounds of a fixed number of earns; and the CPU time each earn costs the gateway
+/// process against what it costs redis-server, both from /proc over the same rounds.
+async fn process_phase(redis_url: &str, provider_url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |level: &str| {
+        let toml = settings_toml(
+            redis_url,
+            &format!("bench-proc-{level}"),
+            provider_url,
+            1000.0,
+            level,
+        );
+        let config = dir.path().join(format!("{level}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        GatewayProcess::start(&config, &dir.path().join(format!("{level}.log")))
+    };
+    let info = start("info");
+    let warn = start("warn");
+    let mut conn = redis::Client::open(redis_url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let redis = redis_pid(&mut conn).await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let round = |base: String, round: usize| {
+        let http = http.clone();
+        load_count(PROCESS_EARNS / CONCURRENCY, move |worker, i| {
+            let client = http.clone();
+            let url = format!("{base}/v1/earn");
+            async move {
+                let phone = format!("+1415557{:04}", (worker * 131 + i) % 2000);
+                let body = serde_json::json!({ "phone": phone, "amount": 1250,
+                    "location": "store-1", "receipt": format!("P-{round}-{worker}-{i}") });
+                client
+                    .post(&url)
+                    .bearer_auth(KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+    };
+    // Warm-up: connections, script cache, the first members.
+    round(info.base.clone(), 0).await;
+    round(warn.base.clone(), 0).await;
+    let mut rates = [Vec::new(), Vec::new()];
+    let mut latencies = [Vec::new(), Vec::new()];
+    let (mut gateway_cpu, mut redis_cpu, mut earns) = (0.0, 0.0, 0);
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for r in 1..=PROCESS_ROUNDS {
+        for (i, process) in [&info, &warn].into_iter().enumerate() {
+            let (gateway_before, redis_before) = (process.cpu_seconds(), cpu_seconds(redis));
+            let stats = round(process.base.clone(), r).await;
+            if i == 0 {
+                gateway_cpu += process.cpu_seconds() - gateway_before;
+                redis_cpu += cpu_seconds(redis) - redis_before;
+                earns += stats.count;
+            }
+            assert_eq!(stats.errors, 0, "earns failed in the process phase");
+            rates[i].push(stats.rps());
+            latencies[i].extend(stats.latencies);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let p = |v: &mut Vec<Duration>, q: f64| {
+        v.sort_unstable();
+        v[((v.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0
+    };
+    let (info_rate, warn_rate) = (median(&mut rates[0]), median(&mut rates[1]));
+    println!();
+    println!(
+        "gateway process (release binary, JSON logs to a file): {PROCESS_ROUNDS} alternated rounds of {PROCESS_EARNS} earns, {CONCURRENCY} connections"
+    );
+    println!(
+        "{:<44} {:>9} {:>10} {:>10}",
+        "earn, new receipts", "req/s", "p50", "p99"
+    );
+    let [info_latencies, warn_latencies] = &mut latencies;
+    for (name, rate, lat) in [
+        ("log level info (the default)", info_rate, info_latencies),
+        ("log level warn", warn_rate, warn_latencies),
+    ] {
+        println!(
+            "{:<44} {:>9.0} {:>8.2}ms {:>8.2}ms",
+            name,
+            rate,
+            p(lat, 0.5),
+            p(lat, 0.99)
+        );
+    }
+    println!(
+        "info / warn                {:>6.2}  (target >= 0.90)",
+        info_rate / warn_rate
+    );
+    let per_earn = |cpu: f64| cpu / earns as f64 * 1e6;
+    let info_stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (mut calls, mut usec) = (0u64, 0u64);
+    for line in info_stats.lines().filter(|l| l.starts_with("cmdstat_")) {
+        let field = |name: &str| -> u64 {
+            line.split(&format!("{name}="))
+                .nth(1)
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        calls += field("calls");
+        usec += field("usec");
+        println!("  {line}");
+    }
+    let all_earns = (earns * 2) as f64;
+    println!(
+        "Redis commands executing, per earn of both processes: {:.1} calls, {:.1} us",
+        calls as f64 / all_earns,
+        usec as f64 / all_earns
+    );
+    println!(
+        "CPU per earn: gateway {:.1} us, redis-server {:.1} us  (gateway / redis {:.2}; target <= 1.00)",
+        per_earn(gateway_cpu),
+        per_earn(redis_cpu),
+        gateway_cpu / redis_cpu
+    );
+}
+
+/// Members of the memory phase.
+const MEMORY_MEMBERS: usize = 2_000;
+/// Purchases each of them makes.
+const MEMORY_PURCHASES: usize = 5;
+
+/// What the keys of one kind hold: how many, and their bytes (`MEMORY USAGE`).
+#[derive(Default)]
+struct KeyClass {
+    keys: u64,
+    bytes: u64,
+}
+
+/// The kind of a program key, from its name after the program's base.
+fn key_class(rest: &str) -> &'static str {
+    let parts: Vec<&str> = rest.split(':').collect();
+    match parts.as_slice() {
+        ["m", _] => "member record",
+        ["m", _, "ledger"] => "member history",
+        ["m", _, "consent"] => "member consent",
+        ["m", _, "locations"] => "member locations",
+        ["m", _, "codes"] => "member codes",
+        ["m", _, "messages"] => "member message list",
+        ["m", _, "replies", _] => "member reply cap",
+        ["m", _, ..] => "member, other",
+        ["receipt", "earn", ..] => "earn receipt",
+        ["msg", _] => "message record",
+        ["sid", _] => "provider id",
+        ["inbound", _] => "inbound claim",
+        _ => "program-wide",
+    }
+}
+
+/// Redis bytes per member, with the workload of the issue that set the targets: members who
+/// joined by text (JOIN) and made five purchases each, every text sent and delivered.
+async fn memory_phase(redis_url: &str, provider_url: &str, arrivals: Arc<Mutex<Vec<Instant>>>) {
+    use loyalty_gateway::domain::{Amount, LocationId, PhoneNumber, Receipt};
+    let prefix = "bench-mem";
+    let app = Application::build(settings(redis_url, prefix, provider_url, 1_000_000.0))
+        .await
+        .unwrap()
+        .without_workers();
+    let state = app.state();
+    let program = state.programs.iter().next().unwrap().clone();
+    let sender = loyalty_gateway::startup::sender(&state).unwrap();
+    let phone = |i: usize| PhoneNumber::parse_e164(&format!("+1415558{i:04}")).unwrap();
+    for i in 0..MEMORY_MEMBERS {
+        let inbound = loyalty_gateway::commands::Inbound {
+            from: phone(i),
+            text: "JOIN".into(),
+            provider_id: format!("SMin{i:030x}"),
+        };
+        state.inbound.handle(&program, &inbound).await.unwrap();
+    }
+    for purchase in 0..MEMORY_PURCHASES {
+        for i in 0..MEMORY_MEMBERS {
+            let cmd = loyalty_gateway::ledger::EarnCommand {
+                phone: phone(i),
+                amount: Amount::parse(1250).unwrap(),
+                location: LocationId::parse("store-1").unwrap(),
+                receipt: Receipt::parse(&format!("R-{i}-{purchase}")).unwrap(),
+                tender: None,
+                first_name: None,
+            };
+            state.ledger.earn(&program, &cmd).await.unwrap();
+        }
+    }
+    loyalty_gateway::outbound::drain(&state.store, &state.outbox, &sender, &program)
+        .await
+        .unwrap();
+    let texts = arrivals.lock().unwrap().len();
+    for n in 1..=texts {
+        state
+            .outbox
+            .record_status(
+                &program,
+                &sid(n),
+                loyalty_gateway::store::scripts::outbox::MessageStatus::Delivered,
+                None,
+            )
+            .await
+            .unwrap();
+    }
+
+    let mut conn = redis::Client::open(redis_url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let base = format!("{prefix}:{{{}}}:", program.id.as_str());
+    let mut classes: std::collections::BTreeMap<&'static str, KeyClass> = Default::default();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .arg("SAMPLES")
+                .arg(0);
+        }
+        let sizes: Vec<Option<u64>> = pipe.query_async(&mut conn).await.unwrap();
+        for (key, size) in keys.iter().zip(sizes) {
+            let class = key.strip_prefix(&base).map_or("program-wide", key_class);
+            let entry = classes.entry(class).or_default();
+            entry.keys += 1;
+            entry.bytes += size.unwrap_or(0);
+        }
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let members = MEMORY_MEMBERS as f64;
+    let receipts = (MEMORY_MEMBERS * MEMORY_PURCHASES) as f64;
+    println!();
+    println!(
+        "Redis memory: {MEMORY_MEMBERS} members joined by text, {MEMORY_PURCHASES} purchases each, {texts} texts sent and delivered (MEMORY USAGE of every key)"
+    );
+    println!(
+        "{:<24} {:>8} {:>12} {:>14}",
+        "keys", "count", "bytes", "per member"
+    );
+    let mut total = 0;
+    for (name, class) in &classes {
+        total += class.bytes;
+        println!(
+            "{:<24} {:>8} {:>12} {:>14.0}",
+            name,
+            class.keys,
+            class.bytes,
+            class.bytes as f64 / members
+        );
+    }
+    let bytes = |names: &[&str]| -> f64 {
+        names
+            .iter()
+            .map(|n| classes.get(n).map_or(0, |c| c.bytes))
+            .sum::<u64>() as f64
+    };
+    let durable = bytes(&[
+        "member record",
+        "member history",
+        "member consent",
+        "member locations",
+        "member codes",
+    ]) / members;
+    let receipt = bytes(&["earn receipt"]) / receipts;
+    let text = bytes(&["message record", "provider id"]) / texts as f64;
+    println!(
+        "durable part of a member   {durable:>6.0} B  (record, history, consent, locations, codes; target <= 600)"
+    );
+    println!("a retained receipt         {receipt:>6.0} B  (target <= 120)");
+    println!("a delivered text's record  {text:>6.0} B  (record and provider id; target <= 150)");
+    println!(
+        "everything, per member     {:>6.0} B",
+        total as f64 / members
     );
 }
