@@ -116,17 +116,6 @@ pub fn workers(state: &AppState) -> anyhow::Result<Workers> {
     })
 }
 
-/// Every minute, the inbound limiter forgets phones that went quiet.
-async fn housekeeping(engine: Arc<Engine>, shutdown: CancellationToken) {
-    let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = every_minute.tick() => engine.forget_idle_limits(),
-        }
-    }
-}
-
 pub struct Application {
     port: u16,
     server: Server,
@@ -203,7 +192,6 @@ impl Application {
         let workers = if self.workers {
             let workers = workers(&self.state)?;
             let shutdown = self.shutdown.clone();
-            let engine = self.state.inbound.clone();
             let scheduler = campaigns::run_scheduler(
                 self.state.campaigns.clone(),
                 self.state.programs.clone(),
@@ -215,12 +203,7 @@ impl Application {
                 .clone()
                 .run(self.state.programs.clone(), shutdown.clone());
             Some(tokio::spawn(async move {
-                tokio::join!(
-                    workers.run(shutdown.clone()),
-                    scheduler,
-                    events,
-                    housekeeping(engine, shutdown)
-                );
+                tokio::join!(workers.run(shutdown.clone()), scheduler, events);
             }))
         } else {
             None

@@ -18,14 +18,11 @@ mod start;
 mod stop;
 mod unknown;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
-
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::clock::Clock;
 use crate::domain::keyword::{self, Words};
-use crate::domain::{PhoneNumber, Program, ProgramId, Programs};
+use crate::domain::{PhoneNumber, Program, Programs};
 use crate::metrics::Metrics;
 pub use crate::store::scripts::inbound::Effect;
 use crate::store::scripts::inbound::{
@@ -221,9 +218,6 @@ pub struct Engine {
     clock: Clock,
     programs: Arc<Programs>,
     policy: InboundPolicy,
-    /// Inbound texts per (program, phone), so a flood or an auto-responder loop cannot make the
-    /// gateway work (and reply) without end.
-    limiter: DefaultKeyedRateLimiter<(ProgramId, PhoneNumber)>,
     metrics: Arc<Metrics>,
 }
 
@@ -236,28 +230,14 @@ impl Engine {
         policy: InboundPolicy,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let per_minute = NonZeroU32::new(policy.inbound_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             store,
             prefix: prefix.to_owned(),
             clock,
             programs,
             policy,
-            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             metrics,
         }
-    }
-
-    /// Drops the rate-limit state of phones that have been quiet for a full period, so the
-    /// limiter's memory follows current traffic rather than every number ever seen.
-    pub fn forget_idle_limits(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
-    }
-
-    /// How many phones the inbound limiter is tracking.
-    pub fn limits_tracked(&self) -> usize {
-        self.limiter.len()
     }
 
     /// Parses and applies one inbound text for `program`.
@@ -273,14 +253,6 @@ impl Engine {
             return Ok(InboundOutcome::Ignored(Ignored::OwnNumber));
         }
         let parsed = parse(&inbound.text, program);
-        // STOP is honoured whatever the rate: only the other commands are limited.
-        let key = (program.id.clone(), inbound.from.clone());
-        if parsed.command != Command::Stop && self.limiter.check_key(&key).is_err() {
-            tracing::warn!("inbound rate limit reached; text ignored");
-            self.metrics.inbound_ignored("rate_limited");
-            return Ok(InboundOutcome::Ignored(Ignored::RateLimited));
-        }
-        self.metrics.inbound(parsed.command.label());
         let text: String = inbound.text.chars().take(MAX_STORED_TEXT).collect();
         let (command, args) = match &parsed.command {
             Command::Join(None) => (CommandScript::Join, CommandArgs::None {}),
@@ -333,16 +305,26 @@ impl Engine {
             keyword_locale: parsed.locale,
             welcome_points: program.welcome_points,
             program_locale: &program.locale,
+            // A flood or an auto-responder loop cannot make the gateway work (and reply)
+            // without end; STOP is honoured whatever the rate. The limit is kept by the script,
+            // so every process behind a load balancer shares it.
+            per_minute: (parsed.command != Command::Stop).then_some(self.policy.inbound_per_minute),
             args,
         };
         let keys = ProgramKeys::new(&self.prefix, &program.id);
         Ok(
             match self.store.call(&keys, self.clock.now(), &call).await? {
                 InboundReply::Ok { effect } => {
+                    self.metrics.inbound(parsed.command.label());
                     tracing::info!(command = ?parsed.command, ?effect, "inbound text");
                     InboundOutcome::Applied(effect)
                 }
                 InboundReply::Duplicate => InboundOutcome::Duplicate,
+                InboundReply::RateLimited => {
+                    tracing::warn!("inbound rate limit reached; text ignored");
+                    self.metrics.inbound_ignored("rate_limited");
+                    InboundOutcome::Ignored(Ignored::RateLimited)
+                }
             },
         )
     }

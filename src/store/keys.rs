@@ -16,6 +16,7 @@
 //! | `m:<e164>:consent`                    | `consent`        | list   | opt-in/opt-out records, newest first       |
 //! | `m:<e164>:messages`                   | `messages`       | list   | ids of the member's texts (last 200)       |
 //! | `m:<e164>:replies:<hour>`             | `replies`        | string | replies caused this hour (the reply cap)   |
+//! | `m:<e164>:inrate`                     | `inbound_rate`   | string | the number's inbound schedule (GCRA TAT, ms) |
 //! | `members`                             | `members`        | zset   | every member, scored by join time (ms)     |
 //! | `receipt:earn:<location>:<receipt>`   | `earn_receipt`   | hash   | idempotency, what it earned, its refunds   |
 //! | `receipt:redeem:<location>:<receipt>` | `redeem_receipt` | hash   | idempotency of a redemption, its void      |
@@ -103,6 +104,10 @@ impl ProgramKeys {
 
     pub fn replies(&self, phone: &str, hour: i64) -> String {
         self.key(format_args!("m:{phone}:replies:{hour}"))
+    }
+
+    pub fn inbound_rate(&self, phone: &str) -> String {
+        self.key(format_args!("m:{phone}:inrate"))
     }
 
     pub fn members(&self) -> String {

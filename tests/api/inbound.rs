@@ -606,15 +606,55 @@ async fn no_inbound_body_makes_the_webhook_fail() {
     app.drain_outbox().await;
 }
 
+/// The flood drill: 10,000 texts from one phone, half through each of two processes, 32 at a
+/// time. The limit is kept in Redis, so together they handle no more than one process may.
 #[tokio::test]
-async fn the_inbound_limiter_tracks_each_phone_and_a_sweep_keeps_active_ones() {
-    let app = spawn_app().await;
-    for i in 0..5 {
-        app.text(&format!("+1415555260{i}"), "HELP").await;
-    }
-    assert_eq!(app.state.inbound.limits_tracked(), 5);
-    // Dropping keys idle for a full period needs real time to pass (governor's own clock), so
-    // this checks the other half: a sweep keeps every recently active phone.
-    app.state.inbound.forget_idle_limits();
-    assert_eq!(app.state.inbound.limits_tracked(), 5);
+async fn a_flood_through_two_processes_is_held_to_one_limit_and_a_new_minute_allows_more() {
+    use futures_util::StreamExt;
+    let app = spawn_app_with(|s| s.sms.inbound_per_minute = 5).await;
+    let second = spawn_second_process(&app, |s| s.sms.inbound_per_minute = 5).await;
+    twilio_accepts_everything(&app).await;
+    app.text(PHONE, "JOIN").await;
+    let flood = 10_000;
+    let statuses: Vec<u16> = futures_util::stream::iter(0..flood)
+        .map(|i| {
+            let process = if i % 2 == 0 { &app } else { &second };
+            async move { process.text(PHONE, "BAL").await.status().as_u16() }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    assert_eq!(
+        app.deliver_to(PHONE).await.len(),
+        5,
+        "the welcome and four balances: five texts a minute in all"
+    );
+    let ignored: f64 = [&app, &second]
+        .into_iter()
+        .map(|p| async move {
+            sample(
+                &scrape(p).await,
+                "loyalty_inbound_ignored_total",
+                &[("reason", "rate_limited")],
+            )
+            .unwrap_or(0.0)
+        })
+        .collect::<futures_util::stream::FuturesOrdered<_>>()
+        .collect::<Vec<f64>>()
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(ignored, f64::from(flood - 4));
+
+    app.clock.advance(chrono::Duration::seconds(12));
+    app.text(PHONE, "BAL").await;
+    app.text(PHONE, "BAL").await;
+    assert_eq!(
+        app.deliver_to(PHONE).await.len(),
+        6,
+        "12 s later, one more text (one every 60/5 s)"
+    );
+    app.text(PHONE, "STOP").await;
+    assert_eq!(app.member_json(PHONE).await["status"], "opted_out");
 }

@@ -21,6 +21,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.consent(phone),
         keys.messages(phone),
         keys.replies(phone, 493_123),
+        keys.inbound_rate(phone),
         keys.members(),
         keys.earn_receipt(location, receipt),
         keys.redeem_receipt(location, receipt),
@@ -61,7 +62,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
     let lua = format!(
         "{LIBRARY}\nreturn {{ K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
          K.locations(A.phone), K.consent(A.phone), K.messages(A.phone), \
-         K.replies(A.phone, 493123), K.members(), K.earn_receipt(A.location, A.receipt), \
+         K.replies(A.phone, 493123), K.inbound_rate(A.phone), K.members(), K.earn_receipt(A.location, A.receipt), \
          K.redeem_receipt(A.location, A.receipt), K.code(A.code), K.outbox(), K.delayed(), \
          K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
          K.stats(), K.location_stats(A.location), K.daily_stats('2026-12-03'), \

@@ -42,6 +42,9 @@ pub struct Inbound<'a> {
     pub keyword_locale: Option<&'a str>,
     pub welcome_points: i64,
     pub program_locale: &'a str,
+    /// The number's limit of texts a minute, shared by every process; absent for STOP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_minute: Option<u32>,
     #[serde(flatten)]
     pub args: CommandArgs<'a>,
 }
@@ -114,6 +117,8 @@ pub enum InboundReply {
     },
     /// This provider message id was processed before.
     Duplicate,
+    /// The number sent more than its limit this minute: claimed, nothing else done.
+    RateLimited,
 }
 
 impl ScriptCall for Inbound<'_> {

@@ -65,6 +65,7 @@ for _, campaign in ipairs(redis.call('ZRANGE', K.campaigns(), 0, -1)) do
 end
 local hour = math.floor(NOW_MS / 3600000)
 for h = hour - 2, hour do redis.call('DEL', K.replies(phone, h)) end
+redis.call('DEL', K.inbound_rate(phone))
 
 if redis.call('EXISTS', K.consent(phone)) == 1 then
   redis.call('RENAME', K.consent(phone), K.erased_consent(erased))

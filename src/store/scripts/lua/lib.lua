@@ -23,6 +23,7 @@ function K.locations(phone) return B .. 'm:' .. phone .. ':locations' end
 function K.consent(phone) return B .. 'm:' .. phone .. ':consent' end
 function K.messages(phone) return B .. 'm:' .. phone .. ':messages' end
 function K.replies(phone, hour) return B .. 'm:' .. phone .. ':replies:' .. hour end
+function K.inbound_rate(phone) return B .. 'm:' .. phone .. ':inrate' end
 function K.members() return B .. 'members' end
 function K.earn_receipt(location, receipt) return B .. 'receipt:earn:' .. location .. ':' .. receipt end
 function K.redeem_receipt(location, receipt) return B .. 'receipt:redeem:' .. location .. ':' .. receipt end
