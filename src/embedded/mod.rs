@@ -188,6 +188,26 @@ impl RedisServer {
         self.signal(libc::SIGKILL);
     }
 
+    /// Freezes the server (SIGSTOP): it holds its connections but answers nothing, as a
+    /// stalled host or a long fork would. [`RedisServer::thaw`] lets it go on.
+    pub fn freeze(&self) {
+        self.send(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server go on (SIGCONT): it runs what it received meanwhile.
+    pub fn thaw(&self) {
+        self.send(libc::SIGCONT);
+    }
+
+    fn send(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on our own child, which has not been reaped yet.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, signal);
+            }
+        }
+    }
+
     fn signal(&mut self, signal: libc::c_int) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill(2) on our own child, which has not been reaped yet.

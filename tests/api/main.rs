@@ -8,6 +8,7 @@ mod binary;
 mod campaigns;
 mod cluster;
 mod config;
+mod drills;
 mod earn;
 mod events;
 mod expiry;
