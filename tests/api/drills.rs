@@ -1,7 +1,7 @@
 //! Fault drills: a crash of Redis under load, a frozen Redis, a provider failing for a while.
 //! After each, the ledger must add up (`verify` finds nothing) and nothing acknowledged may be
-//! missing. The flood drill is in `inbound.rs`, a gateway killed during a fan-out in
-//! `campaigns_drill.rs`, a cluster master killed under load in `cluster.rs`.
+//! missing. The flood drill is in `inbound.rs`, a cluster master killed under load in
+//! `cluster.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -240,5 +240,146 @@ async fn a_provider_failing_with_500s_429s_and_timeouts_for_a_while_gets_everyth
         .await
         .unwrap();
     assert!(!exists, "nothing else was queued");
+    assert_ledger_adds_up(&app).await;
+}
+
+/// The campaign's recipients: numbers of the non-geographic area code 500, whose texts keep
+/// the program's time zone for quiet hours.
+fn recipient(i: usize) -> String {
+    format!("+1500555{:04}", 1000 + i)
+}
+
+/// A fixed-offset zone where it is early afternoon now, so that the real clock of a `serve`
+/// process never meets quiet hours.
+fn afternoon_zone() -> String {
+    use chrono::Timelike;
+    let hour = chrono::Utc::now().hour() as i32;
+    let mut offset = 13 - hour;
+    if offset > 12 {
+        offset -= 24;
+    }
+    // The Etc zones name the offset with the opposite sign.
+    format!("Etc/GMT{:+}", -offset)
+}
+
+#[tokio::test]
+async fn a_gateway_killed_during_a_fan_out_texts_each_recipient_once_but_for_sends_in_flight() {
+    use futures_util::StreamExt;
+    let members = 300;
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    futures_util::stream::iter(0..members)
+        .for_each_concurrent(16, |i| {
+            let app = &app;
+            async move {
+                app.text(&recipient(i), "JOIN").await;
+            }
+        })
+        .await;
+    app.drain_outbox().await;
+    let created: serde_json::Value = app
+        .post(
+            "/v1/campaigns",
+            MARKETING_KEY,
+            &json!({ "name": "Drill", "body": "Drill day: double points" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let sent = app
+        .post(
+            &format!("/v1/campaigns/{id}/send"),
+            MARKETING_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(sent.status(), 202);
+
+    // The fan-out and the sends are a `serve` process's work: 100 texts a second.
+    let provider = wiremock::MockServer::start().await;
+    twilio_send()
+        .respond_with(twilio_created("SMdrill"))
+        .mount(&provider)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_toml(&app.redis_url, &app.prefix, &provider.uri())
+        .replace(
+            "messages_per_second = 1000.0",
+            "messages_per_second = 100.0",
+        )
+        .replace("burst = 100", "burst = 10")
+        .replace(
+            "timezone = \"America/New_York\"",
+            &format!("timezone = \"{}\"", afternoon_zone()),
+        );
+    let config = crate::binary::write_config(dir.path(), &toml);
+    let drill_texts = |requests: &[wiremock::Request]| -> Vec<String> {
+        requests
+            .iter()
+            .filter_map(|r| {
+                let form: std::collections::HashMap<String, String> =
+                    url::form_urlencoded::parse(&r.body).into_owned().collect();
+                form["Body"]
+                    .starts_with("Drill day")
+                    .then(|| form["To"].clone())
+            })
+            .collect()
+    };
+    let count = || async { drill_texts(&provider.received_requests().await.unwrap()).len() };
+
+    let mut first = crate::shutdown::Serve::start(&config, dir.path().join("first.log"));
+    first.address();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count().await < 60 {
+        assert!(Instant::now() < deadline, "no fan-out: {}", first.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill();
+    let at_kill = count().await;
+    assert!(
+        at_kill < members,
+        "the kill came too late to drill anything"
+    );
+
+    // Another process takes over: the fan-out goes on from where it stopped, and the sends the
+    // dead one held are reclaimed after the visibility timeout.
+    let second = crate::shutdown::Serve::start(&config, dir.path().join("second.log"));
+    second.address();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let texts = drill_texts(&provider.received_requests().await.unwrap());
+        let reached: BTreeSet<&String> = texts.iter().collect();
+        if reached.len() == members {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {members} reached: {}",
+            reached.len(),
+            second.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let campaign: serde_json::Value = app
+        .get(&format!("/v1/campaigns/{id}"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(campaign["recipients"], members);
+    drop(second);
+
+    let texts = drill_texts(&provider.received_requests().await.unwrap());
+    let mut per_recipient: BTreeMap<&String, usize> = BTreeMap::new();
+    for to in &texts {
+        *per_recipient.entry(to).or_default() += 1;
+    }
+    assert_eq!(per_recipient.len(), members);
+    let twice: Vec<_> = per_recipient.iter().filter(|(_, n)| **n > 1).collect();
+    // At most the sends the killed process had in flight (sms.max_in_flight = 16) went twice.
+    assert!(twice.len() <= 16, "{twice:?}");
+    assert!(twice.iter().all(|(_, n)| **n == 2), "{twice:?}");
     assert_ledger_adds_up(&app).await;
 }

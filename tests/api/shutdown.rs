@@ -56,6 +56,12 @@ impl Serve {
         }
     }
 
+    /// SIGKILL, as a crash or an OOM kill would: nothing is finished or flushed.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Ctrl-C in the terminal: SIGINT to every process of the foreground group.
     fn interrupt_group(&self) {
         // SAFETY: signalling the process group of our own child.
