@@ -21,8 +21,9 @@ use crate::configuration::{LogFormat, LogSettings};
 /// second call does nothing), which integration tests rely on.
 ///
 /// Lines are written to stderr by a thread of their own (`tracing-appender`), so a request
-/// never waits for the terminal or the log collector: it hands its line over and goes on. The
-/// queue holds 128k lines; when it is full, callers wait rather than lose lines. Keep the
+/// never waits for the terminal or the log collector: it hands its line over and goes on, and
+/// the lines queued meanwhile go out in one write. The queue holds 128k lines; when it is
+/// full, callers wait rather than lose lines. Keep the
 /// returned guard until the process ends: dropping it writes what is still queued.
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init(settings: &LogSettings) -> tracing_appender::non_blocking::WorkerGuard {
@@ -37,14 +38,23 @@ pub fn init(settings: &LogSettings) -> tracing_appender::non_blocking::WorkerGua
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("log-writer")
-        .finish(std::io::stderr());
+        // Lines queued while the writer was busy go out in one write, not one each.
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(!json && std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if json {
-        builder.json().flatten_event(true).try_init()
+        // The request's spans once (`spans`), not its innermost one a second time (`span`).
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
     } else {
         builder.try_init()
     };
