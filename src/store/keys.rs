@@ -24,7 +24,7 @@
 //! | `outbox`                              | `outbox`         | stream | ids of messages to send (consumer group)   |
 //! | `outbox:delayed`                      | `delayed`        | zset   | retries and deferred texts, by due time    |
 //! | `outbox:dead`                         | `dead`           | stream | messages that used up every attempt        |
-//! | `msg:<id>`                            | `message`        | hash   | an outbound message and its delivery state |
+//! | `msg:<id>`                            | `message`        | hash   | an outbound message and its delivery state; once final, its outcome only |
 //! | `sid:<provider id>`                   | `sid`            | string | provider message id → our message id       |
 //! | `inbound:<provider id>`               | `inbound`        | string | exactly-once claim of an inbound text      |
 //! | `rate:<sending number>`               | `rate`           | string | the number's send schedule (GCRA TAT, ms)  |

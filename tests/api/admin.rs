@@ -265,6 +265,22 @@ async fn erasure_leaves_nothing_personal_keeps_totals_and_consent_and_suppresses
     .await;
     app.drain_campaigns().await;
     app.drain_outbox().await;
+    // Every text delivered, so their records are final and kept short (the campaign's keeps
+    // only its link's token) before the erasure.
+    let texts: Vec<Value> = app
+        .get(
+            &format!("/v1/members/{}/messages", urlencode(PHONE)),
+            ADMIN_KEY,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(texts.len() >= 4, "{texts:?}");
+    for text in &texts {
+        let sid = text["provider_id"].as_str().unwrap();
+        assert_eq!(app.status_callback(sid, "delivered").await.status(), 200);
+    }
     let national = &PHONE[2..];
     let personal = |text: &str| text.contains(national) || text.contains("Zelda");
     assert!(everything_stored(&app)

@@ -472,8 +472,30 @@ async fn delivery_statuses_never_move_backwards() {
         .unwrap();
     assert_eq!(message["status"], "delivered");
     assert_eq!(message["to"], PHONE);
-    assert!(message["body"].as_str().unwrap().contains("Welcome"));
     assert_eq!(message["attempts"], 1);
+    assert_eq!(message["segments"], 1);
+    assert_eq!(message["provider_id"], sid);
+    assert!(message["delivered_at"].is_string());
+    // Final: the record keeps its outcome; the body and its variables are gone.
+    assert!(message.get("body").is_none(), "{message}");
+    assert!(message.get("vars").is_none(), "{message}");
+    // Written anew, so Redis keeps it in its compact encoding; the provider's id is no longer
+    // looked up.
+    let keys = loyalty_gateway::store::ProgramKeys::new(&app.prefix, &app.bloom().id);
+    let mut conn = app.redis().await;
+    let encoding: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(keys.message("m1"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(encoding, "listpack");
+    let sid_kept: bool = redis::cmd("EXISTS")
+        .arg(keys.sid(&sid))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!sid_kept);
     assert_eq!(app.get("/v1/messages/m1", POS_KEY).await.status(), 403);
     assert_problem(
         app.get("/v1/messages/m999", ADMIN_KEY).await,

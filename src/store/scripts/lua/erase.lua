@@ -48,14 +48,16 @@ for _, raw in ipairs(redis.call('LRANGE', K.ledger(phone), 0, -1)) do
 end
 for _, code in ipairs(redis.call('SMEMBERS', K.codes(phone))) do redis.call('DEL', K.code(code)) end
 for id in pairs(messages) do
-  local vars = redis.call('HGET', K.message(id), 'vars')
-  local ok, decoded = pcall(cjson.decode, vars or '')
+  local m = redis.call('HMGET', K.message(id), 'vars', 'links')
+  local ok, decoded = pcall(cjson.decode, m[1] or '')
   if ok and type(decoded) == 'table' and type(decoded.links) == 'table' then
     for _, short in ipairs(decoded.links) do
       local token = string.match(short, '/l/([%w]+)$')
       if token then redis.call('DEL', K.link(token)) end
     end
   end
+  -- A final record keeps only its links' tokens (finalize_message).
+  for token in string.gmatch(m[2] or '', '%S+') do redis.call('DEL', K.link(token)) end
   redis.call('DEL', K.message(id))
 end
 for _, campaign in ipairs(redis.call('ZRANGE', K.campaigns(), 0, -1)) do

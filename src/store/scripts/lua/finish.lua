@@ -9,9 +9,8 @@ local outcome = A.outcome
 if outcome == 'sent' then
   -- A status callback may have arrived first; never move a message backwards.
   local current = redis.call('HGET', key, 'status')
-  if current ~= 'delivered' and current ~= 'undelivered' and current ~= 'failed' then
-    redis.call('HSET', key, 'status', 'sent')
-  end
+  local final = current == 'delivered' or current == 'undelivered' or current == 'failed'
+  if not final then redis.call('HSET', key, 'status', 'sent') end
   redis.call('HSET', key, 'provider_id', A.provider_id, 'sent_at', NOW)
   campaign_count(key, 'sent')
   -- A campaign's text touches its recipient when it goes out (not when it was queued: quiet
@@ -21,7 +20,11 @@ if outcome == 'sent' then
     local days = tonumber(redis.call('HGET', K.campaign(campaign), 'attribution_days') or '7')
     touch(redis.call('HGET', key, 'to'), campaign, 'r', days)
   end
-  redis.call('SET', K.sid(A.provider_id), A.message_id, 'EX', A.sid_ttl_secs)
+  if final then
+    finalize_message(key)
+  else
+    redis.call('SET', K.sid(A.provider_id), A.message_id, 'EX', A.sid_ttl_secs)
+  end
 elseif outcome == 'retry' then
   redis.call('HSET', key, 'status', 'queued', 'retry_at_ms', A.retry_at_ms)
   redis.call('ZADD', K.delayed(), A.retry_at_ms, A.message_id)
@@ -38,8 +41,10 @@ elseif outcome == 'opted_out' then
   if status and status ~= 'opted_out' then
     opt_out(to, status, 'carrier', A.error, A.message_id)
   end
+  finalize_message(key)
 else
   redis.call('HSET', key, 'status', 'failed')
   campaign_count(key, 'failed')
+  finalize_message(key)
 end
 return reply({ status = 'recorded' })

@@ -242,6 +242,47 @@ local function enqueue(phone, kind, template, vars, ttl_secs, id, campaign)
   return id
 end
 
+-- What a text's record keeps once its outcome is final (delivered, undelivered, failed,
+-- suppressed): who, what, when and how it ended. The body and the variables it was rendered
+-- from are most of its size and go. The record is written anew: Redis keeps a small hash in
+-- its compact encoding, but never converts one back after a long value (the body) made it a
+-- table. A dead-lettered text keeps everything, for a requeue.
+local FINAL_FIELDS = { 'id', 'to', 'kind', 'template', 'campaign', 'status', 'attempts',
+  'segments', 'created_ms', 'provider_id', 'sent_at', 'delivered_at', 'error_code' }
+local function finalize_message(key)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -2 then return end
+  local values = redis.call('HMGET', key, unpack(FINAL_FIELDS))
+  local fields = { 'final_at', NOW }
+  for i, name in ipairs(FINAL_FIELDS) do
+    if values[i] then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = values[i]
+    end
+  end
+  local rest = redis.call('HMGET', key, 'error', 'vars')
+  if rest[1] then
+    fields[#fields + 1] = 'error'
+    fields[#fields + 1] = string.sub(rest[1], 1, 64)
+  end
+  -- The tokens of the text's tracked links, so that an erasure still finds them.
+  local ok, vars = pcall(cjson.decode, rest[2] or '')
+  if ok and type(vars) == 'table' and type(vars.links) == 'table' then
+    local tokens = {}
+    for _, short in ipairs(vars.links) do
+      local token = string.match(short, '/l/([%w]+)$')
+      if token then tokens[#tokens + 1] = token end
+    end
+    if #tokens > 0 then
+      fields[#fields + 1] = 'links'
+      fields[#fields + 1] = table.concat(tokens, ' ')
+    end
+  end
+  redis.call('DEL', key)
+  redis.call('HSET', key, unpack(fields))
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+end
+
 -- Counts `field` (sent, delivered, failed, suppressed, deferred...) on the campaign the text of
 -- `message_key` belongs to, if any.
 local function campaign_count(message_key, field)
