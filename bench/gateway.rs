@@ -15,7 +15,15 @@
 //! - campaigns on a 100,000-member program: the preview (every member's text rendered) and the
 //!   whole fan-out (audience fixed, holdout drawn, every text queued), against the targets of
 //!   2 s and 5 s; and earn for members a campaign touched (attribution counted) against earn
-//!   for members it did not, in the same program in the same run.
+//!   for members it did not, in the same program in the same run;
+//! - import of 100,000 rows against the target of 20,000 rows/s;
+//! - Redis bytes per member (2,000 members joined by text, five purchases each, every text
+//!   delivered), by kind of key, against the targets;
+//! - the release binary in its own process: earn at the default log level against warn, and
+//!   the CPU time an earn costs the gateway against what it costs redis-server (from /proc).
+//!
+//! Phases alone: `-- earn`, `-- campaigns`, `-- import`, `-- memory`, `-- process`. Every
+//! figure and its ceiling or target also go to `target/bench/gateway.json`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,6 +45,34 @@ const PROGRAMS: [(&str, &str); 3] = [
 const KEY: &str = PROGRAMS[0].1;
 const CONCURRENCY: usize = 32;
 const PHASE: Duration = Duration::from_secs(5);
+/// Every figure of the run with what it is measured against, also written as JSON to
+/// `target/bench/gateway.json` (a ceiling measured in the same run, or a target).
+static REPORT: Mutex<Vec<serde_json::Value>> = Mutex::new(Vec::new());
+
+/// Records `value` (in `unit`) of `figure`, next to `against`: a ceiling measured in the same
+/// run or a target, and the ratio of the two.
+fn record(figure: &str, value: f64, unit: &str, against: Option<(&str, f64)>) {
+    let mut entry = serde_json::json!({ "figure": figure, "value": value, "unit": unit });
+    if let Some((name, reference)) = against {
+        entry["against"] = serde_json::json!({ "name": name, "value": reference });
+        entry["ratio"] = serde_json::json!(value / reference);
+    }
+    REPORT.lock().unwrap().push(entry);
+}
+
+fn write_report() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gateway.json");
+    let report = serde_json::json!({
+        "date": chrono::Utc::now().to_rfc3339(),
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "figures": *REPORT.lock().unwrap(),
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("\nfigures written to {}", path.display());
+}
+
 /// Earns whose Redis commands are counted (a multiple of CONCURRENCY).
 const COUNTED_EARNS: usize = 8_000;
 
@@ -384,6 +420,7 @@ fn main() {
         drop(cluster);
     }
     drop(redis);
+    write_report();
 }
 
 async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
@@ -543,8 +580,44 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         scripts_per_earn
     );
     println!(
-        "Redis commands per earn     {:>6.1}  (run by the earn script; a count, not a timing)",
+        "Redis commands per earn     {:>6.1}  (run by the earn script over {COUNTED_EARNS} earns; a count, not a timing)",
         commands_per_earn
+    );
+    record(
+        "earn over HTTP, req/s",
+        earn.rps(),
+        "req/s",
+        Some(("no-op Lua script on the same Redis", script_ceiling.rps())),
+    );
+    record(
+        "earn over HTTP, req/s (HTTP ceiling)",
+        earn.rps(),
+        "req/s",
+        Some(("GET /healthz", healthz.rps())),
+    );
+    record(
+        "earn over HTTP, p50",
+        earn.percentile(0.5).as_secs_f64() * 1000.0,
+        "ms",
+        None,
+    );
+    record(
+        "earn over HTTP, p99",
+        earn.percentile(0.99).as_secs_f64() * 1000.0,
+        "ms",
+        Some(("target", 5.0)),
+    );
+    record(
+        "Redis scripts per earn",
+        scripts_per_earn,
+        "calls",
+        Some(("target", 1.0)),
+    );
+    record(
+        "Redis commands per earn",
+        commands_per_earn,
+        "commands",
+        None,
     );
     if only_earn {
         return;
@@ -621,6 +694,12 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         "measured / configured      {:>6.2}  (must not exceed 1.00)",
         measured / rate
     );
+    record(
+        "send rate, 2 processes, 1 number",
+        measured,
+        "segments/s",
+        Some(("configured", rate)),
+    );
 
     // --- Redis Cluster: three programs on three masters, against one node -------------------
     let one_node = api(settings(&redis_url, "bench-scale", &provider_url, 1000.0)).await;
@@ -695,6 +774,18 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         "per-program ceiling        {:>7.0}  earns/s: the earn script on one Redis node, no HTTP",
         ledger_only.rps()
     );
+    record(
+        "earn, 3-master cluster, 3 programs",
+        cluster_three.rps(),
+        "req/s",
+        Some(("one node, 3 programs", one_node_three.rps())),
+    );
+    record(
+        "earn script on one node, no HTTP",
+        ledger_only.rps(),
+        "earns/s",
+        None,
+    );
     println!(
         "replica acks: p50 {:+.2} ms, p99 {:+.2} ms, throughput x{:.2}",
         (cluster_three_acks.percentile(0.5).as_secs_f64()
@@ -708,6 +799,9 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     // Last: 100,000 members and their texts make the single node's later work slower.
     campaign_phases(&redis_url, &provider_url).await;
     import_phase(&redis_url).await;
+    let (memory_provider, arrivals) = recording_provider().await;
+    memory_phase(&redis_url, &memory_provider, arrivals).await;
+    process_phase(&redis_url, &provider_url).await;
 }
 
 /// Rows of the import phase's file.
@@ -777,6 +871,18 @@ async fn import_phase(redis_url: &str) {
         took_again.as_secs_f64(),
         again.imported.existing,
         again.imported.created
+    );
+    record(
+        "import, 100,000 rows",
+        IMPORT_ROWS as f64 / took.as_secs_f64(),
+        "rows/s",
+        Some(("target", 20_000.0)),
+    );
+    record(
+        "import, checking alone (dry run)",
+        IMPORT_ROWS as f64 / checking.as_secs_f64(),
+        "rows/s",
+        None,
     );
 }
 
@@ -984,6 +1090,18 @@ async fn campaign_phases(redis_url: &str, provider_url: &str) {
         "fan-out, all queued        {:>8.2} s   (target 5 s)",
         fan_out_time.as_secs_f64()
     );
+    record(
+        "campaign preview, 100,000 members",
+        preview_time.as_secs_f64(),
+        "s",
+        Some(("target", 2.0)),
+    );
+    record(
+        "campaign fan-out, 100,000 members",
+        fan_out_time.as_secs_f64(),
+        "s",
+        Some(("target", 5.0)),
+    );
     for (name, stats) in [
         ("earn script, members not touched", &mut without),
         ("earn script, members attributed", &mut with),
@@ -1001,6 +1119,12 @@ async fn campaign_phases(redis_url: &str, provider_url: &str) {
          {attributed} purchases counted for the holdout",
         median(script_time.clone()),
         spread(&script_time)
+    );
+    record(
+        "earn script, attributed / not touched",
+        median(throughput.clone()),
+        "ratio",
+        Some(("target", 0.95)),
     );
 }
 
@@ -1195,7 +1319,19 @@ async fn process_phase(redis_url: &str, provider_url: &str) {
         "info / warn                {:>6.2}  (target >= 0.90)",
         info_rate / warn_rate
     );
+    record(
+        "earn, gateway process, log level info",
+        info_rate,
+        "req/s",
+        Some(("log level warn", warn_rate)),
+    );
     let per_earn = |cpu: f64| cpu / earns as f64 * 1e6;
+    record(
+        "CPU per earn, gateway process",
+        per_earn(gateway_cpu),
+        "us",
+        Some(("CPU per earn, redis-server", per_earn(redis_cpu))),
+    );
     let info_stats: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(&mut conn)
@@ -1212,11 +1348,10 @@ async fn process_phase(redis_url: &str, provider_url: &str) {
         };
         calls += field("calls");
         usec += field("usec");
-        println!("  {line}");
     }
     let all_earns = (earns * 2) as f64;
     println!(
-        "Redis commands executing, per earn of both processes: {:.1} calls, {:.1} us",
+        "Redis per earn (both processes, from its command statistics): {:.1} commands, {:.1} us running them",
         calls as f64 / all_earns,
         usec as f64 / all_earns
     );
@@ -1393,5 +1528,29 @@ async fn memory_phase(redis_url: &str, provider_url: &str, arrivals: Arc<Mutex<V
     println!(
         "everything, per member     {:>6.0} B",
         total as f64 / members
+    );
+    record(
+        "Redis bytes, durable part of a member",
+        durable,
+        "B",
+        Some(("target", 600.0)),
+    );
+    record(
+        "Redis bytes, a retained receipt",
+        receipt,
+        "B",
+        Some(("target", 120.0)),
+    );
+    record(
+        "Redis bytes, a delivered text's record",
+        text,
+        "B",
+        Some(("target", 150.0)),
+    );
+    record(
+        "Redis bytes, everything per member",
+        total as f64 / members,
+        "B",
+        None,
     );
 }
