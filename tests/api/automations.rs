@@ -142,6 +142,14 @@ async fn win_back_comes_after_the_quiet_spell_once_across_processes_and_doubles_
         (&Value::from(20), &Value::from(2.0))
     );
     assert_eq!(app.history(ANA).await[0]["bonus_multiplier"], 2.0);
+    let replayed = app
+        .earn(serde_json::json!({ "phone": ANA, "amount": 1000, "location": "store-12", "receipt": "R-back" }))
+        .await;
+    assert_eq!(
+        replayed.json::<Value>().await.unwrap(),
+        earned,
+        "a replay says the same"
+    );
     let after = app.earn_ok(ANA, 1000, "R-after").await;
     assert_eq!(after["points"], 10);
     assert!(after.get("bonus_multiplier").is_none());

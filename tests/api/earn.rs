@@ -132,6 +132,34 @@ async fn a_replayed_receipt_returns_the_first_response_and_credits_nothing() {
     assert_eq!(app.history(PHONE).await.len(), 1);
 }
 
+/// The receipt keeps what the answer is made of, not the answer: the replay rebuilds it, the
+/// reward codes it issued included.
+#[tokio::test]
+async fn a_replay_rebuilds_the_first_answer_whole_with_the_rewards_it_issued() {
+    let app = spawn_app().await;
+    let request = json!({ "phone": PHONE, "amount": 1_250_000, "location": "store-12",
+        "receipt": "R-big", "tender": "store_card" });
+    let first: serde_json::Value = app.earn(request.clone()).await.json().await.unwrap();
+    assert!(
+        !first["rewards_issued"].as_array().unwrap().is_empty(),
+        "{first}"
+    );
+    app.earn_ok(PHONE, 1250, "R-2").await;
+    let again = app.earn(request).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(first, again, "the answer of the time, not the balance now");
+    let key = loyalty_gateway::store::ProgramKeys::new(&app.prefix, &app.bloom().id)
+        .earn_receipt("store-12", "R-2");
+    let encoding: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key)
+        .query_async(&mut app.redis().await)
+        .await
+        .unwrap();
+    assert_eq!(encoding, "listpack", "a receipt's values are short");
+}
+
 #[tokio::test]
 async fn the_same_receipt_with_a_different_body_is_a_conflict() {
     let app = spawn_app().await;
