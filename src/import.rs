@@ -329,7 +329,111 @@ async fn would_import(
 
 #[cfg(test)]
 mod tests {
-    use super::truthy;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn program() -> (Program, Programs) {
+        let settings = crate::configuration::parse_str(
+            r#"
+[[programs]]
+id = "bloom"
+name = "Bloom"
+numbers = ["+15005550006"]
+country = "US"
+"#,
+        )
+        .unwrap();
+        let programs = Programs::new(&settings.programs);
+        (settings.programs[0].clone(), programs)
+    }
+
+    const LAYOUT: Layout = Layout {
+        phone: 0,
+        first_name: Some(1),
+        locale: Some(2),
+        consent: Some(3),
+        balance: Some(4),
+    };
+
+    fn row(fields: &[&str]) -> csv::StringRecord {
+        csv::StringRecord::from(fields.to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Whatever a row holds, it is accepted or refused with a reason naming its column;
+        /// checking never panics.
+        #[test]
+        fn any_row_is_checked_without_panicking(
+            fields in proptest::collection::vec("\\PC{0,40}|[0-9 ()+.-]{0,20}", 0..7),
+            line in 1u64..1_000_000,
+        ) {
+            let (program, programs) = program();
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            match check_row(&program, &programs, &LAYOUT, &row(&fields), line) {
+                Ok(checked) => {
+                    prop_assert!(checked.phone.starts_with('+'));
+                    prop_assert!((0..=MAX_BALANCE).contains(&checked.balance));
+                    prop_assert_eq!(checked.line, line);
+                }
+                Err(reason) => prop_assert!(
+                    ["phone:", "first_name:", "locale:", "balance:"]
+                        .iter()
+                        .any(|column| reason.starts_with(column)),
+                    "{}", reason
+                ),
+            }
+        }
+
+        /// A well-formed row comes through as written: the number in E.164 (here written
+        /// nationally), the name, the locale's language, consent and balance.
+        #[test]
+        fn a_well_formed_row_comes_through_as_written(
+            exchange in 200u32..999,
+            line_number in 0u32..10_000,
+            name in "[A-Za-zÀ-ÿ' -]{0,50}",
+            locale in prop::sample::select(vec!["en", "es-MX", "pt_BR", "AR", ""]),
+            consent in prop::sample::select(vec!["yes", "no", "", "1", "Sí"]),
+            balance in 0i64..=MAX_BALANCE,
+        ) {
+            let (program, programs) = program();
+            let national = format!("(415) {exchange}-{line_number:04}");
+            let balance_text = balance.to_string();
+            let record = row(&[&national, &name, locale, consent, &balance_text]);
+            let checked = check_row(&program, &programs, &LAYOUT, &record, 2);
+            let expected_phone = PhoneNumber::parse(&national, program.region);
+            match expected_phone {
+                Err(_) => prop_assert!(checked.unwrap_err().starts_with("phone:")),
+                Ok(phone) => {
+                    let checked = checked.unwrap();
+                    prop_assert_eq!(checked.phone.as_str(), phone.as_str());
+                    prop_assert_eq!(checked.first_name.as_deref(), Some(name.trim()).filter(|n| !n.is_empty()));
+                    let language = match locale {
+                        "" => "en".to_owned(),
+                        other => other[..2].to_ascii_lowercase(),
+                    };
+                    prop_assert_eq!(checked.locale, language);
+                    prop_assert_eq!(checked.consent, truthy(consent));
+                    prop_assert_eq!(checked.balance, balance);
+                }
+            }
+        }
+
+        /// A balance that is not a whole number of points in range is refused, naming it.
+        #[test]
+        fn a_balance_out_of_range_is_refused(balance in prop_oneof![
+            (MAX_BALANCE + 1..i64::MAX).prop_map(|b| b.to_string()),
+            (i64::MIN..0).prop_map(|b| b.to_string()),
+            "[0-9]{1,5}\\.[0-9]{1,3}",
+            "[a-z]{1,8}",
+        ]) {
+            let (program, programs) = program();
+            let record = row(&["+14155552671", "Ana", "en", "yes", &balance]);
+            let reason = check_row(&program, &programs, &LAYOUT, &record, 2).unwrap_err();
+            prop_assert!(reason.starts_with("balance:"), "{}", reason);
+        }
+    }
 
     #[test]
     fn consent_values_that_mean_yes() {

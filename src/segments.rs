@@ -115,6 +115,77 @@ pub fn smart_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Any character of the GSM-7 alphabet, basic or extension.
+    fn gsm_char() -> impl Strategy<Value = char> {
+        let alphabet: Vec<char> = GSM7_BASIC.chars().chain(GSM7_EXTENSION.chars()).collect();
+        prop::sample::select(alphabet)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// A GSM-7 text: septets are one per basic character and two per extension one; it is
+        /// one message up to 160 septets, else between ceil(n / 153) segments and one more per
+        /// segment than that, for an escape pair pushed to the next segment.
+        #[test]
+        fn a_gsm_text_counts_septets_and_fills_segments(chars in prop::collection::vec(gsm_char(), 0..700)) {
+            let text: String = chars.iter().collect();
+            let counted = count(&text);
+            let septets: u32 = chars.iter().map(|c| if GSM7_EXTENSION.contains(*c) { 2 } else { 1 }).sum();
+            prop_assert_eq!(counted.encoding, Encoding::Gsm7);
+            prop_assert_eq!(counted.units, septets);
+            if septets <= 160 {
+                prop_assert_eq!(counted.segments, 1);
+            } else {
+                prop_assert!(counted.segments >= septets.div_ceil(153));
+                prop_assert!(counted.segments <= septets.div_ceil(152));
+            }
+        }
+
+        /// One character outside GSM-7 makes the whole text UCS-2, counted in UTF-16 units: 70
+        /// in one message, else 67 a segment, a surrogate pair never split.
+        #[test]
+        fn one_character_outside_gsm_makes_the_text_ucs2(
+            before in "\\PC{0,200}",
+            outside in prop::sample::select(vec!['✓', '😀', '中', 'ł', '“']),
+            after in "\\PC{0,200}",
+        ) {
+            let text = format!("{before}{outside}{after}");
+            let counted = count(&text);
+            let units = text.encode_utf16().count() as u32;
+            prop_assert_eq!(counted.encoding, Encoding::Ucs2);
+            prop_assert_eq!(counted.units, units);
+            if units <= 70 {
+                prop_assert_eq!(counted.segments, 1);
+            } else {
+                prop_assert!(counted.segments >= units.div_ceil(67));
+                prop_assert!(counted.segments <= units.div_ceil(66));
+            }
+        }
+
+        /// A longer text never takes fewer segments.
+        #[test]
+        fn appending_never_takes_fewer_segments(a in "\\PC{0,300}", b in "\\PC{0,300}") {
+            let joined = format!("{a}{b}");
+            if count(&a).encoding == count(&joined).encoding {
+                prop_assert!(count(&joined).segments >= count(&a).segments);
+            }
+        }
+
+        /// Smart encoding turns GSM text plus the look-alikes it knows into GSM-7.
+        #[test]
+        fn smart_encoding_leaves_gsm_text_with_look_alikes_in_gsm(
+            chars in prop::collection::vec(prop_oneof![
+                gsm_char(),
+                prop::sample::select(vec!['\u{2019}', '\u{201C}', '\u{2014}', '\u{00A0}', '\u{2026}', '\u{2022}', '\u{200B}']),
+            ], 0..300)
+        ) {
+            let text: String = chars.iter().collect();
+            prop_assert_eq!(count(&smart_encode(&text)).encoding, Encoding::Gsm7);
+        }
+    }
 
     fn digits(n: usize) -> String {
         "1".repeat(n)

@@ -181,6 +181,50 @@ mod tests {
         ])
     }
 
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn form() -> impl Strategy<Value = Vec<(String, String)>> {
+            prop::collection::vec(("[A-Za-z]{1,12}", "\\PC{0,40}"), 0..12)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+            /// The signature of a form checks out whatever its order, and no longer does once
+            /// a value, the URL or the token changes.
+            #[test]
+            fn a_signature_holds_for_its_form_only(
+                token in "[a-f0-9]{32}",
+                path in "[a-z/]{0,20}",
+                mut params in form(),
+                extra in "\\PC{1,20}",
+            ) {
+                let url = format!("https://gateway.example/{path}");
+                let signature = twilio_signature(&token, &url, &params);
+                prop_assert!(verify_twilio(&token, &url, &params, &signature));
+                params.reverse();
+                prop_assert!(verify_twilio(&token, &url, &params, &signature));
+                let other_url = format!("{url}x");
+                let other_token = format!("{token}0");
+                prop_assert!(!verify_twilio(&token, &other_url, &params, &signature));
+                prop_assert!(!verify_twilio(&other_token, &url, &params, &signature));
+                let mut changed = params.clone();
+                // A name the generated form cannot hold (no underscore there).
+                changed.push(("Extra_1".into(), extra));
+                prop_assert!(!verify_twilio(&token, &url, &changed, &signature));
+            }
+
+            /// A port the URL names or leaves out (Twilio signs either) is accepted both ways.
+            #[test]
+            fn the_default_port_may_be_named_or_not(params in form()) {
+                let signature = twilio_signature("t", "https://gw.example:443/webhooks/twilio", &params);
+                prop_assert!(verify_twilio("t", "https://gw.example/webhooks/twilio", &params, &signature));
+            }
+        }
+    }
+
     #[test]
     fn computes_the_published_signature() {
         assert_eq!(
