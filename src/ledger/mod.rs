@@ -454,8 +454,14 @@ impl Ledger {
         let mut pipe = redis::pipe();
         let mut with_text = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
-            if let Some(id) = &entry.message_id {
-                pipe.hget(keys.message(id), "status");
+            if let Some((id, bucket)) = entry
+                .message_id
+                .as_ref()
+                .and_then(|id| Some((id, keys.final_messages(id)?)))
+            {
+                // A text on its way has a status in its own hash; a final one, first in its
+                // compact record (outbox::FinalMessage).
+                pipe.hget(keys.message(id), "status").hget(bucket, id);
                 with_text.push(i);
             }
         }
@@ -463,8 +469,13 @@ impl Ledger {
             return Ok(());
         }
         let statuses: Vec<Option<String>> = self.store.pipeline(&pipe).await?;
-        for (i, status) in with_text.into_iter().zip(statuses) {
-            entries[i].message_status = status;
+        for (i, pair) in with_text.into_iter().zip(statuses.chunks(2)) {
+            entries[i].message_status = pair[0].clone().or_else(|| {
+                pair[1]
+                    .as_deref()
+                    .and_then(|record| record.split('|').next())
+                    .map(str::to_owned)
+            });
         }
         Ok(())
     }

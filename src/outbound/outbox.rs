@@ -306,7 +306,8 @@ impl Outbox {
         Ok(matches!(reply, RequeueReply::Requeued))
     }
 
-    /// The stored records of `ids`, in order, in one pipelined round trip (expired ones left out).
+    /// The stored records of `ids`, in order, in one pipelined round trip (expired ones left
+    /// out): a text still on its way from its own hash, a final one from its compact record.
     pub async fn messages(
         &self,
         program: &Program,
@@ -319,9 +320,23 @@ impl Outbox {
         let mut pipe = redis::pipe();
         for id in ids {
             pipe.hgetall(keys.message(id));
+            match keys.final_messages(id) {
+                Some(bucket) => pipe.hget(bucket, id),
+                None => pipe.cmd("ECHO").arg(""),
+            };
         }
-        let records: Vec<HashMap<String, String>> = self.store.pipeline(&pipe).await?;
-        Ok(records.into_iter().filter(|r| !r.is_empty()).collect())
+        // Two replies an id, read as pairs.
+        let replies: Vec<(HashMap<String, String>, Option<String>)> =
+            self.store.pipeline(&pipe).await?;
+        let mut records = Vec::with_capacity(ids.len());
+        for (id, (live, last)) in ids.iter().zip(replies) {
+            if !live.is_empty() {
+                records.push(live);
+            } else if let Some(record) = last.as_deref().and_then(|v| FinalMessage::parse(id, v)) {
+                records.push(record.into_fields());
+            }
+        }
+        Ok(records)
     }
 
     /// A member's texts, newest first (the last 200), with their records.
@@ -342,16 +357,107 @@ impl Outbox {
         self.messages(program, &ids).await
     }
 
-    /// A message's stored record (status, body, attempts...).
+    /// A message's stored record (status, body, attempts...), or its outcome once final.
     pub async fn message(
         &self,
         program: &Program,
         id: &str,
     ) -> Result<Option<HashMap<String, String>>, StoreError> {
-        let map: HashMap<String, String> = self
-            .store
-            .command(redis::cmd("HGETALL").arg(self.keys(program).message(id)))
-            .await?;
-        Ok((!map.is_empty()).then_some(map))
+        Ok(self
+            .messages(program, &[id.to_owned()])
+            .await?
+            .into_iter()
+            .next())
+    }
+}
+
+/// A final text's record as `finalize_message` (lib.lua) stores it: one positional value,
+/// `status|attempts|segments|created_ms|final_after_ms|kind|template|campaign|error_code|error|links`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalMessage {
+    pub id: String,
+    pub status: String,
+    pub attempts: String,
+    pub segments: String,
+    pub created_ms: String,
+    pub final_ms: i64,
+    pub kind: String,
+    pub template: String,
+    pub campaign: String,
+    pub error_code: String,
+    pub error: String,
+}
+
+impl FinalMessage {
+    pub fn parse(id: &str, value: &str) -> Option<Self> {
+        let parts: Vec<&str> = value.split('|').collect();
+        let [status, attempts, segments, created_ms, final_after_ms, kind, template, campaign, error_code, error, _links] =
+            parts.as_slice()
+        else {
+            return None;
+        };
+        Some(Self {
+            id: id.to_owned(),
+            status: (*status).to_owned(),
+            attempts: (*attempts).to_owned(),
+            segments: (*segments).to_owned(),
+            created_ms: (*created_ms).to_owned(),
+            final_ms: created_ms.parse::<i64>().ok()? + final_after_ms.parse::<i64>().ok()?,
+            kind: (*kind).to_owned(),
+            template: (*template).to_owned(),
+            campaign: (*campaign).to_owned(),
+            error_code: (*error_code).to_owned(),
+            error: (*error).to_owned(),
+        })
+    }
+
+    /// The record under the names a live text's hash uses (empty parts left out), and the
+    /// moment it became final: `delivered_at` for a delivered text, else `final_at`.
+    pub fn into_fields(self) -> HashMap<String, String> {
+        let at = chrono::DateTime::from_timestamp_millis(self.final_ms)
+            .map(crate::clock::rfc3339)
+            .unwrap_or_default();
+        let when = if self.status == "delivered" {
+            "delivered_at"
+        } else {
+            "final_at"
+        };
+        [
+            ("id", self.id),
+            ("status", self.status),
+            ("attempts", self.attempts),
+            ("segments", self.segments),
+            ("created_ms", self.created_ms),
+            (when, at),
+            ("kind", self.kind),
+            ("template", self.template),
+            ("campaign", self.campaign),
+            ("error_code", self.error_code),
+            ("error", self.error),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod final_message_tests {
+    use super::FinalMessage;
+
+    #[test]
+    fn a_final_record_reads_back_under_the_live_names() {
+        let record = FinalMessage::parse(
+            "m7",
+            "delivered|1|2|1764780000000|1000|transactional|earn|||| ",
+        )
+        .unwrap();
+        let fields = record.into_fields();
+        assert_eq!(fields["status"], "delivered");
+        assert_eq!(fields["segments"], "2");
+        assert_eq!(fields["delivered_at"], "2025-12-03T16:40:01.000Z");
+        assert!(!fields.contains_key("campaign"));
+        assert_eq!(FinalMessage::parse("m7", "delivered|1"), None);
     }
 }

@@ -24,7 +24,8 @@
 //! | `outbox`                              | `outbox`         | stream | ids of messages to send (consumer group)   |
 //! | `outbox:delayed`                      | `delayed`        | zset   | retries and deferred texts, by due time    |
 //! | `outbox:dead`                         | `dead`           | stream | messages that used up every attempt        |
-//! | `msg:<id>`                            | `message`        | hash   | an outbound message and its delivery state; once final, its outcome only |
+//! | `msg:<id>`                            | `message`        | hash   | an outbound message and its delivery state, until final |
+//! | `msgs:<id / 100>`                     | `final_messages` | hash   | final texts' outcomes, 100 ids a hash (see [`FinalMessage`](crate::outbound::outbox::FinalMessage)) |
 //! | `sid:<provider id>`                   | `sid`            | string | provider message id → our message id       |
 //! | `inbound:<provider id>`               | `inbound`        | string | exactly-once claim of an inbound text      |
 //! | `rate:<sending number>`               | `rate`           | string | the number's send schedule (GCRA TAT, ms)  |
@@ -140,6 +141,13 @@ impl ProgramKeys {
 
     pub fn message(&self, id: &str) -> String {
         self.key(format_args!("msg:{id}"))
+    }
+
+    /// The hash holding the final record of message `id` (`m<n>`): ids `100k` to `100k + 99`
+    /// share hash `k`. `None` for what is not a message id.
+    pub fn final_messages(&self, id: &str) -> Option<String> {
+        let n: u64 = id.strip_prefix('m')?.parse().ok()?;
+        Some(self.key(format_args!("msgs:{}", n / 100)))
     }
 
     pub fn sid(&self, provider_id: &str) -> String {

@@ -30,6 +30,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.delayed(),
         keys.dead(),
         keys.message(id),
+        keys.final_messages("m4217").unwrap(),
         keys.sid("SM1"),
         keys.inbound("SM2"),
         keys.rate(phone),
@@ -64,7 +65,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.locations(A.phone), K.consent(A.phone), K.messages(A.phone), \
          K.replies(A.phone, 493123), K.inbound_rate(A.phone), K.members(), K.earn_receipt(A.location, A.receipt), \
          K.redeem_receipt(A.location, A.receipt), K.code(A.code), K.outbox(), K.delayed(), \
-         K.dead(), K.message(A.id), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
+         K.dead(), K.message(A.id), K.final_messages('m4217'), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
          K.stats(), K.location_stats(A.location), K.daily_stats('2026-12-03'), \
          K.location_daily_stats(A.location, '2026-12-03'), K.marketing(A.phone), K.lots(A.phone), K.campaigns(), \
          K.active_campaigns(), K.scheduled_campaigns(), K.campaign('c7'), K.audience('c7'), K.recipients('c7'), \

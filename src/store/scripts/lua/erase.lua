@@ -48,7 +48,7 @@ for _, raw in ipairs(redis.call('LRANGE', K.ledger(phone), 0, -1)) do
 end
 for _, code in ipairs(redis.call('SMEMBERS', K.codes(phone))) do redis.call('DEL', K.code(code)) end
 for id in pairs(messages) do
-  local m = redis.call('HMGET', K.message(id), 'vars', 'links')
+  local m = redis.call('HMGET', K.message(id), 'vars')
   local ok, decoded = pcall(cjson.decode, m[1] or '')
   if ok and type(decoded) == 'table' and type(decoded.links) == 'table' then
     for _, short in ipairs(decoded.links) do
@@ -56,8 +56,14 @@ for id in pairs(messages) do
       if token then redis.call('DEL', K.link(token)) end
     end
   end
-  -- A final record keeps only its links' tokens (finalize_message).
-  for token in string.gmatch(m[2] or '', '%S+') do redis.call('DEL', K.link(token)) end
+  -- A final record keeps only its links' tokens (finalize_message), last of its parts.
+  local final = redis.call('HGET', K.final_messages(id), id)
+  if final then
+    for token in string.gmatch(string.match(final, '([^|]*)$'), '%S+') do
+      redis.call('DEL', K.link(token))
+    end
+    redis.call('HDEL', K.final_messages(id), id)
+  end
   redis.call('DEL', K.message(id))
 end
 for _, campaign in ipairs(redis.call('ZRANGE', K.campaigns(), 0, -1)) do

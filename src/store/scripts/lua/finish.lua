@@ -21,7 +21,7 @@ if outcome == 'sent' then
     touch(redis.call('HGET', key, 'to'), campaign, 'r', days)
   end
   if final then
-    finalize_message(key)
+    finalize_message(A.message_id)
   else
     redis.call('SET', K.sid(A.provider_id), A.message_id, 'EX', A.sid_ttl_secs)
   end
@@ -41,10 +41,10 @@ elseif outcome == 'opted_out' then
   if status and status ~= 'opted_out' then
     opt_out(to, status, 'carrier', A.error, A.message_id)
   end
-  finalize_message(key)
+  finalize_message(A.message_id)
 else
   redis.call('HSET', key, 'status', 'failed')
   campaign_count(key, 'failed')
-  finalize_message(key)
+  finalize_message(A.message_id)
 end
 return reply({ status = 'recorded' })

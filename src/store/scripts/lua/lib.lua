@@ -32,6 +32,7 @@ function K.outbox() return B .. 'outbox' end
 function K.delayed() return B .. 'outbox:delayed' end
 function K.dead() return B .. 'outbox:dead' end
 function K.message(id) return B .. 'msg:' .. id end
+function K.final_messages(id) return B .. 'msgs:' .. math.floor(tonumber(string.sub(id, 2)) / 100) end
 function K.sid(provider_id) return B .. 'sid:' .. provider_id end
 function K.inbound(provider_id) return B .. 'inbound:' .. provider_id end
 function K.rate(number) return B .. 'rate:' .. number end
@@ -242,45 +243,37 @@ local function enqueue(phone, kind, template, vars, ttl_secs, id, campaign)
   return id
 end
 
--- What a text's record keeps once its outcome is final (delivered, undelivered, failed,
--- suppressed): who, what, when and how it ended. The body and the variables it was rendered
--- from are most of its size and go. The record is written anew: Redis keeps a small hash in
--- its compact encoding, but never converts one back after a long value (the body) made it a
--- table. A dead-lettered text keeps everything, for a requeue.
-local FINAL_FIELDS = { 'id', 'to', 'kind', 'template', 'campaign', 'status', 'attempts',
-  'segments', 'created_ms', 'provider_id', 'sent_at', 'delivered_at', 'error_code' }
-local function finalize_message(key)
+-- Once a text's outcome is final (delivered, undelivered, failed, suppressed), its record
+-- moves into `msgs:<id / 100>` as one short value under its id, and its own key goes: a key
+-- per text costs more than the text's outcome. The value is positional ('|' never occurs in
+-- its parts), read back by outbox::FinalMessage:
+--   status|attempts|segments|created_ms|final_after_ms|kind|template|campaign|error_code|error|links
+-- where links are the tokens of the text's tracked links (an erasure still finds them). The
+-- body, its variables, the number and the provider's id are not kept. Values of at most 64
+-- bytes (the usual ones: final_after_ms is counted from created_ms) keep the hash in Redis's
+-- compact encoding. A dead-lettered text keeps its record, for a requeue.
+local function finalize_message(id)
+  local key = K.message(id)
   local ttl = redis.call('PTTL', key)
   if ttl == -2 then return end
-  local values = redis.call('HMGET', key, unpack(FINAL_FIELDS))
-  local fields = { 'final_at', NOW }
-  for i, name in ipairs(FINAL_FIELDS) do
-    if values[i] then
-      fields[#fields + 1] = name
-      fields[#fields + 1] = values[i]
-    end
-  end
-  local rest = redis.call('HMGET', key, 'error', 'vars')
-  if rest[1] then
-    fields[#fields + 1] = 'error'
-    fields[#fields + 1] = string.sub(rest[1], 1, 64)
-  end
-  -- The tokens of the text's tracked links, so that an erasure still finds them.
-  local ok, vars = pcall(cjson.decode, rest[2] or '')
+  local m = redis.call('HMGET', key, 'status', 'attempts', 'segments', 'created_ms', 'kind',
+    'template', 'campaign', 'error_code', 'error', 'vars')
+  local tokens = {}
+  local ok, vars = pcall(cjson.decode, m[10] or '')
   if ok and type(vars) == 'table' and type(vars.links) == 'table' then
-    local tokens = {}
     for _, short in ipairs(vars.links) do
       local token = string.match(short, '/l/([%w]+)$')
       if token then tokens[#tokens + 1] = token end
     end
-    if #tokens > 0 then
-      fields[#fields + 1] = 'links'
-      fields[#fields + 1] = table.concat(tokens, ' ')
-    end
   end
+  local error_text = string.gsub(string.sub(m[9] or '', 1, 40), '|', '/')
+  local created = tonumber(m[4] or '') or NOW_MS
+  local record = table.concat({ m[1] or '', m[2] or '0', m[3] or '', created, NOW_MS - created,
+    m[5] or '', m[6] or '', m[7] or '', m[8] or '', error_text, table.concat(tokens, ' ') }, '|')
+  local bucket = K.final_messages(id)
+  redis.call('HSET', bucket, id, record)
+  if ttl > 0 and redis.call('PTTL', bucket) < ttl then redis.call('PEXPIRE', bucket, ttl) end
   redis.call('DEL', key)
-  redis.call('HSET', key, unpack(fields))
-  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 end
 
 -- Counts `field` (sent, delivered, failed, suppressed, deferred...) on the campaign the text of

@@ -42,7 +42,7 @@ end
 if halted then
   redis.call('HSET', key, 'status', 'suppressed', 'updated_at', NOW, 'error', halted)
   campaign_count(key, 'suppressed')
-  finalize_message(key)
+  finalize_message(A.message_id)
   ack(A.entry)
   return reply({ status = 'suppressed', member_status = status or nil })
 end
@@ -50,7 +50,7 @@ if not allowed then
   campaign_count(key, 'suppressed')
   redis.call('HSET', key, 'status', 'suppressed', 'updated_at', NOW,
     'error', 'member status ' .. tostring(status))
-  finalize_message(key)
+  finalize_message(A.message_id)
   ack(A.entry)
   return reply({ status = 'suppressed', member_status = status or nil })
 end

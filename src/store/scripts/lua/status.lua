@@ -47,7 +47,7 @@ end
 if rank[new] >= 3 and current ~= 'sending' then
   -- Final: the record keeps its outcome, and no later callback needs the provider's id. (A
   -- callback can beat the sender's own record of the send: finish.lua finalizes then.)
-  finalize_message(key)
+  finalize_message(id)
   redis.call('DEL', K.sid(A.provider_id))
 end
 return reply({ status = 'updated' })
