@@ -1388,7 +1388,7 @@ fn key_class(rest: &str) -> &'static str {
         ["m", _, "replies", _] => "member reply cap",
         ["m", _, ..] => "member, other",
         ["receipt", "earn", ..] => "earn receipt",
-        ["msg", _] => "message record",
+        ["msg", _] | ["msgs", _] => "message record",
         ["sid", _] => "provider id",
         ["inbound", _] => "inbound claim",
         _ => "program-wide",
@@ -1524,7 +1524,9 @@ async fn memory_phase(redis_url: &str, provider_url: &str, arrivals: Arc<Mutex<V
         "durable part of a member   {durable:>6.0} B  (record, history, consent, locations, codes; target <= 600)"
     );
     println!("a retained receipt         {receipt:>6.0} B  (target <= 120)");
-    println!("a delivered text's record  {text:>6.0} B  (record and provider id; target <= 150)");
+    println!(
+        "a delivered text's record  {text:>6.0} B  (its record and provider-id lookup, if any; target <= 150)"
+    );
     println!(
         "everything, per member     {:>6.0} B",
         total as f64 / members
