@@ -217,7 +217,7 @@ pub async fn consent(
 #[utoipa::path(
     params(("id" = String, Path, pattern = "^[A-Za-z0-9]{1,32}$", description = "Message id (m123)")),
     responses(
-        (status = 200, body = Object, description = "id, to, kind, template, status, attempts, body, segments, provider_id, error..."),
+        (status = 200, body = Object, description = "id, to, kind, template, status, attempts, body, segments, provider_id, error...; once final (delivered, undelivered, failed, suppressed) only id, kind, template, campaign, status, attempts, segments, created_ms, delivered_at or final_at, error_code, error"),
         (status = 404, description = "not-found: no message with this id"),
     ),
     security(("api_key" = [])), tag = "admin"
