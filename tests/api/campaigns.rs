@@ -248,6 +248,15 @@ async fn segments_select_by_every_field_and_only_active_members() {
         1,
         "never visited counts"
     );
+    // A visit kept as versions before 2026-12 kept it, in a set of the member's own, counts.
+    let keys = loyalty_gateway::store::ProgramKeys::new(&app.prefix, &app.bloom().id);
+    let () = redis::cmd("SADD")
+        .arg(keys.locations("+14155550003"))
+        .arg("store-7")
+        .query_async(&mut app.redis().await)
+        .await
+        .unwrap();
+    assert_eq!(count(json!({ "locations": ["store-7"] })).await, 2);
 }
 
 #[tokio::test]

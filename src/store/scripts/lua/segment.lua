@@ -49,7 +49,10 @@ local function in_segment(phone, m, seg)
   if seg.locations then
     local visited = false
     for _, location in ipairs(seg.locations) do
-      if redis.call('SISMEMBER', K.locations(phone), location) == 1 then
+      -- A visit is a `loc:` field of the member (earn.lua); members whose visits were kept in
+      -- a set of their own before still have it.
+      if redis.call('HEXISTS', K.member(phone), 'loc:' .. location) == 1
+        or redis.call('SISMEMBER', K.locations(phone), location) == 1 then
         visited = true
         break
       end
