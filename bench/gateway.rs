@@ -145,6 +145,26 @@ format = "json"
     )
 }
 
+/// One earn at store-1 over HTTP with API key `key`: true when it was credited (or replayed).
+async fn post_earn(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    phone: &str,
+    amount: i64,
+    receipt: &str,
+) -> bool {
+    let body = serde_json::json!({ "phone": phone, "amount": amount,
+        "location": "store-1", "receipt": receipt });
+    client
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
 /// Earns of new receipts from CONCURRENCY clients, spread over `keys` (programs).
 async fn earn_phase(http: &reqwest::Client, base: &str, keys: &'static [(&str, &str)]) -> Stats {
     let client = http.clone();
@@ -156,15 +176,15 @@ async fn earn_phase(http: &reqwest::Client, base: &str, keys: &'static [(&str, &
         async move {
             let key = keys[(worker + i) % keys.len()].1;
             let phone = format!("+1415555{:04}", (worker * 131 + i) % 2000);
-            let body = serde_json::json!({ "phone": phone, "amount": 1250 + i as i64,
-                "location": "store-1", "receipt": format!("C-{run}-{worker}-{i}") });
-            client
-                .post(&url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            post_earn(
+                &client,
+                &url,
+                key,
+                &phone,
+                1250 + i as i64,
+                &format!("C-{run}-{worker}-{i}"),
+            )
+            .await
         }
     })
     .await
@@ -476,15 +496,15 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         let url = url.clone();
         async move {
             let phone = format!("+1415555{:04}", (worker * 131 + i) % 2000);
-            let body = serde_json::json!({ "phone": phone, "amount": 1250 + i as i64,
-                "location": "store-1", "receipt": format!("B-{worker}-{i}") });
-            client
-                .post(&url)
-                .bearer_auth(KEY)
-                .json(&body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            post_earn(
+                &client,
+                &url,
+                KEY,
+                &phone,
+                1250 + i as i64,
+                &format!("B-{worker}-{i}"),
+            )
+            .await
         }
     })
     .await;
@@ -506,15 +526,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         let url = url.clone();
         async move {
             let phone = format!("+1415556{:04}", (worker * 131 + i) % 2000);
-            let body = serde_json::json!({ "phone": phone, "amount": 1250,
-                "location": "store-1", "receipt": format!("N-{worker}-{i}") });
-            client
-                .post(&url)
-                .bearer_auth(KEY)
-                .json(&body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            post_earn(&client, &url, KEY, &phone, 1250, &format!("N-{worker}-{i}")).await
         }
     })
     .await;
@@ -530,15 +542,15 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         let client = client.clone();
         let url = url.clone();
         async move {
-            let body = serde_json::json!({ "phone": "+14155550100", "amount": 1250,
-                "location": "store-1", "receipt": format!("replay-{}", worker % 4) });
-            client
-                .post(&url)
-                .bearer_auth(KEY)
-                .json(&body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            post_earn(
+                &client,
+                &url,
+                KEY,
+                "+14155550100",
+                1250,
+                &format!("replay-{}", worker % 4),
+            )
+            .await
         }
     })
     .await;
@@ -1248,15 +1260,15 @@ async fn process_phase(redis_url: &str, provider_url: &str) {
             let url = format!("{base}/v1/earn");
             async move {
                 let phone = format!("+1415557{:04}", (worker * 131 + i) % 2000);
-                let body = serde_json::json!({ "phone": phone, "amount": 1250,
-                    "location": "store-1", "receipt": format!("P-{round}-{worker}-{i}") });
-                client
-                    .post(&url)
-                    .bearer_auth(KEY)
-                    .json(&body)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
+                post_earn(
+                    &client,
+                    &url,
+                    KEY,
+                    &phone,
+                    1250,
+                    &format!("P-{round}-{worker}-{i}"),
+                )
+                .await
             }
         })
     };
