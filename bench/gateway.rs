@@ -308,13 +308,18 @@ where
     stats
 }
 
-/// Microseconds Redis spent per call of `command` since the statistics were last reset.
-async fn usec_per_call(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> f64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
+/// One section of Redis's `INFO`.
+async fn redis_info(conn: &mut redis::aio::MultiplexedConnection, section: &str) -> String {
+    redis::cmd("INFO")
+        .arg(section)
         .query_async(conn)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Microseconds Redis spent per call of `command` since the statistics were last reset.
+async fn usec_per_call(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> f64 {
+    let info = redis_info(conn, "commandstats").await;
     info.lines()
         .find(|l| l.starts_with(&format!("cmdstat_{command}:")))
         .and_then(|l| l.split("usec_per_call=").nth(1))
@@ -326,11 +331,7 @@ async fn usec_per_call(conn: &mut redis::aio::MultiplexedConnection, command: &s
 /// Calls of every command but the script calls themselves (and the statistics reads): what
 /// the scripts ran inside, since the server started.
 async fn commands_inside_scripts(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(conn)
-        .await
-        .unwrap();
+    let info = redis_info(conn, "commandstats").await;
     info.lines()
         .filter_map(|l| l.strip_prefix("cmdstat_"))
         .filter(|l| {
@@ -352,11 +353,7 @@ async fn commands_inside_scripts(conn: &mut redis::aio::MultiplexedConnection) -
 }
 
 async fn command_calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(conn)
-        .await
-        .unwrap();
+    let info = redis_info(conn, "commandstats").await;
     info.lines()
         .find(|l| l.starts_with(&format!("cmdstat_{command}:")))
         .and_then(|l| l.split("calls=").nth(1))
@@ -1163,11 +1160,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 async fn redis_pid(conn: &mut redis::aio::MultiplexedConnection) -> u32 {
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(conn)
-        .await
-        .unwrap();
+    let info = redis_info(conn, "server").await;
     info.lines()
         .find_map(|l| l.strip_prefix("process_id:"))
         .and_then(|v| v.trim().parse().ok())
@@ -1344,11 +1337,7 @@ async fn process_phase(redis_url: &str, provider_url: &str) {
         "us",
         Some(("CPU per earn, redis-server", per_earn(redis_cpu))),
     );
-    let info_stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let info_stats = redis_info(&mut conn, "commandstats").await;
     let (mut calls, mut usec) = (0u64, 0u64);
     for line in info_stats.lines().filter(|l| l.starts_with("cmdstat_")) {
         let field = |name: &str| -> u64 {

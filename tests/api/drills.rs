@@ -10,6 +10,7 @@ use loyalty_gateway::embedded::{free_port, RedisServer};
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::outage::{eventually, readyz};
 
 async fn assert_ledger_adds_up(app: &TestApp) {
     let report = loyalty_gateway::verify::verify(&app.state.store, &app.prefix, &app.bloom())
@@ -22,23 +23,12 @@ async fn assert_ledger_adds_up(app: &TestApp) {
     );
 }
 
-/// Polls `ready` until it answers 200, for at most 20 s.
+/// Waits until the service answers `/readyz` again after a fault.
 async fn until_ready(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        if status == 200 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the service did not recover");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        eventually(|| async { readyz(app).await == 200 }).await,
+        "the service did not recover"
+    );
 }
 
 /// The receipts of `phone`'s earn entries, from its history.

@@ -8,7 +8,7 @@ use crate::helpers::*;
 
 /// Retries `check` until it holds, for at most ten seconds: waiting for a reconnect that the
 /// test cannot observe directly.
-async fn eventually<F, Fut>(mut check: F) -> bool
+pub async fn eventually<F, Fut>(mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -81,7 +81,7 @@ async fn redis_command(url: &str, cmd: &redis::Cmd) -> redis::RedisResult<redis:
     cmd.query_async(&mut conn).await
 }
 
-async fn readyz(app: &TestApp) -> u16 {
+pub async fn readyz(app: &TestApp) -> u16 {
     app.client
         .get(app.url("/readyz"))
         .send()
