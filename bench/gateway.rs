@@ -1388,11 +1388,84 @@ fn key_class(rest: &str) -> &'static str {
         ["m", _, "messages"] => "member message list",
         ["m", _, "replies", _] => "member reply cap",
         ["m", _, ..] => "member, other",
-        ["receipt", "earn", ..] => "earn receipt",
+        ["receipt", "earn", ..] | ["receipts", ..] => "earn receipt",
         ["msg", _] | ["msgs", _] => "message record",
         ["sid", _] => "provider id",
         ["inbound", _] => "inbound claim",
         _ => "program-wide",
+    }
+}
+
+/// Prints one member's keys as stored, with their `MEMORY USAGE`: what the bytes are.
+async fn print_sample_member(
+    conn: &mut redis::aio::MultiplexedConnection,
+    base: &str,
+    phone: &loyalty_gateway::domain::PhoneNumber,
+) {
+    let pattern = format!("{base}m:{}*", phone.as_str());
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(conn)
+        .await
+        .unwrap();
+    println!();
+    println!("one member's keys, as stored:");
+    for key in keys
+        .iter()
+        .chain(std::iter::once(&format!("{base}receipts")))
+    {
+        let size: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(conn)
+            .await
+            .unwrap();
+        let kind: String = redis::cmd("TYPE").arg(key).query_async(conn).await.unwrap();
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key)
+            .query_async(conn)
+            .await
+            .unwrap_or_default();
+        let value: redis::Value = match kind.as_str() {
+            "hash" => redis::cmd("HGETALL")
+                .arg(key)
+                .query_async(conn)
+                .await
+                .unwrap(),
+            "list" => redis::cmd("LRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .query_async(conn)
+                .await
+                .unwrap(),
+            "set" => redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async(conn)
+                .await
+                .unwrap(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(conn)
+                .await
+                .unwrap(),
+            _ => redis::cmd("GET")
+                .arg(key)
+                .query_async(conn)
+                .await
+                .unwrap_or(redis::Value::Nil),
+        };
+        println!(
+            "  {} ({kind}, {encoding}, {} B): {value:?}",
+            key.strip_prefix(base).unwrap_or(key),
+            size.unwrap_or(0)
+        );
     }
 }
 
@@ -1485,6 +1558,7 @@ async fn memory_phase(redis_url: &str, provider_url: &str, arrivals: Arc<Mutex<V
             break;
         }
     }
+    print_sample_member(&mut conn, &base, &phone(0)).await;
     let members = MEMORY_MEMBERS as f64;
     let receipts = (MEMORY_MEMBERS * MEMORY_PURCHASES) as f64;
     println!();

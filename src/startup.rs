@@ -194,6 +194,7 @@ impl Application {
             let shutdown = self.shutdown.clone();
             let scheduler = campaigns::run_scheduler(
                 self.state.campaigns.clone(),
+                self.state.ledger.clone(),
                 self.state.programs.clone(),
                 shutdown.clone(),
             );

@@ -23,7 +23,8 @@ use crate::domain::{
 };
 use crate::store::scripts::ledger::{
     Adjust, AdjustReply, Consent, ConsentReply, Earn, Erase, EraseReply, Member, MemberReply,
-    Receipted, Redeem, RedeemReply, Reverse, ReverseReply, RewardTerms, Void, VoidReply,
+    Receipted, Redeem, RedeemReply, Reverse, ReverseReply, RewardTerms, SweepReceipts,
+    SweepReceiptsReply, Void, VoidReply,
 };
 pub use crate::store::scripts::ledger::{
     EarnResult, IssuedCode, MemberRecord, MemberStatus, MemberSummary, RedeemResult, Redeemed,
@@ -550,5 +551,22 @@ impl Ledger {
             EraseReply::Erased => Ok(()),
             EraseReply::MemberNotFound => Err(LedgerError::MemberNotFound),
         }
+    }
+
+    /// Takes the next step of today's pass over the program's earn receipts, forgetting those
+    /// past `ledger.receipt_retention_days` (`receipt_sweep.lua`). Returns how many it forgot
+    /// and whether today's pass is complete.
+    pub async fn sweep_receipts(
+        &self,
+        program: &Program,
+        buckets: u32,
+    ) -> Result<(u64, bool), StoreError> {
+        Ok(
+            match self.call(program, &SweepReceipts { buckets }).await? {
+                SweepReceiptsReply::Idle => (0, true),
+                SweepReceiptsReply::Partial { removed } => (removed, false),
+                SweepReceiptsReply::Done { removed } => (removed, true),
+            },
+        )
     }
 }

@@ -18,7 +18,9 @@
 //! | `m:<e164>:replies:<hour>`             | `replies`        | string | replies caused this hour (the reply cap)   |
 //! | `m:<e164>:inrate`                     | `inbound_rate`   | string | the number's inbound schedule (GCRA TAT, ms) |
 //! | `members`                             | `members`        | zset   | every member, scored by join time (ms)     |
-//! | `receipt:earn:<location>:<receipt>`   | `earn_receipt`   | hash   | idempotency, what it earned, its refunds   |
+//! | `receipts`                            | `receipt_index`  | hash   | the earn receipt buckets' size (linear hashing) and sweep |
+//! | `receipts:<n>`                        | `receipt_bucket` | hash   | earn receipts, `<location>:<receipt>` → what it earned (binary) |
+//! | `receipt:earn:<location>:<receipt>`   | `earn_receipt`   | hash   | an earn receipt that left its bucket: refunded, too long, erased |
 //! | `receipt:redeem:<location>:<receipt>` | `redeem_receipt` | hash   | idempotency of a redemption, its void      |
 //! | `code:<code>`                         | `code`           | hash   | a reward code: owner, reward, status       |
 //! | `outbox`                              | `outbox`         | stream | ids of messages to send (consumer group)   |
@@ -117,6 +119,14 @@ impl ProgramKeys {
 
     pub fn earn_receipt(&self, location: &str, receipt: &str) -> String {
         self.key(format_args!("receipt:earn:{location}:{receipt}"))
+    }
+
+    pub fn receipt_index(&self) -> String {
+        self.key(format_args!("receipts"))
+    }
+
+    pub fn receipt_bucket(&self, n: u64) -> String {
+        self.key(format_args!("receipts:{n}"))
     }
 
     pub fn redeem_receipt(&self, location: &str, receipt: &str) -> String {

@@ -67,6 +67,15 @@ async fn flows_of(
     let refund =
         json!({ "location": location, "receipt": "E-1", "amount": 1000, "refund_id": "A" });
     assert_eq!(app.post("/v1/reverse", key, &refund).await.status(), 200);
+    // A plain purchase: its receipt goes into a bucket, and a replay finds it there.
+    let plain = json!({ "phone": phone, "amount": 100, "location": location, "receipt": "E-2" });
+    assert_eq!(app.post("/v1/earn", key, &plain).await.status(), 200);
+    let replayed = app.post("/v1/earn", key, &plain).await;
+    assert_eq!(
+        replayed.headers()["idempotent-replayed"],
+        "true",
+        "{program}"
+    );
     for body in [
         "JOIN",
         "BAL",
@@ -97,6 +106,8 @@ async fn flows_of(
     .await
     .unwrap();
     assert!(sent >= 8, "{} sent {sent}", program.id);
+    let swept = app.state.ledger.sweep_receipts(&program, 16).await.unwrap();
+    assert_eq!(swept, (0, true), "{}", program.id);
     let member = loyalty_gateway::domain::PhoneNumber::parse_e164(phone).unwrap();
     let messages = app
         .state

@@ -20,6 +20,7 @@ mod members;
 mod operations;
 mod outage;
 mod outbound;
+mod receipts;
 mod redeem;
 mod referrals;
 mod reverse;

@@ -351,3 +351,28 @@ pub enum ConsentReply {
 }
 
 script_call!(Consent<'_>, "consent", ConsentReply, "consent.lua");
+
+/// receipt_sweep.lua: part of the day's pass that forgets earn receipts past their retention.
+#[derive(Serialize)]
+pub struct SweepReceipts {
+    /// Buckets to read in this call.
+    pub buckets: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SweepReceiptsReply {
+    /// Today's pass was already complete.
+    Idle,
+    /// The pass went on and is not complete.
+    Partial { removed: u64 },
+    /// The pass is complete.
+    Done { removed: u64 },
+}
+
+script_call!(
+    SweepReceipts,
+    "receipt_sweep",
+    SweepReceiptsReply,
+    "receipt_sweep.lua"
+);

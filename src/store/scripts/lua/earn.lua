@@ -1,23 +1,17 @@
 -- POS earn: credit a purchase, auto-issue rewards, enqueue the receipt text; idempotent on
 -- (location, receipt). Arguments: store::scripts::Earn.
-local rkey = K.earn_receipt(A.location, A.receipt)
-
--- The receipt keeps what the answer is made of rather than the answer: a replay rebuilds it.
--- Every value is short, so Redis keeps the hash in its compact encoding (a receipt is kept for
--- ledger.receipt_retention_days, one per purchase: most of a program's memory otherwise).
--- The fingerprint's first 128 bits tell a replay from a conflict.
-local FP_CHARS = 32
-local RECEIPT_FIELDS = { 'fp', 'response', 'phone', 'points', 'bal', 'life', 'tier', 'st',
-  'bonus', 'issued' }
-local r = redis.call('HMGET', rkey, unpack(RECEIPT_FIELDS))
-if r[1] then
-  if r[1] ~= string.sub(A.fingerprint, 1, #r[1]) then return reply({ status = 'conflict' }) end
+-- The receipt keeps what the answer is made of rather than the answer: a replay rebuilds it
+-- (lib.lua's Receipts says where it is kept). The fingerprint's first 64 bits tell a replay
+-- from a conflict.
+local r = Receipts.find(A.location, A.receipt)
+if r then
+  if r.fp ~= string.sub(A.fingerprint, 1, #r.fp) then return reply({ status = 'conflict' }) end
   -- Receipts written before answers were rebuilt hold theirs whole.
-  if r[2] then return reply_stored('replay', 'result', r[2]) end
-  return reply_stored('replay', 'result', cjson.encode({ phone = r[3],
-    points = tonumber(r[4]), balance = tonumber(r[5]), lifetime_points = tonumber(r[6]),
-    tier = r[7] or '', status = r[8], bonus_multiplier = tonumber(r[9]),
-    rewards_issued = r[10] and cjson.decode(r[10]) or {} }))
+  if r.response then return reply_stored('replay', 'result', r.response) end
+  return reply_stored('replay', 'result', cjson.encode({ phone = r.phone,
+    points = r.points, balance = r.bal, lifetime_points = r.life,
+    tier = r.tier or tier_name(r.life), status = r.st, bonus_multiplier = tonumber(r.bonus),
+    rewards_issued = r.issued and cjson.decode(r.issued) or {} }))
 end
 
 local phone = A.phone
@@ -160,16 +154,8 @@ local result = member_summary(phone)
 result.points = points
 result.bonus_multiplier = bonus_multiplier
 result.rewards_issued = issued
-local receipt = { 'fp', string.sub(A.fingerprint, 1, FP_CHARS), 'phone', phone,
-  'points', points, 'amount', A.amount, 'bal', result.balance, 'life', result.lifetime_points,
-  'tier', result.tier, 'st', result.status }
-local function add(name, value)
-  receipt[#receipt + 1] = name
-  receipt[#receipt + 1] = value
-end
-if lot then add('lot', lot) end
-if bonus_multiplier then add('bonus', bonus_multiplier) end
-if #issued > 0 then add('issued', cjson.encode(issued)) end
-redis.call('HSET', rkey, unpack(receipt))
-redis.call('EXPIRE', rkey, A.receipt_ttl_secs)
+Receipts.store(A.location, A.receipt, { fp = string.sub(A.fingerprint, 1, 16), phone = phone,
+  points = points, amount = A.amount, bal = result.balance, life = result.lifetime_points,
+  tier = result.tier, st = result.status, lot = lot, bonus = bonus_multiplier,
+  issued = #issued > 0 and cjson.encode(issued) or nil }, A.receipt_ttl_secs)
 return reply_stored('ok', 'result', cjson.encode(result))

@@ -16,7 +16,7 @@ if m[3] then redis.call('DEL', K.referral(m[3])) end
 
 -- A stored receipt's answers (the first response, each refund's, a void's) without the number.
 local function scrub_receipt(rkey)
-  if redis.call('EXISTS', rkey) == 0 then return end
+  if not rkey or redis.call('EXISTS', rkey) == 0 then return end
   local flat = redis.call('HGETALL', rkey)
   for i = 1, #flat, 2 do
     local field, value = flat[i], flat[i + 1]
@@ -40,7 +40,8 @@ for _, id in ipairs(redis.call('LRANGE', K.messages(phone), 0, -1)) do messages[
 for _, raw in ipairs(redis.call('LRANGE', K.ledger(phone), 0, -1)) do
   local e = cjson.decode(raw)
   if type(e.receipt) == 'string' and type(e.location) == 'string' then
-    scrub_receipt(K.earn_receipt(e.location, e.receipt))
+    -- An earn receipt leaves its bucket (lib.lua's Receipts) to be changed.
+    scrub_receipt(Receipts.own(e.location, e.receipt))
     scrub_receipt(K.redeem_receipt(e.location, e.receipt))
   end
   if type(e.code) == 'string' then redis.call('DEL', K.code(e.code)) end

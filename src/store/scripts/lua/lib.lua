@@ -26,6 +26,8 @@ function K.replies(phone, hour) return B .. 'm:' .. phone .. ':replies:' .. hour
 function K.inbound_rate(phone) return B .. 'm:' .. phone .. ':inrate' end
 function K.members() return B .. 'members' end
 function K.earn_receipt(location, receipt) return B .. 'receipt:earn:' .. location .. ':' .. receipt end
+function K.receipt_index() return B .. 'receipts' end
+function K.receipt_bucket(n) return B .. 'receipts:' .. n end
 function K.redeem_receipt(location, receipt) return B .. 'receipt:redeem:' .. location .. ':' .. receipt end
 function K.code(code) return B .. 'code:' .. code end
 function K.outbox() return B .. 'outbox' end
@@ -587,4 +589,153 @@ local function member_summary(phone)
   local m = redis.call('HMGET', K.member(phone), 'balance', 'lifetime', 'tier', 'status')
   return { phone = phone, balance = tonumber(m[1]), lifetime_points = tonumber(m[2]),
     tier = m[3] or '', status = m[4] }
+end
+
+-- Earn receipts, one per purchase and kept ledger.receipt_retention_days: most of a program's
+-- memory if each had a key of its own. So a receipt is a field of a bucket hash instead,
+-- `receipts:<n>`, "<location>:<receipt>" -> a fixed-width binary value (layout below), small
+-- enough that every bucket stays in Redis's compact listpack encoding.
+--
+-- The buckets grow with the program by linear hashing: `receipts` holds `level` and `split`,
+-- and a field's bucket is h mod 2^level, or h mod 2^(level+1) for the buckets below `split`
+-- (those already split), h being the first 32 bits of the field's SHA-1. When the receipts
+-- outnumber RECEIPT_LOAD per bucket, bucket `split` splits: its fields that belong to
+-- split + 2^level under the next level move there. A lookup is one HMGET and one HGET,
+-- whatever the program's size; a split moves about RECEIPT_LOAD fields, once per RECEIPT_LOAD
+-- writes. (Redis keeps a hash compact up to 128 fields of at most 64 bytes.)
+--
+-- A value carries the day its receipt may be forgotten; `receipt_sweep.lua` deletes those
+-- once a day. A receipt that does not fit (a long receipt number, rewards issued, a win-back
+-- bonus, figures beyond 32 bits) keeps a key of its own, `receipt:earn:<location>:<receipt>`,
+-- with an EXPIRE, as do receipts that were refunded or whose member was erased: those move out
+-- of their bucket first (Receipts.own). Receipts written before buckets existed are own keys.
+local Receipts = {
+  LOAD = 48,
+  -- until day (days since 1970), fingerprint (64 bits), points, amount, balance after,
+  -- lifetime after, lot (the earn's history entry number), status; then the phone number.
+  -- The tier is not stored: it is the tier of `life` (checked when stored).
+  LAYOUT = '<HI4I4i4i4i4i4I4B',
+  STATUSES = { 'active', 'pending', 'opted_out' },
+}
+
+function Receipts.hash(field) return tonumber(string.sub(redis.sha1hex(field), 1, 8), 16) end
+
+-- The bucket of `field`, and the table's level and split.
+function Receipts.bucket(field)
+  local meta = redis.call('HMGET', K.receipt_index(), 'level', 'split')
+  local level, split = tonumber(meta[1] or '0'), tonumber(meta[2] or '0')
+  local n = 2 ^ level
+  local b = Receipts.hash(field) % n
+  if b < split then b = Receipts.hash(field) % (2 * n) end
+  return K.receipt_bucket(b), level, split
+end
+
+-- The bucket value of a receipt `r` (fields as an own key holds them), or nil if it does not
+-- fit.
+function Receipts.fits_i32(x)
+  return type(x) == 'number' and x >= -2147483648 and x <= 2147483647
+end
+
+function Receipts.encode(r, until_day)
+  if r.bonus or r.issued or #r.phone > 16 or r.tier ~= tier_name(r.life) then return nil end
+  local st
+  for i, name in ipairs(Receipts.STATUSES) do if name == r.st then st = i end end
+  local lot = r.lot and tonumber(string.sub(r.lot, 2)) or 0
+  local fits = Receipts.fits_i32
+  if not (st and fits(r.points) and fits(r.amount) and fits(r.bal) and fits(r.life) and lot and lot >= 0 and lot < 4294967296
+      and string.match(r.fp, '^%x+$') and #r.fp >= 16) then
+    return nil
+  end
+  return struct.pack(Receipts.LAYOUT, until_day, tonumber(string.sub(r.fp, 1, 8), 16),
+    tonumber(string.sub(r.fp, 9, 16), 16), r.points, r.amount, r.bal, r.life, lot, st) .. r.phone
+end
+
+function Receipts.decode(value)
+  local until_day, fp_hi, fp_lo, points, amount, bal, life, lot, st, rest =
+    struct.unpack(Receipts.LAYOUT, value)
+  return {
+    fp = string.format('%08x%08x', fp_hi, fp_lo), phone = string.sub(value, rest),
+    -- Scripts without the program's rules (an erasure) leave the tier out; a replay adds it.
+    points = points, amount = amount, bal = bal, life = life, tier = P and tier_name(life),
+    st = Receipts.STATUSES[st], lot = lot > 0 and ('e' .. lot) or nil,
+  }, until_day
+end
+
+-- The receipt of (location, receipt), its fields by name (as an own key holds them), or nil.
+function Receipts.find(location, receipt)
+  local own = redis.call('HGETALL', K.earn_receipt(location, receipt))
+  if #own > 0 then
+    local r = {}
+    for i = 1, #own, 2 do r[own[i]] = own[i + 1] end
+    for _, name in ipairs({ 'points', 'amount', 'bal', 'life' }) do r[name] = tonumber(r[name]) end
+    return r
+  end
+  local field = location .. ':' .. receipt
+  if #field > 64 then return nil end
+  local value = redis.call('HGET', Receipts.bucket(field), field)
+  return value and (Receipts.decode(value)) or nil
+end
+
+-- Stores a new receipt `r`: in its bucket if it fits, else as its own key.
+function Receipts.store(location, receipt, r, ttl_secs)
+  local until_day = math.floor((NOW_MS / 1000 + ttl_secs) / 86400) + 1
+  local field = location .. ':' .. receipt
+  local value = #field <= 64 and Receipts.encode(r, until_day)
+  if not value then
+    local rkey = K.earn_receipt(location, receipt)
+    local flat = {}
+    for name, v in pairs(r) do
+      flat[#flat + 1] = name
+      flat[#flat + 1] = v
+    end
+    redis.call('HSET', rkey, unpack(flat))
+    redis.call('EXPIRE', rkey, ttl_secs)
+    return
+  end
+  local key, level, split = Receipts.bucket(field)
+  if redis.call('HSET', key, field, value) == 0 then return end
+  local index = K.receipt_index()
+  local count = redis.call('HINCRBY', index, 'count', 1)
+  local n = 2 ^ level
+  if count <= Receipts.LOAD * (n + split) then return end
+  local from, to = K.receipt_bucket(split), K.receipt_bucket(split + n)
+  local flat, moved, names = redis.call('HGETALL', from), {}, {}
+  for i = 1, #flat, 2 do
+    if Receipts.hash(flat[i]) % (2 * n) ~= split then
+      moved[#moved + 1] = flat[i]
+      moved[#moved + 1] = flat[i + 1]
+      names[#names + 1] = flat[i]
+    end
+  end
+  if #names > 0 then
+    redis.call('HSET', to, unpack(moved))
+    redis.call('HDEL', from, unpack(names))
+  end
+  split = split + 1
+  if split == n then level, split = level + 1, 0 end
+  redis.call('HSET', index, 'level', level, 'split', split)
+end
+
+-- Moves the receipt of (location, receipt) out of its bucket into a key of its own (kept until
+-- the same day), so fields can be added to it (refunds) or changed (an erasure). Returns the
+-- key, or nil if there is no such receipt.
+function Receipts.own(location, receipt)
+  local rkey = K.earn_receipt(location, receipt)
+  if redis.call('EXISTS', rkey) == 1 then return rkey end
+  local field = location .. ':' .. receipt
+  if #field > 64 then return nil end
+  local bucket = Receipts.bucket(field)
+  local value = redis.call('HGET', bucket, field)
+  if not value then return nil end
+  local r, until_day = Receipts.decode(value)
+  local flat = {}
+  for name, v in pairs(r) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = v
+  end
+  redis.call('HSET', rkey, unpack(flat))
+  redis.call('EXPIREAT', rkey, math.max(until_day * 86400, math.floor(NOW_MS / 1000) + 1))
+  redis.call('HDEL', bucket, field)
+  redis.call('HINCRBY', K.receipt_index(), 'count', -1)
+  return rkey
 end

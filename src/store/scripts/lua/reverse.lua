@@ -2,7 +2,9 @@
 -- share of a partial refund. Each refund is keyed (refund_id, or 'rest' for "the rest"), so a
 -- replay of one refund changes nothing. The balance may go below zero here and only here (the
 -- points may already be spent). Arguments: store::scripts::Reverse.
-local rkey = K.earn_receipt(A.location, A.receipt)
+-- A refunded receipt keeps its refunds in a key of its own (lib.lua's Receipts).
+local rkey = Receipts.own(A.location, A.receipt)
+if not rkey then return reply({ status = 'not_found' }) end
 local refund_field = 'refund:' .. A.refund_id
 local rec = redis.call('HMGET', rkey, 'phone', 'points', 'amount', 'refunded', 'reversed',
   refund_field, 'lot')
