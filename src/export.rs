@@ -2,6 +2,7 @@
 //! records or another system. Members are read a page at a time in join order, each page in one
 //! pipelined round trip, so a program of any size streams through in constant memory.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use crate::domain::Program;
@@ -10,18 +11,35 @@ use crate::store::{ProgramKeys, Store};
 /// Members read per round trip.
 const PAGE: isize = 500;
 
-/// The member fields written, in order, with their stored names.
-const MEMBER_COLUMNS: [(&str, &str); 10] = [
-    ("phone", "phone"),
-    ("first_name", "first_name"),
-    ("status", "status"),
-    ("balance", "balance"),
-    ("lifetime_points", "lifetime"),
-    ("tier", "tier"),
-    ("visits", "visits"),
-    ("locale", "locale"),
-    ("joined_at", "joined_at"),
-    ("last_visit_at", "last_visit_at"),
+/// The member fields written, in order.
+const MEMBER_COLUMNS: [&str; 10] = [
+    "phone",
+    "first_name",
+    "status",
+    "balance",
+    "lifetime_points",
+    "tier",
+    "visits",
+    "locale",
+    "joined_at",
+    "last_visit_at",
+];
+
+/// The member hash fields read for a row: the columns after `phone` as stored (lifetime points
+/// are `lifetime`), then the millisecond times members since the compact record keep instead
+/// of `joined_at` and `last_visit_at`.
+const STORED_FIELDS: [&str; 11] = [
+    "first_name",
+    "status",
+    "balance",
+    "lifetime",
+    "tier",
+    "visits",
+    "locale",
+    "joined_at",
+    "last_visit_at",
+    "joined_ms",
+    "last_visit_ms",
 ];
 
 /// What an export wrote.
@@ -53,7 +71,7 @@ pub async fn members(
 ) -> anyhow::Result<Exported> {
     let keys = ProgramKeys::new(prefix, &program.id);
     let mut csv = csv::Writer::from_writer(out);
-    csv.write_record(MEMBER_COLUMNS.map(|(name, _)| name))?;
+    csv.write_record(MEMBER_COLUMNS)?;
     let mut exported = Exported::default();
     let mut start = 0;
     loop {
@@ -65,11 +83,24 @@ pub async fn members(
         for phone in &phones {
             pipe.cmd("HMGET")
                 .arg(keys.member(phone))
-                .arg(&MEMBER_COLUMNS.map(|(_, stored)| stored)[..]);
+                .arg(&STORED_FIELDS[..]);
         }
         let rows: Vec<Vec<Option<String>>> = store.pipeline(&pipe).await?;
-        for row in rows {
-            csv.write_record(row.iter().map(|v| v.as_deref().unwrap_or("")))?;
+        for (phone, mut row) in phones.iter().zip(rows) {
+            let last_visit_ms = row.pop().flatten();
+            let joined_ms = row.pop().flatten();
+            let time = |text: &mut Option<String>, ms: Option<String>| {
+                if text.is_none() {
+                    *text = ms
+                        .and_then(|ms| ms.parse().ok())
+                        .map(crate::clock::rfc3339_from_ms);
+                }
+            };
+            time(&mut row[7], joined_ms);
+            time(&mut row[8], last_visit_ms);
+            let fields = std::iter::once(phone.as_str())
+                .chain(row.iter().map(|v| v.as_deref().unwrap_or("")));
+            csv.write_record(fields)?;
             exported.members += 1;
         }
         start += PAGE;
@@ -96,14 +127,18 @@ pub async fn history(
         }
         let mut pipe = redis::pipe();
         for phone in &phones {
-            pipe.lrange(keys.ledger(phone), 0, -1);
+            pipe.hgetall(keys.member(phone))
+                .lrange(keys.ledger(phone), 0, -1);
         }
-        let ledgers: Vec<Vec<String>> = store.pipeline(&pipe).await?;
-        for (phone, entries) in phones.iter().zip(ledgers) {
+        type Stored = (HashMap<String, Vec<u8>>, Vec<Vec<u8>>);
+        let stored: Vec<Stored> = store.pipeline(&pipe).await?;
+        for (phone, (member, archive)) in phones.iter().zip(stored) {
             exported.members += 1;
-            for raw in entries.iter().rev() {
-                let mut entry: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(raw)?;
+            for entry in crate::ledger::history::entries(&member, &archive)
+                .into_iter()
+                .rev()
+            {
+                let mut entry = entry?;
                 entry.insert("phone".into(), phone.as_str().into());
                 serde_json::to_writer(&mut out, &entry)?;
                 out.write_all(b"\n")?;

@@ -93,8 +93,8 @@ pub async fn verify(store: &Store, prefix: &str, program: &Program) -> anyhow::R
                 .smembers(keys.codes(phone));
         }
         type Member = (
-            HashMap<String, String>,
-            Vec<String>,
+            HashMap<String, Vec<u8>>,
+            Vec<Vec<u8>>,
             Vec<String>,
             Vec<String>,
         );
@@ -103,28 +103,37 @@ pub async fn verify(store: &Store, prefix: &str, program: &Program) -> anyhow::R
         let mut code_owners = Vec::new();
         for (phone, (member, ledger, lots, codes)) in phones.iter().zip(read) {
             report.members += 1;
-            report.entries += ledger.len() as u64;
+            let history = crate::ledger::history::entries(&member, &ledger);
+            report.entries += history.len() as u64;
             let mut found = |problem: String| {
                 report.discrepancies.push(Discrepancy {
                     member: Some(for_operator(phone)),
                     problem,
                 })
             };
-            let number = |field: &str| member.get(field).and_then(|v| v.parse::<i64>().ok());
+            let text = |field: &str| {
+                member
+                    .get(field)
+                    .and_then(|v| String::from_utf8(v.clone()).ok())
+            };
+            let number = |field: &str| text(field).and_then(|v| v.parse::<i64>().ok());
             let (Some(balance), Some(lifetime)) = (number("balance"), number("lifetime")) else {
                 found("in the member list but has no member record".into());
                 continue;
             };
-            let status = member.get("status").cloned().unwrap_or_default();
+            let status = text("status").unwrap_or_default();
             *recount.members.entry(status).or_default() += 1;
             recount.balances += balance;
             // History is newest first: replay it oldest first.
             let mut running = 0i64;
             let mut lifetime_recount = 0i64;
-            for raw in ledger.iter().rev() {
-                let Ok(entry) = serde_json::from_str::<Value>(raw) else {
-                    found(format!("a history entry is not JSON: {raw:?}"));
-                    continue;
+            for entry in history.into_iter().rev() {
+                let entry = match entry {
+                    Ok(entry) => Value::Object(entry),
+                    Err(e) => {
+                        found(e.to_string());
+                        continue;
+                    }
                 };
                 let points = entry["points"].as_i64().unwrap_or(0);
                 let kind = entry["type"].as_str().unwrap_or("");

@@ -13,6 +13,10 @@
 //! a [`LedgerError::ReceiptConflict`]. The check and the write happen inside one script, so fifty
 //! concurrent duplicates still credit once.
 
+pub mod history;
+
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -423,25 +427,25 @@ impl Ledger {
     ) -> Result<Vec<LedgerEntry>, LedgerError> {
         let keys = self.keys(program);
         let stop = limit.saturating_sub(1) as isize;
-        let raw: Vec<String> = self
-            .store
-            .command(
-                redis::cmd("LRANGE")
-                    .arg(keys.ledger(phone.as_str()))
-                    .arg(0)
-                    .arg(stop),
-            )
-            .await?;
-        let mut entries: Vec<LedgerEntry> = raw
-            .iter()
-            .map(|entry| serde_json::from_str(entry))
-            .collect::<Result<_, _>>()
-            .map_err(|source| {
-                StoreError::Unexpected(crate::store::Cause::Reply {
-                    script: "history",
-                    source,
-                })
-            })?;
+        let mut pipe = redis::pipe();
+        pipe.hgetall(keys.member(phone.as_str()))
+            .lrange(keys.ledger(phone.as_str()), 0, stop);
+        let (member, archive): (HashMap<String, Vec<u8>>, Vec<Vec<u8>>) =
+            self.store.pipeline(&pipe).await?;
+        let unreadable = |problem: String| {
+            StoreError::Unexpected(crate::store::Cause::Invalid {
+                what: "a history entry",
+                problem,
+            })
+        };
+        let mut entries = history::entries(&member, &archive)
+            .into_iter()
+            .take(limit)
+            .map(|entry| {
+                let entry = entry.map_err(|e| unreadable(e.to_string()))?;
+                serde_json::from_value(entry.into()).map_err(|e| unreadable(e.to_string()))
+            })
+            .collect::<Result<Vec<LedgerEntry>, _>>()?;
         self.attach_message_status(&keys, &mut entries).await?;
         Ok(entries)
     }

@@ -9,11 +9,11 @@
 //!
 //! | key (after the base)                  | helper           | type   | holds                                      |
 //! |---------------------------------------|------------------|--------|--------------------------------------------|
-//! | `m:<e164>`                            | `member`         | hash   | member: status, balance, lifetime, tier... |
-//! | `m:<e164>:ledger`                     | `ledger`         | list   | append-only history, newest first (JSON)   |
+//! | `m:<e164>`                            | `member`         | hash   | member: status, balance, lifetime, tier..., its newest history entries (fields named by number) and consent record (`consent`), packed (lib.lua's `Compact`) |
+//! | `m:<e164>:ledger`                     | `ledger`         | list   | older history, newest first (packed; JSON before the packed format) |
 //! | `m:<e164>:codes`                      | `codes`          | set    | the member's unused reward codes           |
 //! | `m:<e164>:locations`                  | `locations`      | set    | locations visited, as kept before they became the member hash's `loc:<id>` fields |
-//! | `m:<e164>:consent`                    | `consent`        | list   | opt-in/opt-out records, newest first       |
+//! | `m:<e164>:consent`                    | `consent`        | list   | earlier opt-in/opt-out records, newest first (JSON) |
 //! | `m:<e164>:messages`                   | `messages`       | list   | ids of the member's texts (last 200)       |
 //! | `m:<e164>:replies:<hour>`             | `replies`        | string | replies caused this hour (the reply cap)   |
 //! | `m:<e164>:inrate`                     | `inbound_rate`   | string | the number's inbound schedule (GCRA TAT, ms) |

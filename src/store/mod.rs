@@ -55,6 +55,9 @@ pub enum Cause {
         #[source]
         source: serde_json::Error,
     },
+    /// Data read directly (not through a script) that is not in the stored format.
+    #[error("{what} is not in the stored format: {problem}")]
+    Invalid { what: &'static str, problem: String },
 }
 
 impl From<redis::RedisError> for StoreError {

@@ -131,18 +131,18 @@ async fn errors_never_leak_internals() {
     for secret in [AUTH_TOKEN, "redis://", "panicked", "at src/"] {
         assert!(!text.contains(secret), "{text}");
     }
-    // A real internal error: the member's history key holds the wrong type, so the earn script
-    // fails inside Redis. The client learns that something went wrong, not what.
+    // A real internal error: the member's key holds the wrong type, so the earn script fails
+    // inside Redis. The client learns that something went wrong, not what.
     app.earn_ok("+14155552671", 1250, "R-1").await;
     let mut conn = app.redis().await;
-    let history_key = format!("{}:{{bloom}}:m:+14155552671:ledger", app.prefix);
+    let member_key = format!("{}:{{bloom}}:m:+14155552671", app.prefix);
     let _: () = redis::cmd("DEL")
-        .arg(&history_key)
+        .arg(&member_key)
         .query_async(&mut conn)
         .await
         .unwrap();
     let _: () = redis::cmd("SET")
-        .arg(&history_key)
+        .arg(&member_key)
         .arg("not a list")
         .query_async(&mut conn)
         .await
@@ -150,7 +150,7 @@ async fn errors_never_leak_internals() {
     let response = app.earn(with("receipt", json!("R-2"))).await;
     let problem = assert_problem(response, 500, "internal-error").await;
     let text = problem.to_string();
-    for internal in ["WRONGTYPE", "script", "ledger", "lua", &app.prefix, "redis"] {
+    for internal in ["WRONGTYPE", "script", "member", "lua", &app.prefix, "redis"] {
         assert!(
             !text.to_lowercase().contains(&internal.to_lowercase()),
             "{text}"

@@ -13,6 +13,7 @@ mod earn;
 mod events;
 mod expiry;
 mod helpers;
+mod history;
 mod import;
 mod inbound;
 mod local_cluster;

@@ -97,3 +97,82 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         .count();
     assert_eq!(rust.len(), table, "every row of the layout table");
 }
+
+/// Runs `body` after the library, with `args` as A, at `now_ms`.
+async fn run_lua<T: redis::FromRedisValue>(body: &str, args: serde_json::Value, now_ms: i64) -> T {
+    let keys = ProgramKeys::new("lg", &ProgramId::parse("bloom").unwrap());
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::Script::new(&format!("{LIBRARY}\n{body}"))
+        .key(keys.base())
+        .arg(now_ms)
+        .arg(loyalty_gateway::clock::rfc3339_from_ms(now_ms))
+        .arg(args.to_string())
+        .invoke_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// The scripts write consent times and member times with `Compact.iso`; chrono, which writes
+/// every other time, is the reference. Leap days, year ends and 2,000 spread instants.
+#[tokio::test]
+async fn lua_writes_millisecond_times_exactly_as_chrono_does() {
+    let mut instants: Vec<i64> = vec![
+        0,
+        951_782_400_000,     // 2000-02-29
+        951_868_799_999,     // its last millisecond
+        1_709_164_800_000,   // 2024-02-29
+        1_735_689_599_999,   // 2024-12-31T23:59:59.999
+        4_102_444_800_000,   // 2100-01-01
+        253_402_300_799_999, // 9999-12-31T23:59:59.999
+    ];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..2_000 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        instants.push(((x >> 11) % 4_102_444_800_000) as i64);
+    }
+    let from_lua: Vec<String> = run_lua(
+        "local out = {} for i, ms in ipairs(A.ms) do out[i] = Compact.iso(ms) end return out",
+        serde_json::json!({ "ms": instants }),
+        0,
+    )
+    .await;
+    let from_chrono: Vec<String> = instants
+        .iter()
+        .map(|&ms| loyalty_gateway::clock::rfc3339_from_ms(ms))
+        .collect();
+    assert_eq!(from_lua, from_chrono);
+}
+
+/// A history entry with every field the scripts write, packed by lib.lua and read back by
+/// `ledger::history`, inline and archived, as the JSON entry it replaces.
+#[tokio::test]
+async fn a_packed_history_entry_reads_back_as_the_json_it_replaced() {
+    let entry = serde_json::json!({
+        "type": "earn", "points": -12, "balance": 1_000_000_007_i64, "amount": 125_000,
+        "location": "store-12", "receipt": "R 1/2", "tender": "store_card", "reward": "r25",
+        "code": "7KQMX4TZ", "reason": "goodwill", "bonus_multiplier": 1.5, "by": "ops",
+        "refund_id": "F1", "message_id": "m42", "lot": "e7"
+    });
+    let now_ms = 1_796_330_000_243;
+    let (inline, archived): (Vec<u8>, Vec<u8>) = run_lua(
+        "local packed = Compact.pack(A.entry, 'type', Compact.KINDS, { 'points', 'balance' }, \
+         Compact.HISTORY_TAGS) \
+         local a = cmsgpack.unpack(packed) table.insert(a, 1, 8001) \
+         return { packed, cmsgpack.pack(a) }",
+        serde_json::json!({ "entry": entry }),
+        now_ms,
+    )
+    .await;
+    let mut expected = entry.as_object().unwrap().clone();
+    expected.insert("id".into(), "e8001".into());
+    expected.insert(
+        "at".into(),
+        loyalty_gateway::clock::rfc3339_from_ms(now_ms).into(),
+    );
+    let member = [("8001".to_owned(), inline)].into();
+    let read = loyalty_gateway::ledger::history::entries(&member, &[]);
+    assert_eq!(read[0].as_ref().unwrap(), &expected);
+    let read = loyalty_gateway::ledger::history::entries(&Default::default(), &[archived]);
+    assert_eq!(read[0].as_ref().unwrap(), &expected);
+}

@@ -9,4 +9,8 @@ if not standing then
   end
   standing, key = 'erased', K.erased_consent(erased)
 end
-return reply({ status = 'found', standing = standing, records = redis.call('LRANGE', key, 0, -1) })
+local records = redis.call('LRANGE', key, 0, -1)
+-- A member's newest record is in their hash (lib.lua's Compact).
+local newest = standing ~= 'erased' and Compact.newest_consent(A.phone)
+if newest then table.insert(records, 1, cjson.encode(newest)) end
+return reply({ status = 'found', standing = standing, records = records })

@@ -57,7 +57,7 @@ local lifetime = redis.call('HINCRBY', mkey, 'lifetime', points)
 local visits = redis.call('HINCRBY', mkey, 'visits', 1)
 -- The locations a member visited are fields of their hash (`loc:<id>`): a key of its own per
 -- member cost more than the member's record.
-redis.call('HSET', mkey, 'last_visit_at', NOW, 'last_visit_ms', NOW_MS, 'tier', tier_name(lifetime),
+redis.call('HSET', mkey, 'last_visit_ms', NOW_MS, 'tier', tier_name(lifetime),
   'loc:' .. A.location, 1)
 local lot = append_ledger(phone, { type = 'earn', points = points, balance = balance,
   amount = A.amount, location = A.location, receipt = A.receipt, tender = A.tender,

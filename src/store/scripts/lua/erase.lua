@@ -37,8 +37,7 @@ end
 
 local messages = {}
 for _, id in ipairs(redis.call('LRANGE', K.messages(phone), 0, -1)) do messages[id] = true end
-for _, raw in ipairs(redis.call('LRANGE', K.ledger(phone), 0, -1)) do
-  local e = cjson.decode(raw)
+for _, e in ipairs(Compact.history(phone)) do
   if type(e.receipt) == 'string' and type(e.location) == 'string' then
     -- An earn receipt leaves its bucket (lib.lua's Receipts) to be changed.
     scrub_receipt(Receipts.own(e.location, e.receipt))
@@ -76,6 +75,7 @@ local hour = math.floor(NOW_MS / 3600000)
 for h = hour - 2, hour do redis.call('DEL', K.replies(phone, h)) end
 redis.call('DEL', K.inbound_rate(phone))
 
+Compact.consent_to_list(phone)
 if redis.call('EXISTS', K.consent(phone)) == 1 then
   redis.call('RENAME', K.consent(phone), K.erased_consent(erased))
 end

@@ -16,8 +16,8 @@ for _, row in ipairs(A.rows) do
     counts.existing = counts.existing + 1
   else
     local status = status_of_new(phone, 'import', row.consent and 'active' or 'pending')
-    local fields = { 'phone', phone, 'balance', row.balance, 'lifetime', row.balance,
-      'visits', 0, 'joined_at', NOW, 'joined_ms', NOW_MS, 'created_via', 'import',
+    local fields = { 'balance', row.balance, 'lifetime', row.balance,
+      'visits', 0, 'joined_ms', NOW_MS, 'created_via', 'import',
       'locale', row.locale, 'status', status, 'tier', tier_name(row.balance) }
     if row.first_name then
       table.insert(fields, 'first_name')
@@ -26,8 +26,6 @@ for _, row in ipairs(A.rows) do
     local action = 'enrolled_pending'
     if status == 'active' then
       action = 'opt_in'
-      table.insert(fields, 'opted_in_at')
-      table.insert(fields, NOW)
     elseif status == 'opted_out' then
       action = 'enrolled_suppressed'
     end

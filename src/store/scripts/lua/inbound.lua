@@ -61,7 +61,6 @@ local function activate()
     if A.keyword_locale then redis.call('HSET', MKEY, 'locale', A.keyword_locale) end
   end
   STATUS = 'active'
-  redis.call('HSET', MKEY, 'opted_in_at', NOW)
   -- The welcome series starts at the first opt-in, once.
   local series = P.automations and P.automations.welcome_series
   if series and redis.call('HSETNX', MKEY, 'welcome_series', 1) == 1 then

@@ -78,12 +78,188 @@ end
 
 local function next_id(counter) return redis.call('HINCRBY', K.seq(), counter, 1) end
 
--- Appends one entry to the member's append-only history (newest first).
+-- A member's history and consent record, kept compact: most members have a few of each, and
+-- as JSON with its repeated names in lists of their own they were most of a member's memory.
+--
+-- A record is a MessagePack array: [word, at_ms, ...fixed, tag, value, tag, value...]. The word
+-- (a history entry's type, a consent record's action) and the tags are small numbers from the
+-- tables below; a word not in its table is kept as itself. A history entry's fixed part is
+-- points and balance after; a consent record has none.
+--
+-- History: the newest entries are fields of the member hash, named by their entry number
+-- ("8001" for e8001), so a member's record and recent history are one small key that Redis
+-- keeps in its compact listpack encoding (fields and values of at most 64 bytes, at most 128 of
+-- them). When the hash reaches Compact.INLINE fields, its entries move to `m:<e164>:ledger`
+-- (newest first), as the same array with the entry number in front; an entry too long to be a
+-- field goes there directly, after the others, so every entry in the list is older than every
+-- entry in the hash. Entries written before this format are JSON in that list.
+-- src/ledger/history.rs reads both; erase.lua reads the tags it needs here.
+--
+-- Consent: the newest record is the member hash's `consent` field; older ones, and records too
+-- long for a field, are JSON in `m:<e164>:consent` (newest first), as they always were.
+local Compact = {
+  INLINE = 48,
+  KINDS = { 'earn', 'reverse', 'redeem', 'void', 'reward_issued', 'welcome', 'adjust', 'import',
+    'referral', 'birthday', 'expire' },
+  HISTORY_TAGS = { 'amount', 'location', 'receipt', 'tender', 'reward', 'code', 'reason',
+    'bonus_multiplier', 'by', 'refund_id', 'message_id', 'lot' },
+  ACTIONS = { 'opt_in', 'opt_out', 'enrolled_pending', 'enrolled_suppressed' },
+  CONSENT_TAGS = { 'channel', 'text', 'message_id', 'location', 'receipt', 'file', 'line', 'by' },
+  CHANNELS = { 'sms', 'pos', 'import', 'api', 'web' },
+}
+
+local function index_of(list, value)
+  for i, v in ipairs(list) do if v == value then return i end end
+  return nil
+end
+
+-- `record` as [word, at_ms, fixed..., tag, value...], or nil if it has a field without a tag.
+function Compact.pack(record, word_field, words, fixed, tags)
+  local out = { index_of(words, record[word_field]) or record[word_field], NOW_MS }
+  for _, name in ipairs(fixed) do
+    if type(record[name]) ~= 'number' then return nil end
+    out[#out + 1] = record[name]
+  end
+  local known = { [word_field] = true }
+  for _, name in ipairs(fixed) do known[name] = true end
+  for i, name in ipairs(tags) do
+    local value = record[name]
+    if value ~= nil and value ~= cjson.null then
+      if name == 'channel' then value = index_of(Compact.CHANNELS, value) or value end
+      out[#out + 1] = i
+      out[#out + 1] = value
+    end
+    known[name] = true
+  end
+  for name in pairs(record) do if not known[name] then return nil end end
+  return cmsgpack.pack(out)
+end
+
+-- Unix milliseconds as the RFC 3339 text NOW is (Howard Hinnant's civil_from_days).
+function Compact.iso(ms)
+  local days = math.floor(ms / 86400000)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  local t = ms - days * 86400000
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, math.floor(t / 3600000),
+    math.floor(t / 60000) % 60, math.floor(t / 1000) % 60, t % 1000)
+end
+
+-- The fields of a packed record, `at` as RFC 3339 text; `first` is where its word is.
+function Compact.unpack(packed, first, word_field, words, fixed, tags)
+  local a = cmsgpack.unpack(packed)
+  local record = { [word_field] = words[a[first]] or a[first], at = Compact.iso(a[first + 1]) }
+  local i = first + 2
+  for _, name in ipairs(fixed) do
+    record[name] = a[i]
+    i = i + 1
+  end
+  while a[i] do
+    local name = tags[a[i]]
+    local value = a[i + 1]
+    if name == 'channel' then value = Compact.CHANNELS[value] or value end
+    record[name] = value
+    i = i + 2
+  end
+  return record
+end
+
+-- Moves the member's history entries from their hash to the list, oldest first.
+function Compact.spill(phone)
+  local mkey = K.member(phone)
+  local flat = redis.call('HGETALL', mkey)
+  local entries, names = {}, {}
+  for i = 1, #flat, 2 do
+    if string.match(flat[i], '^%d+$') then
+      entries[#entries + 1] = { tonumber(flat[i]), flat[i + 1] }
+      names[#names + 1] = flat[i]
+    end
+  end
+  if #entries == 0 then return end
+  table.sort(entries, function(x, y) return x[1] < y[1] end)
+  local archived = {}
+  for _, e in ipairs(entries) do
+    local a = cmsgpack.unpack(e[2])
+    table.insert(a, 1, e[1])
+    archived[#archived + 1] = cmsgpack.pack(a)
+  end
+  redis.call('LPUSH', K.ledger(phone), unpack(archived))
+  redis.call('HDEL', mkey, unpack(names))
+end
+
+-- Appends one entry to the member's append-only history. Returns its id.
 local function append_ledger(phone, entry)
-  entry.id = 'e' .. next_id('entry')
-  entry.at = NOW
-  redis.call('LPUSH', K.ledger(phone), cjson.encode(entry))
-  return entry.id
+  local n = next_id('entry')
+  local mkey = K.member(phone)
+  local packed = Compact.pack(entry, 'type', Compact.KINDS, { 'points', 'balance' },
+    Compact.HISTORY_TAGS)
+  local fields = redis.call('HLEN', mkey)
+  if packed and #packed <= 64 and fields > 0 then
+    if fields >= Compact.INLINE then Compact.spill(phone) end
+    redis.call('HSET', mkey, n, packed)
+  else
+    Compact.spill(phone)
+    if packed then
+      local a = cmsgpack.unpack(packed)
+      table.insert(a, 1, n)
+      packed = cmsgpack.pack(a)
+    else
+      entry.id, entry.at = 'e' .. n, NOW
+      packed = cjson.encode(entry)
+    end
+    redis.call('LPUSH', K.ledger(phone), packed)
+  end
+  return 'e' .. n
+end
+
+-- Decodes the history list's element `raw` (JSON, or a packed entry with its number first).
+function Compact.archived_entry(raw)
+  if string.sub(raw, 1, 1) == '{' then return cjson.decode(raw) end
+  local e = Compact.unpack(raw, 2, 'type', Compact.KINDS, { 'points', 'balance' },
+    Compact.HISTORY_TAGS)
+  e.id = 'e' .. cmsgpack.unpack(raw)[1]
+  return e
+end
+
+-- Every history entry of the member, decoded, in no particular order.
+function Compact.history(phone)
+  local entries = {}
+  local flat = redis.call('HGETALL', K.member(phone))
+  for i = 1, #flat, 2 do
+    if string.match(flat[i], '^%d+$') then
+      local e = Compact.unpack(flat[i + 1], 1, 'type', Compact.KINDS, { 'points', 'balance' },
+        Compact.HISTORY_TAGS)
+      e.id = 'e' .. flat[i]
+      entries[#entries + 1] = e
+    end
+  end
+  for _, raw in ipairs(redis.call('LRANGE', K.ledger(phone), 0, -1)) do
+    entries[#entries + 1] = Compact.archived_entry(raw)
+  end
+  return entries
+end
+
+-- The member's newest consent record, decoded, or nil.
+function Compact.newest_consent(phone)
+  local packed = redis.call('HGET', K.member(phone), 'consent')
+  return packed and Compact.unpack(packed, 1, 'action', Compact.ACTIONS, {}, Compact.CONSENT_TAGS)
+end
+
+-- Moves the newest consent record from the member hash to the list (as JSON).
+function Compact.consent_to_list(phone)
+  local newest = Compact.newest_consent(phone)
+  if newest then
+    redis.call('LPUSH', K.consent(phone), cjson.encode(newest))
+    redis.call('HDEL', K.member(phone), 'consent')
+  end
 end
 
 -- The program's counters, all time and per day (UTC), and the same per location: kept exact by
@@ -158,8 +334,15 @@ end
 
 -- One entry of the member's consent record (newest first): when, how, and what was said.
 local function record_consent(phone, record)
-  record.at = NOW
-  redis.call('LPUSH', K.consent(phone), cjson.encode(record))
+  local mkey = K.member(phone)
+  local packed = Compact.pack(record, 'action', Compact.ACTIONS, {}, Compact.CONSENT_TAGS)
+  Compact.consent_to_list(phone)
+  if packed and #packed <= 64 and redis.call('EXISTS', mkey) == 1 then
+    redis.call('HSET', mkey, 'consent', packed)
+  else
+    record.at = NOW
+    redis.call('LPUSH', K.consent(phone), cjson.encode(record))
+  end
 end
 
 -- Campaign attribution. A campaign "touches" a member when its text is sent to them (group
@@ -326,8 +509,9 @@ local function ensure_member(phone, via, status, locale)
   local key = K.member(phone)
   if redis.call('EXISTS', key) == 1 then return false end
   status = status_of_new(phone, via, status)
-  redis.call('HSET', key, 'phone', phone, 'balance', 0, 'lifetime', 0, 'visits', 0,
-    'joined_at', NOW, 'joined_ms', NOW_MS, 'created_via', via, 'locale', locale)
+  -- The number is the key's and the times are milliseconds: member.lua writes them out.
+  redis.call('HSET', key, 'balance', 0, 'lifetime', 0, 'visits', 0, 'joined_ms', NOW_MS,
+    'created_via', via, 'locale', locale)
   redis.call('ZADD', K.members(), NOW_MS, phone)
   stat('members:total', 1)
   stat('members:joined', 1)
