@@ -804,10 +804,13 @@ local Receipts = {
 
 function Receipts.hash(field) return tonumber(string.sub(redis.sha1hex(field), 1, 8), 16) end
 
--- The bucket of `field`, and the table's level and split.
+-- The bucket of `field`, and the table's level and split (read once a call).
 function Receipts.bucket(field)
-  local meta = redis.call('HMGET', K.receipt_index(), 'level', 'split')
-  local level, split = tonumber(meta[1] or '0'), tonumber(meta[2] or '0')
+  if not Receipts.level then
+    local meta = redis.call('HMGET', K.receipt_index(), 'level', 'split')
+    Receipts.level, Receipts.split = tonumber(meta[1] or '0'), tonumber(meta[2] or '0')
+  end
+  local level, split = Receipts.level, Receipts.split
   local n = 2 ^ level
   local b = Receipts.hash(field) % n
   if b < split then b = Receipts.hash(field) % (2 * n) end
@@ -898,6 +901,7 @@ function Receipts.store(location, receipt, r, ttl_secs)
   split = split + 1
   if split == n then level, split = level + 1, 0 end
   redis.call('HSET', index, 'level', level, 'split', split)
+  Receipts.level, Receipts.split = level, split
 end
 
 -- Moves the receipt of (location, receipt) out of its bucket into a key of its own (kept until
