@@ -1,6 +1,5 @@
 //! loyalty-gateway: an SMS-first customer loyalty gateway. The phone number is the card.
 //!
-//! Map of the crate:
 //! Map of the crate, from the bottom up (each layer uses only the ones above it in this list):
 //! - [`domain`]: values parsed once at the edge (phone numbers, amounts, receipts, codes) and
 //!   the program model ([`domain::Program`]).
@@ -16,7 +15,7 @@
 //! - [`events`]: events out, the signed webhooks the scripts queue with each change.
 //! - [`import`], [`export`]: members in and out of CSV (and history as JSON lines).
 //! - [`routes`], [`error`]: the HTTP API (its `AppState` is HTTP's alone) and its problem+json
-//!   errors.
+//!   errors; [`web`]: the pages for browsers (the public join form).
 //! - [`verify`]: the ledger audited against itself (`loyalty-gateway verify`).
 //! - [`startup`]: wires it all into an [`startup::Application`]; [`cli`] is the binary's interface.
 
@@ -44,3 +43,4 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod verify;
+pub mod web;

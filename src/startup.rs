@@ -303,6 +303,7 @@ fn run(
             .into_utoipa_app()
             .configure(routes::register)
             .into_app()
+            .configure(crate::web::configure)
             .default_service(web::to(unmatched))
     })
     .shutdown_timeout(shutdown_timeout)

@@ -17,6 +17,9 @@ pub struct ServerSettings {
     pub body_limit: usize,
     /// Seconds to finish in-flight requests after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// The header a reverse proxy in front writes the client's address into (`X-Real-IP`,
+    /// `X-Forwarded-For`: its last address); without it, the connection's own address.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -26,6 +29,7 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             body_limit: 64 * 1024,
             shutdown_timeout_secs: 30,
+            client_ip_header: None,
         }
     }
 }

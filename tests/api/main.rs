@@ -15,6 +15,7 @@ mod expiry;
 mod helpers;
 mod history;
 mod import;
+mod join;
 mod inbound;
 mod local_cluster;
 mod members;

@@ -50,3 +50,39 @@ script_call!(
     rules,
     "import_batch.lua"
 );
+
+/// web_join.lua: the public join form's submission (see the script).
+#[derive(Serialize)]
+pub struct WebJoin<'a> {
+    pub phone: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<&'a str>,
+    /// The language of the page, for a member this creates.
+    pub locale: &'a str,
+    /// The client's address: the per-address limit, and the consent record.
+    pub client: &'a str,
+    pub limit_count: u32,
+    pub limit_window_ms: u64,
+    pub message_ttl_secs: u64,
+}
+
+/// What a submission did; the page shows the same for every outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebJoinOutcome {
+    /// A new pending member, asked to reply YES.
+    Asked,
+    /// The number was a member already: nothing changed.
+    Known,
+    /// A new member whose number was erased before: never texted.
+    Suppressed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WebJoinReply {
+    Ok { outcome: WebJoinOutcome },
+    RateLimited,
+}
+
+script_call!(WebJoin<'_>, "web_join", WebJoinReply, "web_join.lua");

@@ -13,13 +13,8 @@ local PHONE = A.phone
 -- number, as many at once (GCRA: one more every 60/A.per_minute s). STOP is never limited
 -- (the caller leaves per_minute out). A text over the limit stays claimed, so a provider's
 -- retry of it is a duplicate, and does nothing else.
-if A.per_minute then
-  local key = K.inbound_rate(PHONE)
-  local interval = 60000 / A.per_minute
-  local tat = tonumber(redis.call('GET', key) or '0')
-  if tat < NOW_MS then tat = NOW_MS end
-  if tat - NOW_MS > 60000 - interval then return reply({ status = 'rate_limited' }) end
-  redis.call('SET', key, tat + interval, 'PX', math.ceil(tat + interval - NOW_MS))
+if A.per_minute and not within_rate(K.inbound_rate(PHONE), A.per_minute, 60000) then
+  return reply({ status = 'rate_limited' })
 end
 local MKEY = K.member(PHONE)
 local STATUS = redis.call('HGET', MKEY, 'status')

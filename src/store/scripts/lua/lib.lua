@@ -24,6 +24,7 @@ function K.consent(phone) return B .. 'm:' .. phone .. ':consent' end
 function K.messages(phone) return B .. 'm:' .. phone .. ':messages' end
 function K.replies(phone, hour) return B .. 'm:' .. phone .. ':replies:' .. hour end
 function K.inbound_rate(phone) return B .. 'm:' .. phone .. ':inrate' end
+function K.join_rate(subject) return B .. 'join:rate:' .. subject end
 function K.members() return B .. 'members' end
 function K.earn_receipt(location, receipt) return B .. 'receipt:earn:' .. location .. ':' .. receipt end
 function K.receipt_index() return B .. 'receipts' end
@@ -104,7 +105,8 @@ local Compact = {
   HISTORY_TAGS = { 'amount', 'location', 'receipt', 'tender', 'reward', 'code', 'reason',
     'bonus_multiplier', 'by', 'refund_id', 'message_id', 'lot' },
   ACTIONS = { 'opt_in', 'opt_out', 'enrolled_pending', 'enrolled_suppressed' },
-  CONSENT_TAGS = { 'channel', 'text', 'message_id', 'location', 'receipt', 'file', 'line', 'by' },
+  CONSENT_TAGS = { 'channel', 'text', 'message_id', 'location', 'receipt', 'file', 'line', 'by',
+    'client' },
   CHANNELS = { 'sms', 'pos', 'import', 'api', 'web' },
 }
 
@@ -260,6 +262,18 @@ function Compact.consent_to_list(phone)
     redis.call('LPUSH', K.consent(phone), cjson.encode(newest))
     redis.call('HDEL', K.member(phone), 'consent')
   end
+end
+
+-- A shared rate limit (GCRA on the caller's clock): at most `count` in any `window_ms`, as many
+-- at once. `key` holds the theoretical arrival time, in ms. Returns false when over the limit,
+-- and then changes nothing.
+local function within_rate(key, count, window_ms)
+  local interval = window_ms / count
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < NOW_MS then tat = NOW_MS end
+  if tat - NOW_MS > window_ms - interval then return false end
+  redis.call('SET', key, tat + interval, 'PX', math.ceil(tat + interval - NOW_MS))
+  return true
 end
 
 -- The program's counters, all time and per day (UTC), and the same per location: kept exact by

@@ -1,0 +1,62 @@
+//! The pages people open in a browser, served by the same app as the API but outside its
+//! document (they answer HTML, not JSON, and need no key): the public join form,
+//! `/join/{program}`. Server-rendered from minijinja templates built into the binary
+//! (`web/templates/`, HTML-escaped), readable and usable without JavaScript, each page's words
+//! in one place per shipped locale ([`strings`]).
+
+pub mod join;
+pub mod strings;
+
+use std::sync::LazyLock;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use minijinja::Environment;
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(join::form).service(join::submit);
+}
+
+/// The page templates; `.html` names are HTML-escaped.
+static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.add_template("join.html", include_str!("../../web/templates/join.html"))
+        .expect("web/templates/join.html parses");
+    env
+});
+
+/// `name` rendered with `context`, as a response of `status` with the headers every page has:
+/// nothing cached (a form carries a fresh token), nothing loaded from elsewhere, no framing.
+fn page(mut status: HttpResponseBuilder, name: &str, context: minijinja::Value) -> HttpResponse {
+    let html = PAGES
+        .get_template(name)
+        .and_then(|t| t.render(context))
+        .unwrap_or_else(|e| {
+            tracing::error!(template = name, error = %e, "a page did not render");
+            String::from("<!doctype html><title>Error</title><p>Something went wrong.</p>")
+        });
+    status
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .body(html)
+}
+
+/// The client's address: from `server.client_ip_header` when a proxy in front sets it (the
+/// last address of a list, the one that proxy saw), else the connection's.
+fn client_address(request: &HttpRequest, header_name: Option<&str>) -> String {
+    header_name
+        .and_then(|name| request.headers().get(name))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.rsplit(',').next())
+        .map(|value| value.trim().to_owned())
+        .filter(|value| value.parse::<std::net::IpAddr>().is_ok())
+        .or_else(|| request.peer_addr().map(|addr| addr.ip().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
