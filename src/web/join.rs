@@ -129,12 +129,12 @@ pub async fn submit(
     }
 }
 
-fn program_of(state: &AppState, raw: &str) -> Option<std::sync::Arc<Program>> {
+pub(super) fn program_of(state: &AppState, raw: &str) -> Option<std::sync::Arc<Program>> {
     ProgramId::parse(raw).ok().and_then(|id| state.program(&id))
 }
 
 /// The page's language: the one asked for if shipped, else the program's, else English.
-fn strings_for(program: &Program, asked: Option<&str>) -> &'static JoinStrings {
+pub(super) fn strings_for(program: &Program, asked: Option<&str>) -> &'static JoinStrings {
     let shipped = |l: &&str| crate::templates::SHIPPED_LOCALES.contains(l);
     let locale = asked
         .filter(shipped)
@@ -188,7 +188,7 @@ fn done(program: &Program, t: &JoinStrings) -> HttpResponse {
     )
 }
 
-fn not_found(lang: Option<&str>) -> HttpResponse {
+pub(super) fn not_found(lang: Option<&str>) -> HttpResponse {
     let t = strings::join(lang.unwrap_or(crate::templates::FALLBACK_LOCALE));
     let values: Vec<(&str, minijinja::Value)> = vec![
         ("t", minijinja::Value::from_serialize(t)),

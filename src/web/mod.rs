@@ -1,10 +1,11 @@
 //! The pages people open in a browser, served by the same app as the API but outside its
 //! document (they answer HTML, not JSON, and need no key): the public join form,
-//! `/join/{program}`. Server-rendered from minijinja templates built into the binary
+//! `/join/{program}`, and its printable posters. Server-rendered from minijinja templates built into the binary
 //! (`web/templates/`, HTML-escaped), readable and usable without JavaScript, each page's words
 //! in one place per shipped locale ([`strings`]).
 
 pub mod join;
+pub mod poster;
 pub mod strings;
 
 use std::sync::LazyLock;
@@ -14,7 +15,10 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use minijinja::Environment;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
-    cfg.service(join::form).service(join::submit);
+    cfg.service(join::form)
+        .service(join::submit)
+        .service(poster::poster)
+        .service(poster::poster_code);
 }
 
 /// The page templates; `.html` names are HTML-escaped.
@@ -22,6 +26,11 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.add_template("join.html", include_str!("../../web/templates/join.html"))
         .expect("web/templates/join.html parses");
+    env.add_template(
+        "poster.html",
+        include_str!("../../web/templates/poster.html"),
+    )
+    .expect("web/templates/poster.html parses");
     env
 });
 

@@ -31,6 +31,11 @@ pub struct JoinStrings {
     pub trap_label: &'static str,
     pub languages_label: &'static str,
     pub not_found: &'static str,
+    /// The poster's call to action: `{keyword}` and `{number}` are filled in.
+    pub poster_text: &'static str,
+    pub poster_scan: &'static str,
+    pub poster_web: &'static str,
+    pub poster_print: &'static str,
 }
 
 pub static JOIN: [JoinStrings; 4] = [
@@ -56,6 +61,10 @@ pub static JOIN: [JoinStrings; 4] = [
         trap_label: "Leave this field empty",
         languages_label: "Language",
         not_found: "There is no loyalty program here.",
+        poster_text: "Text {keyword} to {number}",
+        poster_scan: "Scan with your phone's camera to open a text, ready to send.",
+        poster_web: "Or join online",
+        poster_print: "To print, use your browser's Print command.",
     },
     JoinStrings {
         locale: "es",
@@ -79,6 +88,10 @@ pub static JOIN: [JoinStrings; 4] = [
         trap_label: "Deja este campo vacío",
         languages_label: "Idioma",
         not_found: "Aquí no hay ningún programa de fidelización.",
+        poster_text: "Envía {keyword} al {number}",
+        poster_scan: "Escanea con la cámara de tu teléfono para abrir un SMS listo para enviar.",
+        poster_web: "O únete en línea",
+        poster_print: "Para imprimir, usa la opción Imprimir de tu navegador.",
     },
     JoinStrings {
         locale: "pt",
@@ -102,6 +115,10 @@ pub static JOIN: [JoinStrings; 4] = [
         trap_label: "Deixe este campo vazio",
         languages_label: "Idioma",
         not_found: "Não há nenhum programa de fidelidade aqui.",
+        poster_text: "Envie {keyword} para {number}",
+        poster_scan: "Aponte a câmera do celular para abrir um SMS pronto para enviar.",
+        poster_web: "Ou participe pela internet",
+        poster_print: "Para imprimir, use a opção Imprimir do navegador.",
     },
     JoinStrings {
         locale: "ar",
@@ -125,6 +142,10 @@ pub static JOIN: [JoinStrings; 4] = [
         trap_label: "اترك هذا الحقل فارغًا",
         languages_label: "اللغة",
         not_found: "لا يوجد برنامج ولاء هنا.",
+        poster_text: "أرسل {keyword} إلى {number}",
+        poster_scan: "امسح الرمز بكاميرا هاتفك لفتح رسالة جاهزة للإرسال.",
+        poster_web: "أو انضم عبر الإنترنت",
+        poster_print: "للطباعة، استخدم أمر الطباعة في المتصفح.",
     },
 ];
 

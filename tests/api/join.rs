@@ -71,7 +71,12 @@ async fn the_form_enrols_a_pending_member_who_is_asked_once_to_reply_yes() {
     let (status, html) = page(&app, "").await;
     assert_eq!(status, 200);
     assert!(html.contains("Join Bloom Rewards"), "{html}");
-    for disclosure in ["Msg&amp;data rates may apply", "HELP", "STOP", "Up to 6 msgs"] {
+    for disclosure in [
+        "Msg&amp;data rates may apply",
+        "HELP",
+        "STOP",
+        "Up to 6 msgs",
+    ] {
         assert!(html.contains(disclosure), "{disclosure}");
     }
 
@@ -141,10 +146,17 @@ async fn a_form_sent_too_fast_with_a_forged_token_or_the_hidden_field_enrols_nob
     let (status, quick) = post(fields(&token, "")).await;
     assert_eq!(status, 422);
     assert!(quick.contains("That was quick"), "{quick}");
-    assert!(quick.contains(r#"value="+14155552671""#), "what was typed is kept");
+    assert!(
+        quick.contains(r#"value="+14155552671""#),
+        "what was typed is kept"
+    );
 
     app.clock.advance(chrono::Duration::seconds(5));
-    let forged = format!("{}.{}", app.clock.now().timestamp_millis() - 60_000, "ab".repeat(32));
+    let forged = format!(
+        "{}.{}",
+        app.clock.now().timestamp_millis() - 60_000,
+        "ab".repeat(32)
+    );
     let (status, expired) = post(fields(&forged, "")).await;
     assert_eq!(status, 422);
     assert!(expired.contains("expired"), "{expired}");
@@ -165,7 +177,10 @@ async fn a_number_that_is_not_a_mobile_number_is_shown_back_with_what_to_fix() {
     let app = spawn_app().await;
     let (status, html) = join(&app, "12", "Bo").await;
     assert_eq!(status, 422);
-    assert!(html.contains("does not look like a mobile number"), "{html}");
+    assert!(
+        html.contains("does not look like a mobile number"),
+        "{html}"
+    );
     assert!(html.contains(r#"value="Bo""#));
     assert!(html.contains(r#"role="alert""#));
     let (status, html) = join(&app, PHONE, &"x".repeat(51)).await;
@@ -184,7 +199,10 @@ async fn the_page_speaks_each_shipped_language_and_escapes_what_it_shows() {
     let (_, ar) = page(&app, "?lang=ar").await;
     assert!(ar.contains(r#"<html lang="ar" dir="rtl">"#));
     let (_, unknown) = page(&app, "?lang=xx").await;
-    assert!(unknown.contains(r#"<html lang="en""#), "the program's locale");
+    assert!(
+        unknown.contains(r#"<html lang="en""#),
+        "the program's locale"
+    );
     for html in [&es, &ar, &unknown] {
         for l in ["en", "es", "pt", "ar"] {
             assert!(html.contains(&format!("/join/bloom?lang={l}")), "{l}");
@@ -205,7 +223,11 @@ async fn an_unknown_program_is_a_page_not_found() {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    assert!(response.text().await.unwrap().contains("no loyalty program"));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("no loyalty program"));
 }
 
 #[tokio::test]
