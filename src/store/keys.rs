@@ -52,6 +52,9 @@
 //! | `erased:<pseudonym>:consent`          | `erased_consent` | list   | an erased member's consent record, kept    |
 //! | `referral:<code>`                     | `referral`       | string | a member's join word → the member          |
 //! | `auto:due`                            | `auto_due`       | zset   | automation triggers, by due time           |
+//! | `join:rate:<ip:addr \| phone:e164>`    | `join_rate`      | string | the join form's limit per address and per number (GCRA TAT, ms) |
+//! | `session:<SHA-256 of the cookie's id>` | `session`       | hash   | a dashboard session: key name, form token, last use |
+//! | `signin:<address>` (base `{signin}`)  | `sign_in_rate`   | string | failed dashboard sign-ins from an address (GCRA TAT, ms) |
 //! | `hooks`                               | `hooks`          | hash   | webhook endpoint id → what it receives (JSON) |
 //! | `hook:<endpoint>`                     | `hook_queue`     | stream | events to deliver to an endpoint (consumer group) |
 //! | `hook:<endpoint>:delayed`             | `hook_delayed`   | zset   | its retries, by due time                   |
@@ -59,7 +62,9 @@
 
 use crate::domain::ProgramId;
 
-/// The keys of one program: `<prefix>:{<program>}:` and what follows.
+/// The keys of one program: `<prefix>:{<program>}:` and what follows. Dashboard sign-ins are
+/// limited before any program is known, so their keys have a base of their own,
+/// `<prefix>:{signin}:` ([`ProgramKeys::sign_in`]), one key per client address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramKeys {
     base: String,
@@ -69,6 +74,13 @@ impl ProgramKeys {
     pub fn new(prefix: &str, program: &ProgramId) -> Self {
         Self {
             base: format!("{prefix}:{{{}}}:", program.as_str()),
+        }
+    }
+
+    /// The base of the sign-in limiter's keys (see the module's table), `<prefix>:{signin}:`.
+    pub fn sign_in(prefix: &str) -> Self {
+        Self {
+            base: format!("{prefix}:{{signin}}:"),
         }
     }
 
@@ -127,6 +139,18 @@ impl ProgramKeys {
 
     pub fn receipt_bucket(&self, n: u64) -> String {
         self.key(format_args!("receipts:{n}"))
+    }
+
+    pub fn join_rate(&self, subject: &str) -> String {
+        self.key(format_args!("join:rate:{subject}"))
+    }
+
+    pub fn session(&self, hash: &str) -> String {
+        self.key(format_args!("session:{hash}"))
+    }
+
+    pub fn sign_in_rate(&self, client: &str) -> String {
+        self.key(format_args!("signin:{client}"))
     }
 
     pub fn redeem_receipt(&self, location: &str, receipt: &str) -> String {

@@ -1,11 +1,13 @@
 //! The pages people open in a browser, served by the same app as the API but outside its
-//! document (they answer HTML, not JSON, and need no key): the public join form,
-//! `/join/{program}`, and its printable posters. Server-rendered from minijinja templates built into the binary
-//! (`web/templates/`, HTML-escaped), readable and usable without JavaScript, each page's words
-//! in one place per shipped locale ([`strings`]).
+//! document (they answer HTML, not JSON, and take no API key header): the public join form,
+//! `/join/{program}`, and its printable posters; the dashboard, `/dashboard`. Server-rendered
+//! from minijinja templates built into the binary (`web/templates/`, HTML-escaped), readable
+//! and usable without JavaScript, each page's words in one place per locale ([`strings`]).
 
+pub mod dashboard;
 pub mod join;
 pub mod poster;
+pub mod session;
 pub mod strings;
 
 use std::sync::LazyLock;
@@ -18,32 +20,55 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.service(join::form)
         .service(join::submit)
         .service(poster::poster)
-        .service(poster::poster_code);
+        .service(poster::poster_code)
+        .service(dashboard::overview)
+        .service(dashboard::sign_in_form)
+        .service(dashboard::sign_in)
+        .service(dashboard::sign_out);
 }
+
+/// Every page template, by name.
+const TEMPLATES: [(&str, &str); 5] = [
+    ("join.html", include_str!("../../web/templates/join.html")),
+    (
+        "poster.html",
+        include_str!("../../web/templates/poster.html"),
+    ),
+    (
+        "dashboard.html",
+        include_str!("../../web/templates/dashboard.html"),
+    ),
+    (
+        "sign_in.html",
+        include_str!("../../web/templates/sign_in.html"),
+    ),
+    (
+        "overview.html",
+        include_str!("../../web/templates/overview.html"),
+    ),
+];
 
 /// The page templates; `.html` names are HTML-escaped.
 static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
-    env.add_template("join.html", include_str!("../../web/templates/join.html"))
-        .expect("web/templates/join.html parses");
-    env.add_template(
-        "poster.html",
-        include_str!("../../web/templates/poster.html"),
-    )
-    .expect("web/templates/poster.html parses");
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("web/templates/{name}: {e}"));
+    }
     env
 });
 
 /// `name` rendered with `context`, as a response of `status` with the headers every page has:
 /// nothing cached (a form carries a fresh token), nothing loaded from elsewhere, no framing.
 fn page(mut status: HttpResponseBuilder, name: &str, context: minijinja::Value) -> HttpResponse {
-    let html = PAGES
-        .get_template(name)
-        .and_then(|t| t.render(context))
-        .unwrap_or_else(|e| {
+    let html = match PAGES.get_template(name).and_then(|t| t.render(context)) {
+        Ok(html) => html,
+        Err(e) => {
             tracing::error!(template = name, error = %e, "a page did not render");
+            status = HttpResponse::InternalServerError();
             String::from("<!doctype html><title>Error</title><p>Something went wrong.</p>")
-        });
+        }
+    };
     status
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -68,4 +93,14 @@ fn client_address(request: &HttpRequest, header_name: Option<&str>) -> String {
         .filter(|value| value.parse::<std::net::IpAddr>().is_ok())
         .or_else(|| request.peer_addr().map(|addr| addr.ip().to_string()))
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_page_template_parses() {
+        for (name, _) in super::TEMPLATES {
+            assert!(super::PAGES.get_template(name).is_ok(), "{name}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod binary;
 mod campaigns;
 mod cluster;
 mod config;
+mod dashboard;
 mod drills;
 mod earn;
 mod events;

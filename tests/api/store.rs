@@ -26,6 +26,9 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.earn_receipt(location, receipt),
         keys.receipt_index(),
         keys.receipt_bucket(17),
+        keys.join_rate("ip:127.0.0.1"),
+        keys.session("ab12"),
+        keys.sign_in_rate("127.0.0.1"),
         keys.redeem_receipt(location, receipt),
         keys.code(code),
         keys.outbox(),
@@ -66,7 +69,8 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         "{LIBRARY}\nreturn {{ K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
          K.locations(A.phone), K.consent(A.phone), K.messages(A.phone), \
          K.replies(A.phone, 493123), K.inbound_rate(A.phone), K.members(), K.earn_receipt(A.location, A.receipt), \
-         K.receipt_index(), K.receipt_bucket(17), \
+         K.receipt_index(), K.receipt_bucket(17), K.join_rate('ip:127.0.0.1'), K.session('ab12'), \
+         K.sign_in_rate('127.0.0.1'), \
          K.redeem_receipt(A.location, A.receipt), K.code(A.code), K.outbox(), K.delayed(), \
          K.dead(), K.message(A.id), K.final_messages('m4217'), K.sid('SM1'), K.inbound('SM2'), K.rate(A.phone), K.seq(), \
          K.stats(), K.location_stats(A.location), K.daily_stats('2026-12-03'), \

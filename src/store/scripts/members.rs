@@ -86,3 +86,26 @@ pub enum WebJoinReply {
 }
 
 script_call!(WebJoin<'_>, "web_join", WebJoinReply, "web_join.lua");
+
+/// sign_in_rate.lua: failed dashboard sign-ins per client address (see the script).
+#[derive(Serialize)]
+pub struct SignInRate<'a> {
+    pub client: &'a str,
+    pub failed: bool,
+    pub count: u32,
+    pub window_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignInRateReply {
+    Ok,
+    Limited,
+}
+
+script_call!(
+    SignInRate<'_>,
+    "sign_in_rate",
+    SignInRateReply,
+    "sign_in_rate.lua"
+);

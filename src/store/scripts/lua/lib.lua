@@ -25,6 +25,8 @@ function K.messages(phone) return B .. 'm:' .. phone .. ':messages' end
 function K.replies(phone, hour) return B .. 'm:' .. phone .. ':replies:' .. hour end
 function K.inbound_rate(phone) return B .. 'm:' .. phone .. ':inrate' end
 function K.join_rate(subject) return B .. 'join:rate:' .. subject end
+function K.session(hash) return B .. 'session:' .. hash end
+function K.sign_in_rate(client) return B .. 'signin:' .. client end
 function K.members() return B .. 'members' end
 function K.earn_receipt(location, receipt) return B .. 'receipt:earn:' .. location .. ':' .. receipt end
 function K.receipt_index() return B .. 'receipts' end

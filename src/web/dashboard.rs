@@ -1,0 +1,327 @@
+//! The dashboard, `/dashboard`: sign-in with an API key of scope `marketing` or `admin`
+//! ([`super::session`]), and the overview of the program (the KPIs of `GET /v1/stats` for a
+//! period and a location, with their series per day as server-rendered SVG charts, each with
+//! the same figures as a table). Every form carries a token (CSRF): the session's, or before
+//! sign-in a cookie's (double submit).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::session::{self, Session};
+use super::strings::DASHBOARD as T;
+use crate::domain::LocationId;
+use crate::routes::AppState;
+use crate::stats::{Day, Window, MAX_DAYS};
+use crate::store::StoreError;
+
+#[derive(Debug, Deserialize)]
+pub struct SignIn {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignOut {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    from: Option<String>,
+    to: Option<String>,
+    location: Option<String>,
+}
+
+fn same(a: &str, b: &str) -> bool {
+    !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::SeeOther();
+    response.insert_header((header::LOCATION, to.to_owned()));
+    response
+}
+
+fn unavailable(e: &StoreError) -> HttpResponse {
+    tracing::warn!(error = %crate::telemetry::Chain(e), "dashboard: Redis");
+    sign_in_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(T.error_unavailable),
+        None,
+    )
+}
+
+/// The sign-in form, with a fresh double-submit token (and its cookie) unless `token` is given.
+fn sign_in_page(status: StatusCode, error: Option<&str>, token: Option<String>) -> HttpResponse {
+    let token = token.unwrap_or_else(session::random_token);
+    let mut response = HttpResponse::build(status);
+    response.cookie(
+        actix_web::cookie::Cookie::build(session::SIGN_IN_COOKIE, token.clone())
+            .path("/dashboard")
+            .http_only(true)
+            .same_site(actix_web::cookie::SameSite::Strict)
+            .finish(),
+    );
+    super::page(
+        response,
+        "sign_in.html",
+        minijinja::context! { t => &T, error => error, csrf => token },
+    )
+}
+
+#[get("/dashboard/sign-in")]
+pub async fn sign_in_form(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    match session::current(&state, &request).await {
+        Ok(Some(_)) => see_other("/dashboard").finish(),
+        Ok(None) => sign_in_page(StatusCode::OK, None, None),
+        Err(e) => unavailable(&e),
+    }
+}
+
+#[post("/dashboard/sign-in")]
+pub async fn sign_in(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: web::Form<SignIn>,
+) -> HttpResponse {
+    let expected = request
+        .cookie(session::SIGN_IN_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if !same(&form.csrf, &expected) {
+        return sign_in_page(StatusCode::FORBIDDEN, Some(T.error_form), None);
+    }
+    let address =
+        super::client_address(&request, state.settings.server.client_ip_header.as_deref());
+    match session::throttled(&state, &address, false).await {
+        Ok(true) => {
+            return sign_in_page(StatusCode::TOO_MANY_REQUESTS, Some(T.error_throttled), None)
+        }
+        Ok(false) => {}
+        Err(e) => return unavailable(&e),
+    }
+    let key = crate::auth::find_key(&state.settings.api_keys, form.key.trim())
+        .filter(|k| session::may_sign_in(k));
+    let Some(key) = key else {
+        tracing::info!(client = %address, "dashboard: a sign-in failed");
+        return match session::throttled(&state, &address, true).await {
+            Ok(_) => sign_in_page(StatusCode::UNAUTHORIZED, Some(T.error_key), None),
+            Err(e) => unavailable(&e),
+        };
+    };
+    match session::start(&state, key).await {
+        Ok(cookie) => {
+            tracing::info!(program = %key.program, key = %key.name, "dashboard: signed in");
+            see_other("/dashboard")
+                .cookie(cookie)
+                .cookie(session::removal(
+                    &state,
+                    session::SIGN_IN_COOKIE,
+                    "/dashboard",
+                ))
+                .finish()
+        }
+        Err(e) => unavailable(&e),
+    }
+}
+
+#[post("/dashboard/sign-out")]
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: web::Form<SignOut>,
+) -> HttpResponse {
+    match session::current(&state, &request).await {
+        Ok(Some(current)) if !same(&form.csrf, &current.csrf) => HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body(T.error_form),
+        Ok(_) => match session::end(&state, &request).await {
+            Ok(()) => see_other("/dashboard/sign-in")
+                .cookie(session::removal(&state, session::COOKIE, "/dashboard"))
+                .finish(),
+            Err(e) => unavailable(&e),
+        },
+        Err(e) => unavailable(&e),
+    }
+}
+
+#[get("/dashboard")]
+pub async fn overview(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    filters: web::Query<Filters>,
+) -> HttpResponse {
+    let current = match session::current(&state, &request).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return see_other("/dashboard/sign-in").finish(),
+        Err(e) => return unavailable(&e),
+    };
+    let today = state.clock.now().date_naive();
+    let (window, location, error) = match read_filters(&current, &filters, today) {
+        Ok((window, location)) => (window, location, None),
+        Err(problem) => (
+            Window {
+                from: today - chrono::Duration::days(29),
+                to: today,
+            },
+            None,
+            Some(problem),
+        ),
+    };
+    let program = &current.program;
+    let prefix = &state.settings.redis.key_prefix;
+    let figures = async {
+        let stats = crate::stats::stats(
+            &state.store,
+            prefix,
+            program,
+            Some(window),
+            location.as_ref(),
+        )
+        .await?;
+        let days =
+            crate::stats::daily(&state.store, prefix, program, window, location.as_ref()).await?;
+        Ok::<_, StoreError>((stats, days))
+    };
+    let (stats, days) = match figures.await {
+        Ok(figures) => figures,
+        Err(e) => return unavailable(&e),
+    };
+    let charts = [
+        (T.new_members, series(&days, |d| d.new_members)),
+        (T.visits, series(&days, |d| d.visits)),
+        (T.points_issued, series(&days, |d| d.points_issued)),
+        (T.points_redeemed, series(&days, |d| d.points_redeemed)),
+    ]
+    .into_iter()
+    .map(|(title, values)| {
+        minijinja::context! {
+            title => title,
+            svg => minijinja::Value::from_safe_string(bar_chart(title, &values)),
+            rows => values.iter().map(|(d, v)| (d.to_string(), *v)).collect::<Vec<_>>(),
+        }
+    })
+    .collect::<Vec<_>>();
+    let locations: Vec<(String, String)> = program
+        .locations
+        .iter()
+        .map(|l| (l.id.as_str().to_owned(), l.name.clone()))
+        .collect();
+    let percent = |x: f64| format!("{:.1} %", x * 100.0);
+    super::page(
+        HttpResponse::Ok(),
+        "overview.html",
+        minijinja::context! {
+            t => &T,
+            program => program.name.clone(),
+            key => current.key.name.clone(),
+            csrf => current.csrf.clone(),
+            from => window.from.to_string(),
+            to => window.to.to_string(),
+            location => location.as_ref().map(|l| l.as_str().to_owned()),
+            locations => locations,
+            error => error,
+            stats => minijinja::Value::from_serialize(&stats),
+            repeat_rate => percent(stats.repeat_visit_rate),
+            redemption_rate => percent(stats.redemption_rate),
+            breakage_rate => percent(stats.breakage_rate),
+            charts => charts,
+        },
+    )
+}
+
+/// The period and location asked for: by default the last 30 days and every location.
+fn read_filters(
+    current: &Session,
+    filters: &Filters,
+    today: NaiveDate,
+) -> Result<(Window, Option<LocationId>), String> {
+    let date = |raw: &Option<String>| -> Result<Option<NaiveDate>, String> {
+        match raw.as_deref().filter(|r| !r.is_empty()) {
+            None => Ok(None),
+            Some(raw) => NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| format!("{raw:?} is not a date")),
+        }
+    };
+    let to = date(&filters.to)?.unwrap_or(today);
+    let from = date(&filters.from)?.unwrap_or(to - chrono::Duration::days(29));
+    if to < from {
+        return Err("the period ends before it starts".into());
+    }
+    if (to - from).num_days() >= MAX_DAYS {
+        return Err(format!("a period is at most {MAX_DAYS} days"));
+    }
+    let location = match filters.location.as_deref().filter(|l| !l.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            LocationId::parse(raw)
+                .ok()
+                .filter(|l| current.program.location(l).is_some())
+                .ok_or_else(|| format!("{raw:?} is not a location of this program"))?,
+        ),
+    };
+    Ok((Window { from, to }, location))
+}
+
+fn series(days: &[Day], value: impl Fn(&Day) -> i64) -> Vec<(NaiveDate, i64)> {
+    days.iter().map(|d| (d.date, value(d))).collect()
+}
+
+/// A bar per day, the largest value labelled, the first and last dates under the axis.
+fn bar_chart(title: &str, values: &[(NaiveDate, i64)]) -> String {
+    const WIDTH: f64 = 600.0;
+    const HEIGHT: f64 = 150.0;
+    const TOP: f64 = 18.0;
+    const AXIS: f64 = 130.0;
+    let max = values.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+    let total: i64 = values.iter().map(|(_, v)| *v).sum();
+    let slot = WIDTH / values.len().max(1) as f64;
+    let mut bars = String::new();
+    for (i, (date, value)) in values.iter().enumerate() {
+        let height = (*value.max(&0) as f64 / max as f64) * (AXIS - TOP);
+        bars.push_str(&format!(
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#0b57d0"><title>{date}: {value}</title></rect>"##,
+            i as f64 * slot + slot * 0.15,
+            AXIS - height,
+            slot * 0.7,
+            height,
+        ));
+    }
+    let first = values
+        .first()
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default();
+    let last = values
+        .last()
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default();
+    let escaped = minijinja::HtmlEscape(title).to_string();
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escaped}: {total} from {first} to {last}, at most {max} a day"><line x1="0" y1="{AXIS}" x2="{WIDTH}" y2="{AXIS}" stroke="#555"/>{bars}<text x="0" y="12" font-size="11" fill="#333">{max}</text><text x="0" y="146" font-size="11" fill="#333">{first}</text><text x="{WIDTH}" y="146" font-size="11" fill="#333" text-anchor="end">{last}</text></svg>"##
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_draws_one_bar_a_day_scaled_to_the_largest() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let svg = bar_chart("Visits", &[(day(1), 2), (day(2), 4), (day(3), 0)]);
+        assert_eq!(svg.matches("<rect").count(), 3);
+        assert!(
+            svg.contains(r#"height="112.0""#),
+            "the largest reaches the top: {svg}"
+        );
+        assert!(svg.contains(r#"height="56.0""#), "half of it, half as high");
+        assert!(svg.contains("Visits: 6 from 2026-12-01 to 2026-12-03"));
+    }
+}

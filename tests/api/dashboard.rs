@@ -1,0 +1,289 @@
+//! The dashboard over HTTP, as a browser without JavaScript uses it: sign-in with an API key,
+//! the session cookie, CSRF tokens on forms, throttled failures, the idle timeout and the
+//! overview's figures against `GET /v1/stats`.
+
+use std::collections::HashMap;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// A browser's cookie jar for the dashboard, kept by hand (name → value, with the attributes
+/// each was last set with).
+#[derive(Default)]
+struct Jar {
+    values: HashMap<String, String>,
+    attributes: HashMap<String, String>,
+}
+
+impl Jar {
+    fn take(&mut self, response: &reqwest::Response) {
+        for header in response.headers().get_all(SET_COOKIE) {
+            let header = header.to_str().unwrap();
+            let (pair, attributes) = header.split_once(';').unwrap_or((header, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.attributes.insert(name.into(), attributes.into());
+            if value.is_empty() || attributes.contains("Max-Age=0") {
+                self.values.remove(name);
+            } else {
+                self.values.insert(name.into(), value.into());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn get(app: &TestApp, jar: &mut Jar, path: &str) -> (u16, String, String) {
+    let response = no_redirects()
+        .get(app.url(path))
+        .header(COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap();
+    jar.take(&response);
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (
+        response.status().as_u16(),
+        location,
+        response.text().await.unwrap(),
+    )
+}
+
+async fn post(app: &TestApp, jar: &mut Jar, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let response = no_redirects()
+        .post(app.url(path))
+        .header(COOKIE, jar.header())
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    jar.take(&response);
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), location)
+}
+
+/// The value of the hidden field `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).expect("the field") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+async fn sign_in(app: &TestApp, jar: &mut Jar, key: &str) -> (u16, String) {
+    let (_, _, html) = get(app, jar, "/dashboard/sign-in").await;
+    let csrf = hidden(&html, "csrf");
+    post(
+        app,
+        jar,
+        "/dashboard/sign-in",
+        &[("key", key), ("csrf", &csrf)],
+    )
+    .await
+}
+
+/// The figure with `id` on the overview.
+fn figure(html: &str, id: &str) -> i64 {
+    let marker = format!(r#"id="{id}">"#);
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{id} in {html}"))
+        + marker.len();
+    html[start..start + html[start..].find('<').unwrap()]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_marketing_key_signs_in_and_the_overview_shows_the_figures_of_the_stats_api() {
+    let app = spawn_app().await;
+    app.text("+14155550101", "JOIN").await;
+    app.earn_ok("+14155550101", 12_000, "R-1").await;
+    app.earn_ok("+14155550102", 2_500, "R-2").await;
+    app.earn_ok("+14155550101", 1_000, "R-3").await;
+
+    let mut jar = Jar::default();
+    let (status, location, _) = get(&app, &mut jar, "/dashboard").await;
+    assert_eq!((status, location.as_str()), (303, "/dashboard/sign-in"));
+    let (status, _, html) = get(&app, &mut jar, "/dashboard/sign-in").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"<label for="key">API key</label>"#),
+        "{html}"
+    );
+    let attributes = &jar.attributes["lg_signin"];
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/dashboard"] {
+        assert!(attributes.contains(attribute), "{attributes}");
+    }
+
+    let (status, location) = sign_in(&app, &mut jar, MARKETING_KEY).await;
+    assert_eq!((status, location.as_str()), (303, "/dashboard"));
+    assert!(jar.values["lg_session"].starts_with("bloom."));
+    let attributes = &jar.attributes["lg_session"];
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/dashboard"] {
+        assert!(attributes.contains(attribute), "{attributes}");
+    }
+    assert!(!attributes.contains("Secure"), "public_url is http here");
+    assert!(
+        !jar.values.contains_key("lg_signin"),
+        "the sign-in token is spent"
+    );
+
+    let (status, _, html) = get(&app, &mut jar, "/dashboard").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Bloom Rewards"));
+    let today = app.clock.now().date_naive();
+    let from = today - chrono::Duration::days(29);
+    let stats: Value = app
+        .get(&format!("/v1/stats?from={from}&to={today}"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(figure(&html, "members"), stats["members"]["total"]);
+    assert_eq!(figure(&html, "members"), 2);
+    assert_eq!(figure(&html, "new-members"), stats["members"]["new"]);
+    assert_eq!(figure(&html, "visits"), 3);
+    assert_eq!(figure(&html, "points-issued"), stats["points"]["issued"]);
+    assert_eq!(
+        figure(&html, "points-outstanding"),
+        stats["points"]["outstanding"]
+    );
+    assert_eq!(figure(&html, "rewards-issued"), stats["rewards"]["issued"]);
+    assert_eq!(html.matches("<svg").count(), 4, "four charts");
+    assert!(
+        html.contains(&format!("<td>{today}</td><td>3</td>")),
+        "today's visits"
+    );
+    assert!(html.len() < 100_000, "{} bytes", html.len());
+}
+
+#[tokio::test]
+async fn other_keys_cannot_sign_in_and_repeated_failures_are_throttled() {
+    let app = spawn_app().await;
+    let mut jar = Jar::default();
+    assert_eq!(sign_in(&app, &mut jar, POS_KEY).await.0, 401);
+    for _ in 1..loyalty_gateway::web::session::MAX_FAILURES {
+        assert_eq!(sign_in(&app, &mut jar, "not-a-key").await.0, 401);
+    }
+    assert_eq!(
+        sign_in(&app, &mut jar, ADMIN_KEY).await.0,
+        429,
+        "even the right key waits"
+    );
+    assert!(!jar.values.contains_key("lg_session"));
+    app.clock.advance(chrono::Duration::minutes(16));
+    assert_eq!(sign_in(&app, &mut jar, ADMIN_KEY).await.0, 303);
+}
+
+#[tokio::test]
+async fn forms_need_their_token_and_a_session_ends_at_sign_out_or_when_idle() {
+    let app = spawn_app().await;
+    let mut jar = Jar::default();
+    let (_, _, html) = get(&app, &mut jar, "/dashboard/sign-in").await;
+    let csrf = hidden(&html, "csrf");
+    let (status, _) = post(
+        &app,
+        &mut Jar::default(),
+        "/dashboard/sign-in",
+        &[("key", MARKETING_KEY), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "the token without its cookie (another site's form)"
+    );
+
+    assert_eq!(sign_in(&app, &mut jar, MARKETING_KEY).await.0, 303);
+    let (_, _, html) = get(&app, &mut jar, "/dashboard").await;
+    let csrf = hidden(&html, "csrf");
+    let (status, _) = post(&app, &mut jar, "/dashboard/sign-out", &[("csrf", "forged")]).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        get(&app, &mut jar, "/dashboard").await.0,
+        200,
+        "still signed in"
+    );
+    let stolen = jar.values["lg_session"].clone();
+    let (status, location) = post(&app, &mut jar, "/dashboard/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!((status, location.as_str()), (303, "/dashboard/sign-in"));
+    assert!(!jar.values.contains_key("lg_session"));
+    jar.values.insert("lg_session".into(), stolen);
+    assert_eq!(
+        get(&app, &mut jar, "/dashboard").await.0,
+        303,
+        "the old cookie is void"
+    );
+
+    let mut jar = Jar::default();
+    assert_eq!(sign_in(&app, &mut jar, MARKETING_KEY).await.0, 303);
+    app.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(
+        get(&app, &mut jar, "/dashboard").await.0,
+        200,
+        "used: kept alive"
+    );
+    app.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(get(&app, &mut jar, "/dashboard").await.0, 200);
+    app.clock.advance(chrono::Duration::minutes(31));
+    assert_eq!(
+        get(&app, &mut jar, "/dashboard").await.0,
+        303,
+        "idle too long"
+    );
+}
+
+#[tokio::test]
+async fn the_overview_narrows_to_a_location_and_says_when_a_filter_does_not_work() {
+    let app = spawn_app().await;
+    app.earn_ok("+14155550101", 1_000, "R-1").await;
+    let at_riverside = serde_json::json!({ "phone": "+14155550102", "amount": 1000,
+        "location": "store-7", "receipt": "R-2" });
+    assert_eq!(app.earn(at_riverside).await.status(), 200);
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, MARKETING_KEY).await;
+    let (_, _, all) = get(&app, &mut jar, "/dashboard").await;
+    assert_eq!(figure(&all, "visits"), 2);
+    let (_, _, riverside) = get(&app, &mut jar, "/dashboard?location=store-7").await;
+    assert_eq!(figure(&riverside, "visits"), 1);
+    assert!(riverside.contains(r#"<option value="store-7" selected>Riverside</option>"#));
+    let (status, _, bad) = get(
+        &app,
+        &mut jar,
+        "/dashboard?location=store-99&from=2026-13-01",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(bad.contains(r#"role="alert""#), "{bad}");
+    assert!(bad.contains("Those filters do not work"));
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_gateway_is_served_over_https() {
+    let app = spawn_app_with(|s| s.server.public_url = "https://gateway.example".into()).await;
+    let mut jar = Jar::default();
+    assert_eq!(sign_in(&app, &mut jar, ADMIN_KEY).await.0, 303);
+    assert!(jar.attributes["lg_session"].contains("Secure"));
+}
