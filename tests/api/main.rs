@@ -5,6 +5,7 @@ mod auth;
 mod automations;
 mod bad_input;
 mod binary;
+mod browser;
 mod campaigns;
 mod cluster;
 mod config;

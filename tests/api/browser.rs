@@ -1,0 +1,288 @@
+//! The web pages in a real browser: headless Chromium driven over WebDriver (Debian's
+//! `chromium` and `chromium-driver`; `.ci/run` installs them), through the `fantoccini` crate.
+//! Each test starts its own chromedriver. On every page, axe-core (vendored from npm,
+//! `tests/browser/`) must find no serious or critical accessibility violation. The tests write
+//! screenshots to `target/screenshots/`; with `UPDATE_SCREENSHOTS=1`, to `docs/screenshots/`,
+//! which the README shows.
+
+use std::process::Stdio;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::outage::eventually;
+
+const AXE: &str = include_str!("../browser/axe.min.js");
+const PHONE: &str = "+14155552671";
+
+/// A chromedriver process, killed when dropped, and a headless Chromium session on it.
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver (Debian: apt-get install chromium chromium-driver)");
+        let address = format!("127.0.0.1:{port}");
+        assert!(
+            eventually(|| async { tokio::net::TcpStream::connect(&address).await.is_ok() }).await,
+            "chromedriver did not start"
+        );
+        let mut options = json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+            "--disable-dev-shm-usage", "--window-size=1280,1000", "--force-device-scale-factor=1"] });
+        if std::path::Path::new("/usr/bin/chromium").exists() {
+            options["binary"] = "/usr/bin/chromium".into();
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        // chromedriver is local: plain HTTP, no TLS stack.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://{address}"))
+            .await
+            .expect("a Chromium session");
+        Self {
+            client,
+            _driver: driver,
+        }
+    }
+
+    /// Runs axe-core on the page; fails on any serious or critical violation.
+    async fn check_accessibility(&self, page: &str) {
+        self.client.execute(AXE, vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ': ' + v.help + ' at ' +
+                       v.nodes.map(n => n.target.join(' ')).join(', '))))
+                   .catch(e => done(['axe did not run: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(found, json!([]), "axe-core on {page}");
+    }
+
+    async fn screenshot(&self, name: &str) -> Vec<u8> {
+        let png = self.client.screenshot().await.unwrap();
+        // The README's copies are refreshed on purpose only (their dates change every run).
+        let folder = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+            "docs/screenshots"
+        } else {
+            "target/screenshots"
+        };
+        let folder = format!("{}/{folder}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(format!("{folder}/{name}.png"), &png).unwrap();
+        png
+    }
+
+    async fn text_of(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// The QR codes a screenshot shows, decoded (rqrr, apart from the encoder).
+fn codes_in(png: &[u8]) -> Vec<String> {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut buffer).unwrap();
+    let channels = frame.color_type.samples();
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        let i = (y * width + x) * channels;
+        let p = &buffer[i..i + channels.min(3)];
+        (p.iter().map(|&c| u32::from(c)).sum::<u32>() / p.len() as u32) as u8
+    });
+    image
+        .detect_grids()
+        .into_iter()
+        .filter_map(|grid| grid.decode().ok().map(|(_, text)| text))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
+    let app = spawn_app().await;
+    app.text(PHONE, "JOIN").await;
+    for (i, location) in ["store-12", "store-7", "store-12"].iter().enumerate() {
+        app.clock.advance(chrono::Duration::days(1));
+        let earn = json!({ "phone": PHONE, "amount": 2500 + i * 1000, "location": location,
+            "receipt": format!("R-{i}") });
+        assert_eq!(app.earn(earn).await.status(), 200);
+    }
+    app.earn_ok("+14155550102", 1800, "R-9").await;
+    let browser = Browser::start().await;
+    let client = &browser.client;
+
+    client.goto(&app.url("/dashboard")).await.unwrap();
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        "/dashboard/sign-in"
+    );
+    browser.check_accessibility("sign-in").await;
+    browser.screenshot("dashboard-sign-in").await;
+    client
+        .find(Locator::Id("key"))
+        .await
+        .unwrap()
+        .send_keys(MARKETING_KEY)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("h1").await, "Overview");
+    assert_eq!(browser.text_of("#visits").await, "4");
+    assert_eq!(browser.text_of("#members").await, "2");
+    browser.check_accessibility("overview").await;
+    browser.screenshot("dashboard-overview").await;
+
+    // The location filter, chosen as a person would.
+    client
+        .find(Locator::Css("#location option[value=store-7]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css(".filters button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        eventually(|| async {
+            let url = client.current_url().await.unwrap();
+            url.query().is_some_and(|q| q.contains("location=store-7"))
+        })
+        .await
+    );
+    assert_eq!(browser.text_of("#visits").await, "1");
+
+    client
+        .find(Locator::Css("header button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("h2").await, "Sign in");
+    client.goto(&app.url("/dashboard")).await.unwrap();
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        "/dashboard/sign-in"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_joins_on_the_join_page_in_a_browser_and_gets_the_yes_request() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&app.url("/join/bloom?lang=ar")).await.unwrap();
+    browser.check_accessibility("join (ar)").await;
+    client.goto(&app.url("/join/bloom")).await.unwrap();
+    browser.check_accessibility("join").await;
+    browser.screenshot("join").await;
+    client
+        .find(Locator::Id("phone"))
+        .await
+        .unwrap()
+        .send_keys("(415) 555-2671")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("first_name"))
+        .await
+        .unwrap()
+        .send_keys("Zoë")
+        .await
+        .unwrap();
+    app.clock.advance(chrono::Duration::seconds(8));
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("h1").await, "Check your phone");
+    browser.check_accessibility("join, sent").await;
+    let member: Value = app.member_json(PHONE).await;
+    assert_eq!(member["status"], "pending");
+    assert_eq!(member["first_name"], "Zoë");
+    let texts = app.deliver_to(PHONE).await;
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].contains("Reply YES"), "{texts:?}");
+}
+
+#[tokio::test]
+async fn a_printed_poster_shows_codes_that_open_the_right_text_and_page() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client
+        .goto(&app.url("/join/bloom/poster?location=store-12"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of(".call").await,
+        "Text JOIN to +1 500-555-0006"
+    );
+    browser.check_accessibility("poster").await;
+    browser.screenshot("poster").await;
+    let mut codes = Vec::new();
+    for figure in client.find_all(Locator::Css("figure.code")).await.unwrap() {
+        let element = serde_json::to_value(&figure).unwrap();
+        client
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'center' })",
+                vec![element],
+            )
+            .await
+            .unwrap();
+        codes.extend(codes_in(&figure.screenshot().await.unwrap()));
+    }
+    assert_eq!(
+        codes,
+        [
+            format!("sms:{SENDER}?body=JOIN"),
+            "http://gateway.test/join/bloom".to_owned()
+        ]
+    );
+}
