@@ -31,6 +31,14 @@ pub struct SignOut {
     csrf: String,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct Requeue {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
     from: Option<String>,
@@ -151,16 +159,37 @@ pub async fn sign_out(
     }
 }
 
+/// The signed-in session, or the response that sends the browser to sign in (or says Redis is
+/// unavailable).
+async fn signed_in(state: &AppState, request: &HttpRequest) -> Result<Session, HttpResponse> {
+    match session::current(state, request).await {
+        Ok(Some(current)) => Ok(current),
+        Ok(None) => Err(see_other("/dashboard/sign-in").finish()),
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
+/// What every signed-in page shows in its header.
+fn header(current: &Session, page: &str) -> minijinja::Value {
+    minijinja::context! {
+        t => &T,
+        program => current.program.name.clone(),
+        key => current.key.name.clone(),
+        csrf => current.csrf.clone(),
+        admin => current.is_admin(),
+        page => page,
+    }
+}
+
 #[get("/dashboard")]
 pub async fn overview(
     state: web::Data<AppState>,
     request: HttpRequest,
     filters: web::Query<Filters>,
 ) -> HttpResponse {
-    let current = match session::current(&state, &request).await {
-        Ok(Some(current)) => current,
-        Ok(None) => return see_other("/dashboard/sign-in").finish(),
-        Err(e) => return unavailable(&e),
+    let current = match signed_in(&state, &request).await {
+        Ok(current) => current,
+        Err(response) => return response,
     };
     let today = state.clock.now().date_naive();
     let (window, location, error) = match read_filters(&current, &filters, today) {
@@ -218,10 +247,6 @@ pub async fn overview(
         HttpResponse::Ok(),
         "overview.html",
         minijinja::context! {
-            t => &T,
-            program => program.name.clone(),
-            key => current.key.name.clone(),
-            csrf => current.csrf.clone(),
             from => window.from.to_string(),
             to => window.to.to_string(),
             location => location.as_ref().map(|l| l.as_str().to_owned()),
@@ -232,8 +257,137 @@ pub async fn overview(
             redemption_rate => percent(stats.redemption_rate),
             breakage_rate => percent(stats.breakage_rate),
             charts => charts,
+            ..header(&current, "overview"),
         },
     )
+}
+
+#[get("/dashboard/locations")]
+pub async fn locations_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    filters: web::Query<Filters>,
+) -> HttpResponse {
+    let current = match signed_in(&state, &request).await {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let today = state.clock.now().date_naive();
+    let (window, error) = match read_filters(&current, &filters, today) {
+        Ok((window, _)) => (window, None),
+        Err(problem) => (
+            Window {
+                from: today - chrono::Duration::days(29),
+                to: today,
+            },
+            Some(problem),
+        ),
+    };
+    let program = &current.program;
+    let stats = match crate::stats::stats(
+        &state.store,
+        &state.settings.redis.key_prefix,
+        program,
+        Some(window),
+        None,
+    )
+    .await
+    {
+        Ok(stats) => stats,
+        Err(e) => return unavailable(&e),
+    };
+    let rows: Vec<minijinja::Value> = program
+        .locations
+        .iter()
+        .map(|l| {
+            let figures = stats.by_location.get(l.id.as_str());
+            minijinja::context! {
+                id => l.id.as_str(),
+                name => l.name.clone(),
+                visits => figures.map_or(0, |f| f.visits),
+                points_issued => figures.map_or(0, |f| f.points_issued),
+                points_redeemed => figures.map_or(0, |f| f.points_redeemed),
+                rewards_redeemed => figures.map_or(0, |f| f.rewards_redeemed),
+            }
+        })
+        .collect();
+    super::page(
+        HttpResponse::Ok(),
+        "locations.html",
+        minijinja::context! {
+            program_id => program.id.as_str(),
+            from => window.from.to_string(),
+            to => window.to.to_string(),
+            error => error,
+            rows => rows,
+            ..header(&current, "locations"),
+        },
+    )
+}
+
+#[get("/dashboard/operations")]
+pub async fn operations_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let current = match signed_in(&state, &request).await {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let program = &current.program;
+    let keys = state.outbox.keys(program);
+    let mut pipe = redis::pipe();
+    pipe.xlen(keys.outbox())
+        .zcard(keys.delayed())
+        .xlen(keys.dead());
+    let figures = async {
+        let depths: (u64, u64, u64) = state.store.pipeline(&pipe).await?;
+        let dead = state.outbox.dead_letters(program, 100).await?;
+        let hooks = state.events.states(program).await?;
+        Ok::<_, StoreError>((depths, dead, hooks))
+    };
+    let ((outbox, delayed, dead_count), dead, hooks) = match figures.await {
+        Ok(figures) => figures,
+        Err(e) => return unavailable(&e),
+    };
+    let hooks: Vec<minijinja::Value> = hooks
+        .iter()
+        .map(minijinja::Value::from_serialize)
+        .collect();
+    super::page(
+        HttpResponse::Ok(),
+        "operations.html",
+        minijinja::context! {
+            outbox => outbox,
+            delayed => delayed,
+            dead_count => dead_count,
+            dead => dead,
+            hooks => hooks,
+            ..header(&current, "operations"),
+        },
+    )
+}
+
+/// An admin sends a dead-lettered text again (`POST /v1/dead-letters/{id}/requeue`'s work).
+#[post("/dashboard/operations/requeue")]
+pub async fn requeue(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: web::Form<Requeue>,
+) -> HttpResponse {
+    let current = match signed_in(&state, &request).await {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    if !same(&form.csrf, &current.csrf) || !current.is_admin() {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body(T.error_form);
+    }
+    match state.outbox.requeue(&current.program, &form.id).await {
+        Ok(requeued) => {
+            tracing::info!(program = %current.program.id, key = %current.key.name, message = %form.id, requeued, "dashboard: requeue");
+            see_other("/dashboard/operations").finish()
+        }
+        Err(e) => unavailable(&e),
+    }
 }
 
 /// The period and location asked for: by default the last 30 days and every location.

@@ -24,11 +24,14 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(dashboard::overview)
         .service(dashboard::sign_in_form)
         .service(dashboard::sign_in)
-        .service(dashboard::sign_out);
+        .service(dashboard::sign_out)
+        .service(dashboard::locations_page)
+        .service(dashboard::operations_page)
+        .service(dashboard::requeue);
 }
 
 /// Every page template, by name.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("join.html", include_str!("../../web/templates/join.html")),
     (
         "poster.html",
@@ -39,12 +42,24 @@ const TEMPLATES: [(&str, &str); 5] = [
         include_str!("../../web/templates/dashboard.html"),
     ),
     (
+        "_header.html",
+        include_str!("../../web/templates/_header.html"),
+    ),
+    (
         "sign_in.html",
         include_str!("../../web/templates/sign_in.html"),
     ),
     (
         "overview.html",
         include_str!("../../web/templates/overview.html"),
+    ),
+    (
+        "locations.html",
+        include_str!("../../web/templates/locations.html"),
+    ),
+    (
+        "operations.html",
+        include_str!("../../web/templates/operations.html"),
     ),
 ];
 

@@ -192,6 +192,20 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         .await
     );
     assert_eq!(browser.text_of("#visits").await, "1");
+    for (link, heading) in [("Locations", "Locations"), ("Operations", "Operations")] {
+        client
+            .find(Locator::LinkText(link))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(browser.text_of("h1").await, heading);
+        browser.check_accessibility(heading).await;
+        browser
+            .screenshot(&format!("dashboard-{}", heading.to_lowercase()))
+            .await;
+    }
 
     client
         .find(Locator::Css("header button"))

@@ -287,3 +287,80 @@ async fn the_session_cookie_is_secure_when_the_gateway_is_served_over_https() {
     assert_eq!(sign_in(&app, &mut jar, ADMIN_KEY).await.0, 303);
     assert!(jar.attributes["lg_session"].contains("Secure"));
 }
+
+#[tokio::test]
+async fn the_locations_page_counts_each_locations_visits_and_links_its_poster() {
+    let app = spawn_app().await;
+    app.earn_ok("+14155550101", 1_000, "R-1").await;
+    app.earn_ok("+14155550102", 1_000, "R-2").await;
+    let at_riverside = serde_json::json!({ "phone": "+14155550102", "amount": 1000,
+        "location": "store-7", "receipt": "R-3" });
+    assert_eq!(app.earn(at_riverside).await.status(), 200);
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, MARKETING_KEY).await;
+    let (status, _, html) = get(&app, &mut jar, "/dashboard/locations").await;
+    assert_eq!(status, 200);
+    let visits = |id: &str| -> i64 {
+        let row = &html[html.find(&format!(r#"id="location-{id}""#)).unwrap()..];
+        let start = row.find(r#"class="visits">"#).unwrap() + 15;
+        row[start..start + row[start..].find('<').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!((visits("store-12"), visits("store-7")), (2, 1));
+    assert!(html.contains(r#"href="/join/bloom/poster?location=store-7""#));
+}
+
+#[tokio::test]
+async fn an_admin_sends_a_dead_letter_again_from_the_operations_page_and_a_marketer_cannot() {
+    let app = spawn_app().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(500))
+        .mount(&app.twilio)
+        .await;
+    app.text("+14155550101", "JOIN").await;
+    for _ in 0..5 {
+        app.drain_outbox().await;
+        app.clock.advance(chrono::Duration::seconds(600));
+    }
+    let dead: Vec<Value> = app
+        .get("/v1/dead-letters", ADMIN_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let id = dead[0]["id"].as_str().unwrap().to_owned();
+
+    let mut marketer = Jar::default();
+    sign_in(&app, &mut marketer, MARKETING_KEY).await;
+    let (_, _, html) = get(&app, &mut marketer, "/dashboard/operations").await;
+    assert_eq!(figure(&html, "dead"), 1);
+    assert!(html.contains(&format!("<td>{id}</td>")));
+    assert!(!html.contains("Send again"), "not for a marketing key");
+    let csrf = hidden(&html, "csrf");
+    let (status, _) = post(
+        &app,
+        &mut marketer,
+        "/dashboard/operations/requeue",
+        &[("csrf", &csrf), ("id", &id)],
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    let mut admin = Jar::default();
+    sign_in(&app, &mut admin, ADMIN_KEY).await;
+    let (_, _, html) = get(&app, &mut admin, "/dashboard/operations").await;
+    let csrf = hidden(&html, "csrf");
+    let (status, location) = post(
+        &app,
+        &mut admin,
+        "/dashboard/operations/requeue",
+        &[("csrf", &csrf), ("id", &id)],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/dashboard/operations"));
+    let (_, _, html) = get(&app, &mut admin, "/dashboard/operations").await;
+    assert_eq!(figure(&html, "dead"), 0);
+    assert_eq!(figure(&html, "outbox"), 1, "queued again");
+}
