@@ -39,6 +39,11 @@ pub struct Requeue {
     id: String,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct MemberSearch {
+    phone: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
     from: Option<String>,
@@ -347,10 +352,7 @@ pub async fn operations_page(state: web::Data<AppState>, request: HttpRequest) -
         Ok(figures) => figures,
         Err(e) => return unavailable(&e),
     };
-    let hooks: Vec<minijinja::Value> = hooks
-        .iter()
-        .map(minijinja::Value::from_serialize)
-        .collect();
+    let hooks: Vec<minijinja::Value> = hooks.iter().map(minijinja::Value::from_serialize).collect();
     super::page(
         HttpResponse::Ok(),
         "operations.html",
@@ -361,6 +363,122 @@ pub async fn operations_page(state: web::Data<AppState>, request: HttpRequest) -
             dead => dead,
             hooks => hooks,
             ..header(&current, "operations"),
+        },
+    )
+}
+
+/// Members: a search by number, in any format the program's country writes it.
+#[get("/dashboard/members")]
+pub async fn members_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<MemberSearch>,
+) -> HttpResponse {
+    let current = match signed_in(&state, &request).await {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let program = &current.program;
+    let typed = query
+        .phone
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let mut error = None;
+    if let Some(typed) = typed {
+        match crate::domain::PhoneNumber::parse(typed, program.region) {
+            Err(_) => error = Some(T.error_phone),
+            Ok(phone) => match state.ledger.member(program, &phone).await {
+                Ok(Some(_)) => {
+                    let path: String =
+                        url::form_urlencoded::byte_serialize(phone.as_str().as_bytes()).collect();
+                    return see_other(&format!("/dashboard/members/{path}")).finish();
+                }
+                Ok(None) => error = Some(T.no_member),
+                Err(e) => return unavailable_ledger(&e),
+            },
+        }
+    }
+    let status = if error.is_some() {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    super::page(
+        HttpResponse::build(status),
+        "members.html",
+        minijinja::context! {
+            phone => typed.unwrap_or(""),
+            error => error,
+            ..header(&current, "members"),
+        },
+    )
+}
+
+fn unavailable_ledger(e: &crate::ledger::LedgerError) -> HttpResponse {
+    tracing::warn!(error = %crate::telemetry::Chain(e), "dashboard: the ledger");
+    sign_in_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(T.error_unavailable),
+        None,
+    )
+}
+
+/// One member: balance, tier, codes, history with the delivery state of its texts, texts, and
+/// the consent record.
+#[get("/dashboard/members/{phone}")]
+pub async fn member_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let current = match signed_in(&state, &request).await {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let program = &current.program;
+    let Ok(phone) = crate::domain::PhoneNumber::parse(&path, program.region) else {
+        return see_other("/dashboard/members").finish();
+    };
+    let read = async {
+        let Some(member) = state.ledger.member(program, &phone).await? else {
+            return Ok(None);
+        };
+        let history = state.ledger.history(program, &phone, 50).await?;
+        let consent = state.ledger.consent(program, &phone).await?;
+        let messages = state
+            .outbox
+            .member_messages(program, &phone)
+            .await
+            .map_err(crate::ledger::LedgerError::from)?;
+        Ok::<_, crate::ledger::LedgerError>(Some((member, history, consent, messages)))
+    };
+    let (member, history, consent, messages) = match read.await {
+        Ok(Some(found)) => found,
+        Ok(None) => return see_other("/dashboard/members").finish(),
+        Err(e) => return unavailable_ledger(&e),
+    };
+    let records = consent.map(|(_, records)| records).unwrap_or_default();
+    super::page(
+        HttpResponse::Ok(),
+        "member.html",
+        minijinja::context! {
+            phone => phone.as_str(),
+            member => minijinja::Value::from_serialize(serde_json::json!({
+                "status": member.status,
+                "first_name": member.first_name,
+                "balance": member.balance,
+                "lifetime": member.lifetime_points,
+                "tier": member.tier,
+                "visits": member.visits,
+                "joined_at": member.joined_at,
+                "last_visit_at": member.last_visit_at,
+                "rewards": member.rewards,
+            })),
+            history => minijinja::Value::from_serialize(&history),
+            messages => minijinja::Value::from_serialize(&messages),
+            consent => minijinja::Value::from_serialize(&records),
+            ..header(&current, "members"),
         },
     )
 }

@@ -27,11 +27,13 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(dashboard::sign_out)
         .service(dashboard::locations_page)
         .service(dashboard::operations_page)
-        .service(dashboard::requeue);
+        .service(dashboard::requeue)
+        .service(dashboard::members_page)
+        .service(dashboard::member_page);
 }
 
 /// Every page template, by name.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("join.html", include_str!("../../web/templates/join.html")),
     (
         "poster.html",
@@ -60,6 +62,14 @@ const TEMPLATES: [(&str, &str); 8] = [
     (
         "operations.html",
         include_str!("../../web/templates/operations.html"),
+    ),
+    (
+        "members.html",
+        include_str!("../../web/templates/members.html"),
+    ),
+    (
+        "member.html",
+        include_str!("../../web/templates/member.html"),
     ),
 ];
 

@@ -192,6 +192,34 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         .await
     );
     assert_eq!(browser.text_of("#visits").await, "1");
+    client
+        .find(Locator::LinkText("Members"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("phone"))
+        .await
+        .unwrap()
+        .send_keys("(415) 555-2671")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("h1").await, PHONE);
+    assert_eq!(
+        browser.text_of("#balance").await,
+        app.member_json(PHONE).await["balance"].to_string()
+    );
+    browser.check_accessibility("a member").await;
+    browser.screenshot("dashboard-member").await;
     for (link, heading) in [("Locations", "Locations"), ("Operations", "Operations")] {
         client
             .find(Locator::LinkText(link))

@@ -364,3 +364,46 @@ async fn an_admin_sends_a_dead_letter_again_from_the_operations_page_and_a_marke
     assert_eq!(figure(&html, "dead"), 0);
     assert_eq!(figure(&html, "outbox"), 1, "queued again");
 }
+
+#[tokio::test]
+async fn a_member_is_found_by_number_in_any_format_and_shows_history_texts_and_consent() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    app.text("+14155552671", "JOIN").await;
+    app.earn_ok("+14155552671", 12_000, "R-1").await;
+    app.drain_outbox().await;
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, MARKETING_KEY).await;
+    let (status, location, _) =
+        get(&app, &mut jar, "/dashboard/members?phone=(415)+555-2671").await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/dashboard/members/%2B14155552671")
+    );
+    let (status, _, html) = get(&app, &mut jar, &location).await;
+    assert_eq!(status, 200);
+    let member = app.member_json("+14155552671").await;
+    assert_eq!(figure(&html, "balance"), member["balance"]);
+    assert!(html.contains(r#"id="status">active<"#));
+    let history = &html[html.find(r#"id="history""#).unwrap()..];
+    assert!(history.contains("<td>earn</td>") && history.contains("<td>welcome</td>"));
+    assert!(
+        history.contains("<td>sent</td>"),
+        "the receipt text's delivery state"
+    );
+    let consent = &html[html.find(r#"id="consent""#).unwrap()..];
+    assert!(
+        consent.contains("<td>opt_in</td><td>sms</td><td>JOIN</td>"),
+        "{consent}"
+    );
+    for code in member["rewards"].as_array().unwrap() {
+        assert!(html.contains(code["code"].as_str().unwrap()));
+    }
+
+    let (status, _, html) = get(&app, &mut jar, "/dashboard/members?phone=%2B14155550000").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("No member has this number."));
+    let (status, _, html) = get(&app, &mut jar, "/dashboard/members?phone=12").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("not a phone number"));
+}
