@@ -42,6 +42,36 @@ pub struct Requeue {
 #[derive(Debug, Deserialize)]
 pub struct MemberSearch {
     phone: Option<String>,
+    /// Set after an erasure.
+    erased: Option<String>,
+}
+
+/// What the member's page reports after an admin's action.
+#[derive(Debug, Default, Deserialize)]
+pub struct MemberNotice {
+    done: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdjustForm {
+    #[serde(default)]
+    csrf: String,
+    /// Makes a resubmitted form (a reload, a double click) count once.
+    #[serde(default)]
+    form_id: String,
+    #[serde(default)]
+    points: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EraseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -410,6 +440,7 @@ pub async fn members_page(
         minijinja::context! {
             phone => typed.unwrap_or(""),
             error => error,
+            erased => query.erased.is_some(),
             ..header(&current, "members"),
         },
     )
@@ -431,6 +462,7 @@ pub async fn member_page(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: web::Path<String>,
+    notice: web::Query<MemberNotice>,
 ) -> HttpResponse {
     let current = match signed_in(&state, &request).await {
         Ok(current) => current,
@@ -478,9 +510,112 @@ pub async fn member_page(
             history => minijinja::Value::from_serialize(&history),
             messages => minijinja::Value::from_serialize(&messages),
             consent => minijinja::Value::from_serialize(&records),
+            path => url::form_urlencoded::byte_serialize(phone.as_str().as_bytes()).collect::<String>(),
+            form_id => session::random_token(),
+            done => match notice.done.as_deref() {
+                Some("adjusted") => Some(T.adjusted),
+                _ => None,
+            },
+            problem => match notice.error.as_deref() {
+                Some("below_zero") => Some(T.error_below_zero),
+                Some("invalid") => Some(T.error_adjust),
+                Some("confirm") => Some(T.error_confirm),
+                _ => None,
+            },
             ..header(&current, "members"),
         },
     )
+}
+
+/// The signed-in admin whose form this is, with the member's number from the path, or the
+/// response that refuses it.
+async fn admin_form(
+    state: &AppState,
+    request: &HttpRequest,
+    csrf: &str,
+    path: &str,
+) -> Result<(Session, crate::domain::PhoneNumber), HttpResponse> {
+    let current = signed_in(state, request).await?;
+    if !same(csrf, &current.csrf) || !current.is_admin() {
+        return Err(HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body(T.error_form));
+    }
+    let phone = crate::domain::PhoneNumber::parse(path, current.program.region)
+        .map_err(|_| see_other("/dashboard/members").finish())?;
+    Ok((current, phone))
+}
+
+fn member_url(phone: &crate::domain::PhoneNumber, query: &str) -> String {
+    let path: String = url::form_urlencoded::byte_serialize(phone.as_str().as_bytes()).collect();
+    format!("/dashboard/members/{path}?{query}")
+}
+
+/// An admin adds or takes points, with a reason, as `POST /v1/members/{phone}/adjust` does.
+#[post("/dashboard/members/{phone}/adjust")]
+pub async fn adjust(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<AdjustForm>,
+) -> HttpResponse {
+    let (current, phone) = match admin_form(&state, &request, &form.csrf, &path).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let points = form.points.trim().parse::<i64>().ok().filter(|p| *p != 0);
+    let reason = form.reason.trim();
+    let (Some(points), false) = (points, reason.is_empty() || reason.chars().count() > 200) else {
+        return see_other(&member_url(&phone, "error=invalid")).finish();
+    };
+    let form_id = format!("dashboard-{}", form.form_id);
+    let command = crate::ledger::AdjustCommand {
+        phone: &phone,
+        points,
+        reason,
+        by: &current.key.name,
+        allow_negative: false,
+        idempotency_key: (!form.form_id.is_empty()).then_some(form_id.as_str()),
+    };
+    match state.ledger.adjust(&current.program, &command).await {
+        Ok(_) => see_other(&member_url(&phone, "done=adjusted")).finish(),
+        Err(crate::ledger::LedgerError::BelowZero { .. }) => {
+            see_other(&member_url(&phone, "error=below_zero")).finish()
+        }
+        Err(
+            crate::ledger::LedgerError::MemberNotFound
+            | crate::ledger::LedgerError::ReceiptConflict,
+        ) => see_other(&member_url(&phone, "error=invalid")).finish(),
+        Err(e) => unavailable_ledger(&e),
+    }
+}
+
+/// An admin erases a member (`DELETE /v1/members/{phone}`), after ticking the confirmation.
+#[post("/dashboard/members/{phone}/erase")]
+pub async fn erase(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<EraseForm>,
+) -> HttpResponse {
+    let (current, phone) = match admin_form(&state, &request, &form.csrf, &path).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if form.confirm != "yes" {
+        return see_other(&member_url(&phone, "error=confirm")).finish();
+    }
+    match state
+        .ledger
+        .erase(&current.program, &phone, &current.key.name)
+        .await
+    {
+        Ok(()) | Err(crate::ledger::LedgerError::MemberNotFound) => {
+            tracing::info!(program = %current.program.id, key = %current.key.name, phone = %phone.masked(), "dashboard: erased");
+            see_other("/dashboard/members?erased=1").finish()
+        }
+        Err(e) => unavailable_ledger(&e),
+    }
 }
 
 /// An admin sends a dead-lettered text again (`POST /v1/dead-letters/{id}/requeue`'s work).

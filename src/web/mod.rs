@@ -29,7 +29,9 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(dashboard::operations_page)
         .service(dashboard::requeue)
         .service(dashboard::members_page)
-        .service(dashboard::member_page);
+        .service(dashboard::member_page)
+        .service(dashboard::adjust)
+        .service(dashboard::erase);
 }
 
 /// Every page template, by name.

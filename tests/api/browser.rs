@@ -328,3 +328,44 @@ async fn a_printed_poster_shows_codes_that_open_the_right_text_and_page() {
         ]
     );
 }
+
+#[tokio::test]
+async fn an_admins_member_page_with_its_forms_passes_axe_core() {
+    let app = spawn_app().await;
+    app.earn_ok(PHONE, 2500, "R-1").await;
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&app.url("/dashboard/sign-in")).await.unwrap();
+    client
+        .find(Locator::Id("key"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_KEY)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("h1").await, "Overview");
+    client
+        .goto(&app.url("/dashboard/members/%2B14155552671"))
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("h1").await, PHONE);
+    browser.check_accessibility("a member, as an admin").await;
+    // Erasing without ticking the box: the browser itself refuses (the box is required).
+    client
+        .find(Locator::Css("form[action$=erase] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let url = client.current_url().await.unwrap();
+    assert_eq!(url.query(), None, "not sent: {url}");
+    assert_eq!(app.member(PHONE).await.status(), 200);
+}

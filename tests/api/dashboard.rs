@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -406,4 +406,96 @@ async fn a_member_is_found_by_number_in_any_format_and_shows_history_texts_and_c
     let (status, _, html) = get(&app, &mut jar, "/dashboard/members?phone=12").await;
     assert_eq!(status, 404);
     assert!(html.contains("not a phone number"));
+}
+
+#[tokio::test]
+async fn an_admin_adjusts_once_per_form_and_erases_only_after_confirming() {
+    let app = spawn_app().await;
+    app.earn_ok("+14155552671", 1_000, "R-1").await;
+    let page = "/dashboard/members/%2B14155552671";
+    let mut marketer = Jar::default();
+    sign_in(&app, &mut marketer, MARKETING_KEY).await;
+    let (_, _, html) = get(&app, &mut marketer, page).await;
+    assert!(!html.contains("Adjust points"), "not for a marketing key");
+    let csrf = hidden(&html, "csrf");
+    let refused = post(
+        &app,
+        &mut marketer,
+        &format!("{page}/erase"),
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(refused.0, 403);
+
+    let mut admin = Jar::default();
+    sign_in(&app, &mut admin, ADMIN_KEY).await;
+    let (_, _, html) = get(&app, &mut admin, page).await;
+    let (csrf, form_id) = (hidden(&html, "csrf"), hidden(&html, "form_id"));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("form_id", &form_id),
+        ("points", "250"),
+        ("reason", "Order arrived late"),
+    ];
+    let (status, location) = post(&app, &mut admin, &format!("{page}/adjust"), &form).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/dashboard/members/%2B14155552671?done=adjusted")
+    );
+    post(&app, &mut admin, &format!("{page}/adjust"), &form).await;
+    assert_eq!(
+        app.member_json("+14155552671").await["balance"],
+        260,
+        "the same form counts once"
+    );
+    let entry = &app.history("+14155552671").await[0];
+    assert_eq!(
+        (&entry["type"], &entry["by"], &entry["reason"]),
+        (
+            &json!("adjust"),
+            &json!("admin"),
+            &json!("Order arrived late")
+        )
+    );
+    let (_, location) = post(
+        &app,
+        &mut admin,
+        &format!("{page}/adjust"),
+        &[
+            ("csrf", &csrf),
+            ("form_id", "other"),
+            ("points", "-1000"),
+            ("reason", "oops"),
+        ],
+    )
+    .await;
+    assert!(location.ends_with("error=below_zero"), "{location}");
+    let (_, _, html) = get(&app, &mut admin, &location).await;
+    assert!(html.contains("below zero"));
+
+    let (_, location) = post(
+        &app,
+        &mut admin,
+        &format!("{page}/erase"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert!(location.ends_with("error=confirm"));
+    assert_eq!(
+        app.member("+14155552671").await.status(),
+        200,
+        "not erased without confirming"
+    );
+    let (status, location) = post(
+        &app,
+        &mut admin,
+        &format!("{page}/erase"),
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/dashboard/members?erased=1")
+    );
+    assert_eq!(app.member("+14155552671").await.status(), 404);
 }
