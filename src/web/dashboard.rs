@@ -527,6 +527,35 @@ pub async fn member_page(
     )
 }
 
+/// Automations: what each configured one has sent and what it earned against its holdout
+/// (`GET /v1/automations`).
+#[get("/dashboard/automations")]
+pub async fn automations_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let current = match signed_in(&state, &request).await {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let automations = match state.campaigns.automations(&current.program).await {
+        Ok(automations) => automations,
+        Err(e) => {
+            tracing::warn!(error = %crate::telemetry::Chain(&e), "dashboard: automations");
+            return sign_in_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(T.error_unavailable),
+                None,
+            );
+        }
+    };
+    super::page(
+        HttpResponse::Ok(),
+        "automations.html",
+        minijinja::context! {
+            automations => minijinja::Value::from_serialize(&automations),
+            ..header(&current, "automations"),
+        },
+    )
+}
+
 /// The signed-in admin whose form this is, with the member's number from the path, or the
 /// response that refuses it.
 async fn admin_form(

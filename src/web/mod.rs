@@ -31,11 +31,12 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(dashboard::members_page)
         .service(dashboard::member_page)
         .service(dashboard::adjust)
-        .service(dashboard::erase);
+        .service(dashboard::erase)
+        .service(dashboard::automations_page);
 }
 
 /// Every page template, by name.
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("join.html", include_str!("../../web/templates/join.html")),
     (
         "poster.html",
@@ -72,6 +73,10 @@ const TEMPLATES: [(&str, &str); 10] = [
     (
         "member.html",
         include_str!("../../web/templates/member.html"),
+    ),
+    (
+        "automations.html",
+        include_str!("../../web/templates/automations.html"),
     ),
 ];
 

@@ -269,6 +269,15 @@ pub struct DashboardStrings {
     pub error_below_zero: &'static str,
     pub error_adjust: &'static str,
     pub error_confirm: &'static str,
+    pub automations: &'static str,
+    pub automation: &'static str,
+    pub holdout: &'static str,
+    pub sent: &'static str,
+    pub delivered: &'static str,
+    pub capped: &'static str,
+    pub visit_rate: &'static str,
+    pub incremental_visits: &'static str,
+    pub no_automations: &'static str,
 }
 
 pub static DASHBOARD: DashboardStrings = DashboardStrings {
@@ -362,4 +371,13 @@ pub static DASHBOARD: DashboardStrings = DashboardStrings {
     error_below_zero: "That would take the balance below zero.",
     error_adjust: "Give a number of points other than 0 and a reason of at most 200 characters.",
     error_confirm: "Tick the box to confirm the erasure.",
+    automations: "Automations",
+    automation: "Automation",
+    holdout: "Held out",
+    sent: "Sent",
+    delivered: "Delivered",
+    capped: "Over the cap",
+    visit_rate: "Visit rate: texted / held out",
+    incremental_visits: "Visits it brought",
+    no_automations: "No automation is configured for this program.",
 };

@@ -220,7 +220,11 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
     );
     browser.check_accessibility("a member").await;
     browser.screenshot("dashboard-member").await;
-    for (link, heading) in [("Locations", "Locations"), ("Operations", "Operations")] {
+    for (link, heading) in [
+        ("Automations", "Automations"),
+        ("Locations", "Locations"),
+        ("Operations", "Operations"),
+    ] {
         client
             .find(Locator::LinkText(link))
             .await

@@ -499,3 +499,35 @@ async fn an_admin_adjusts_once_per_form_and_erases_only_after_confirming() {
     );
     assert_eq!(app.member("+14155552671").await.status(), 404);
 }
+
+#[tokio::test]
+async fn the_automations_page_lists_each_configured_automation_with_its_counts() {
+    let app = spawn_app_with(|s| {
+        s.programs[0] = bloom_with(
+            "\n[programs.automations.near_reward]\nwithin_points = 200\n\
+             [programs.automations.win_back]\nafter = \"30d\"\n",
+        );
+    })
+    .await;
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, MARKETING_KEY).await;
+    let (status, _, html) = get(&app, &mut jar, "/dashboard/automations").await;
+    assert_eq!(status, 200);
+    let api: Vec<Value> = app
+        .get("/v1/automations", MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api.len(), 2);
+    for automation in &api {
+        let name = automation["automation"].as_str().unwrap();
+        let row = &html[html.find(&format!(r#"id="automation-{name}""#)).unwrap()..];
+        let sent = &row[row.find(r#"class="sent">"#).unwrap() + 13..];
+        assert_eq!(
+            &sent[..sent.find('<').unwrap()],
+            automation["sent"].to_string()
+        );
+        assert!(row.contains("0.0 % / 0.0 %"), "{row}");
+    }
+}
