@@ -16,10 +16,24 @@ use crate::outage::eventually;
 const AXE: &str = include_str!("../browser/axe.min.js");
 const PHONE: &str = "+14155552671";
 
-/// A chromedriver process, killed when dropped, and a headless Chromium session on it.
+/// A chromedriver process and a headless Chromium session on it. Dropped (at the end of a test,
+/// or when it fails), both go, and every Chromium process of the session with them: Chromium's
+/// processes outlive a killed chromedriver, so they are found by their own profile folder.
 struct Browser {
     client: Client,
     _driver: tokio::process::Child,
+    profile: std::path::PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .arg("-KILL")
+            .arg("-f")
+            .arg(self.profile.as_os_str())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
 }
 
 impl Browser {
@@ -41,8 +55,11 @@ impl Browser {
             eventually(|| async { tokio::net::TcpStream::connect(&address).await.is_ok() }).await,
             "chromedriver did not start"
         );
+        let profile =
+            std::env::temp_dir().join(format!("loyalty-browser-test-{}", rand::random::<u64>()));
         let mut options = json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-            "--disable-dev-shm-usage", "--window-size=1280,1000", "--force-device-scale-factor=1"] });
+            "--disable-dev-shm-usage", "--window-size=1280,1000", "--force-device-scale-factor=1",
+            format!("--user-data-dir={}", profile.display())] });
         if std::path::Path::new("/usr/bin/chromium").exists() {
             options["binary"] = "/usr/bin/chromium".into();
         }
@@ -58,6 +75,7 @@ impl Browser {
         Self {
             client,
             _driver: driver,
+            profile,
         }
     }
 
@@ -95,15 +113,22 @@ impl Browser {
         png
     }
 
-    async fn text_of(&self, css: &str) -> String {
-        self.client
-            .wait()
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+    /// Waits until the first element matching `css` reads `expected` (a click that navigates
+    /// returns before the next page has replaced this one); fails with what it read.
+    async fn see(&self, css: &str, expected: &str) {
+        let seen = eventually(|| async { self.read(css).await == expected }).await;
+        assert!(
+            seen,
+            "{css} reads {:?}, not {expected:?}",
+            self.read(css).await
+        );
+    }
+
+    async fn read(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 }
 
@@ -163,9 +188,9 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(browser.text_of("h1").await, "Overview");
-    assert_eq!(browser.text_of("#visits").await, "4");
-    assert_eq!(browser.text_of("#members").await, "2");
+    browser.see("h1", "Overview").await;
+    browser.see("#visits", "4").await;
+    browser.see("#members", "2").await;
     browser.check_accessibility("overview").await;
     browser.screenshot("dashboard-overview").await;
 
@@ -191,7 +216,7 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         })
         .await
     );
-    assert_eq!(browser.text_of("#visits").await, "1");
+    browser.see("#visits", "1").await;
     client
         .find(Locator::LinkText("Members"))
         .await
@@ -213,9 +238,9 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(browser.text_of("h1").await, PHONE);
+    browser.see("h1", PHONE).await;
     assert_eq!(
-        browser.text_of("#balance").await,
+        browser.read("#balance").await,
         app.member_json(PHONE).await["balance"].to_string()
     );
     browser.check_accessibility("a member").await;
@@ -232,7 +257,7 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
             .click()
             .await
             .unwrap();
-        assert_eq!(browser.text_of("h1").await, heading);
+        browser.see("h1", heading).await;
         browser.check_accessibility(heading).await;
         browser
             .screenshot(&format!("dashboard-{}", heading.to_lowercase()))
@@ -246,7 +271,7 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(browser.text_of("h2").await, "Sign in");
+    browser.see("h2", "Sign in").await;
     client.goto(&app.url("/dashboard")).await.unwrap();
     assert_eq!(
         client.current_url().await.unwrap().path(),
@@ -287,7 +312,7 @@ async fn a_customer_joins_on_the_join_page_in_a_browser_and_gets_the_yes_request
         .click()
         .await
         .unwrap();
-    assert_eq!(browser.text_of("h1").await, "Check your phone");
+    browser.see("h1", "Check your phone").await;
     browser.check_accessibility("join, sent").await;
     let member: Value = app.member_json(PHONE).await;
     assert_eq!(member["status"], "pending");
@@ -306,10 +331,7 @@ async fn a_printed_poster_shows_codes_that_open_the_right_text_and_page() {
         .goto(&app.url("/join/bloom/poster?location=store-12"))
         .await
         .unwrap();
-    assert_eq!(
-        browser.text_of(".call").await,
-        "Text JOIN to +1 500-555-0006"
-    );
+    assert_eq!(browser.read(".call").await, "Text JOIN to +1 500-555-0006");
     browser.check_accessibility("poster").await;
     browser.screenshot("poster").await;
     let mut codes = Vec::new();
@@ -354,12 +376,12 @@ async fn an_admins_member_page_with_its_forms_passes_axe_core() {
         .click()
         .await
         .unwrap();
-    assert_eq!(browser.text_of("h1").await, "Overview");
+    browser.see("h1", "Overview").await;
     client
         .goto(&app.url("/dashboard/members/%2B14155552671"))
         .await
         .unwrap();
-    assert_eq!(browser.text_of("h1").await, PHONE);
+    browser.see("h1", PHONE).await;
     browser.check_accessibility("a member, as an admin").await;
     // Erasing without ticking the box: the browser itself refuses (the box is required).
     client
