@@ -227,17 +227,7 @@ pub async fn overview(
         Err(response) => return response,
     };
     let today = state.clock.now().date_naive();
-    let (window, location, error) = match read_filters(&current, &filters, today) {
-        Ok((window, location)) => (window, location, None),
-        Err(problem) => (
-            Window {
-                from: today - chrono::Duration::days(29),
-                to: today,
-            },
-            None,
-            Some(problem),
-        ),
-    };
+    let (window, location, error) = filters_or_default(&current, &filters, today);
     let program = &current.program;
     let prefix = &state.settings.redis.key_prefix;
     let figures = async {
@@ -308,16 +298,7 @@ pub async fn locations_page(
         Err(response) => return response,
     };
     let today = state.clock.now().date_naive();
-    let (window, error) = match read_filters(&current, &filters, today) {
-        Ok((window, _)) => (window, None),
-        Err(problem) => (
-            Window {
-                from: today - chrono::Duration::days(29),
-                to: today,
-            },
-            Some(problem),
-        ),
-    };
+    let (window, _, error) = filters_or_default(&current, &filters, today);
     let program = &current.program;
     let stats = match crate::stats::stats(
         &state.store,
@@ -669,6 +650,26 @@ pub async fn requeue(
             see_other("/dashboard/operations").finish()
         }
         Err(e) => unavailable(&e),
+    }
+}
+
+/// The period and location asked for, or, when they do not work, the last 30 days everywhere
+/// and what was wrong.
+fn filters_or_default(
+    current: &Session,
+    filters: &Filters,
+    today: NaiveDate,
+) -> (Window, Option<LocationId>, Option<String>) {
+    match read_filters(current, filters, today) {
+        Ok((window, location)) => (window, location, None),
+        Err(problem) => (
+            Window {
+                from: today - chrono::Duration::days(29),
+                to: today,
+            },
+            None,
+            Some(problem),
+        ),
     }
 }
 

@@ -124,6 +124,26 @@ impl Browser {
         );
     }
 
+    async fn click(&self, locator: Locator<'_>) {
+        self.client
+            .find(locator)
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn type_into(&self, id: &str, text: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+
     async fn read(&self, css: &str) -> String {
         match self.client.find(Locator::Css(css)).await {
             Ok(element) => element.text().await.unwrap_or_default(),
@@ -174,20 +194,8 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
     );
     browser.check_accessibility("sign-in").await;
     browser.screenshot("dashboard-sign-in").await;
-    client
-        .find(Locator::Id("key"))
-        .await
-        .unwrap()
-        .send_keys(MARKETING_KEY)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("key", MARKETING_KEY).await;
+    browser.click(Locator::Css("button[type=submit]")).await;
     browser.see("h1", "Overview").await;
     browser.see("#visits", "4").await;
     browser.see("#members", "2").await;
@@ -195,20 +203,10 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
     browser.screenshot("dashboard-overview").await;
 
     // The location filter, chosen as a person would.
-    client
-        .find(Locator::Css("#location option[value=store-7]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css(".filters button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .click(Locator::Css("#location option[value=store-7]"))
+        .await;
+    browser.click(Locator::Css(".filters button")).await;
     assert!(
         eventually(|| async {
             let url = client.current_url().await.unwrap();
@@ -217,13 +215,7 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         .await
     );
     browser.see("#visits", "1").await;
-    client
-        .find(Locator::LinkText("Members"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(Locator::LinkText("Members")).await;
     client
         .find(Locator::Id("phone"))
         .await
@@ -231,13 +223,9 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         .send_keys("(415) 555-2671")
         .await
         .unwrap();
-    client
-        .find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .click(Locator::Css("main button[type=submit]"))
+        .await;
     browser.see("h1", PHONE).await;
     assert_eq!(
         browser.read("#balance").await,
@@ -250,13 +238,7 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
         ("Locations", "Locations"),
         ("Operations", "Operations"),
     ] {
-        client
-            .find(Locator::LinkText(link))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click(Locator::LinkText(link)).await;
         browser.see("h1", heading).await;
         browser.check_accessibility(heading).await;
         browser
@@ -264,13 +246,7 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
             .await;
     }
 
-    client
-        .find(Locator::Css("header button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(Locator::Css("header button")).await;
     browser.see("h2", "Sign in").await;
     client.goto(&app.url("/dashboard")).await.unwrap();
     assert_eq!(
@@ -297,21 +273,9 @@ async fn a_customer_joins_on_the_join_page_in_a_browser_and_gets_the_yes_request
         .send_keys("(415) 555-2671")
         .await
         .unwrap();
-    client
-        .find(Locator::Id("first_name"))
-        .await
-        .unwrap()
-        .send_keys("Zoë")
-        .await
-        .unwrap();
+    browser.type_into("first_name", "Zoë").await;
     app.clock.advance(chrono::Duration::seconds(8));
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(Locator::Css("button[type=submit]")).await;
     browser.see("h1", "Check your phone").await;
     browser.check_accessibility("join, sent").await;
     let member: Value = app.member_json(PHONE).await;
@@ -362,20 +326,8 @@ async fn an_admins_member_page_with_its_forms_passes_axe_core() {
     let browser = Browser::start().await;
     let client = &browser.client;
     client.goto(&app.url("/dashboard/sign-in")).await.unwrap();
-    client
-        .find(Locator::Id("key"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_KEY)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("key", ADMIN_KEY).await;
+    browser.click(Locator::Css("button[type=submit]")).await;
     browser.see("h1", "Overview").await;
     client
         .goto(&app.url("/dashboard/members/%2B14155552671"))
@@ -384,13 +336,9 @@ async fn an_admins_member_page_with_its_forms_passes_axe_core() {
     browser.see("h1", PHONE).await;
     browser.check_accessibility("a member, as an admin").await;
     // Erasing without ticking the box: the browser itself refuses (the box is required).
-    client
-        .find(Locator::Css("form[action$=erase] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .click(Locator::Css("form[action$=erase] button"))
+        .await;
     let url = client.current_url().await.unwrap();
     assert_eq!(url.query(), None, "not sent: {url}");
     assert_eq!(app.member(PHONE).await.status(), 200);

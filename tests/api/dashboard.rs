@@ -55,17 +55,19 @@ async fn get(app: &TestApp, jar: &mut Jar, path: &str) -> (u16, String, String) 
         .send()
         .await
         .unwrap();
-    jar.take(&response);
+    let (status, location) = answer(jar, &response);
+    (status, location, response.text().await.unwrap())
+}
+
+/// The status and `Location` of `response`, its cookies kept in `jar`.
+fn answer(jar: &mut Jar, response: &reqwest::Response) -> (u16, String) {
+    jar.take(response);
     let location = response
         .headers()
         .get(LOCATION)
         .map(|l| l.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    (
-        response.status().as_u16(),
-        location,
-        response.text().await.unwrap(),
-    )
+    (response.status().as_u16(), location)
 }
 
 async fn post(app: &TestApp, jar: &mut Jar, path: &str, form: &[(&str, &str)]) -> (u16, String) {
@@ -76,13 +78,7 @@ async fn post(app: &TestApp, jar: &mut Jar, path: &str, form: &[(&str, &str)]) -
         .send()
         .await
         .unwrap();
-    jar.take(&response);
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .map(|l| l.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (response.status().as_u16(), location)
+    answer(jar, &response)
 }
 
 /// The value of the hidden field `name` in `html`.
