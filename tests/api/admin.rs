@@ -329,15 +329,7 @@ async fn erasure_leaves_nothing_personal_keeps_totals_and_consent_and_suppresses
         .unwrap();
     assert_eq!((issued, erased, active), (issued_before, 1, 0));
     // The consent record is kept (the law asks for proof of opt-in and opt-out).
-    let consent: Value = app
-        .get(
-            &format!("/v1/members/{}/consent", urlencode(PHONE)),
-            ADMIN_KEY,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let consent: Value = app.consent_json(PHONE).await;
     assert_eq!(consent["status"], "erased");
     let actions: Vec<&str> = consent["records"]
         .as_array()

@@ -396,6 +396,31 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `GET /v1/members/{phone}/consent` as an admin, parsed.
+    pub async fn consent_json(&self, phone: &str) -> Value {
+        let response = self
+            .get(
+                &format!("/v1/members/{}/consent", urlencode(phone)),
+                ADMIN_KEY,
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// `verify` over bloom finds nothing.
+    pub async fn verify_is_clean(&self) {
+        let report =
+            loyalty_gateway::verify::verify(&self.state.store, &self.prefix, &self.bloom())
+                .await
+                .unwrap();
+        assert!(
+            report.discrepancies.is_empty(),
+            "{:#?}",
+            report.discrepancies
+        );
+    }
+
     pub async fn history(&self, phone: &str) -> Vec<Value> {
         let response = self
             .get(

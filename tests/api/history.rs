@@ -41,17 +41,6 @@ async fn member_hash(app: &TestApp) -> (String, usize, usize) {
     (encoding, inline, archived)
 }
 
-async fn verify_is_clean(app: &TestApp) {
-    let report = loyalty_gateway::verify::verify(&app.state.store, &app.prefix, &app.bloom())
-        .await
-        .unwrap();
-    assert!(
-        report.discrepancies.is_empty(),
-        "{:#?}",
-        report.discrepancies
-    );
-}
-
 #[tokio::test]
 async fn a_long_history_moves_to_the_list_in_order_and_the_record_stays_compact() {
     let app = spawn_app().await;
@@ -98,7 +87,7 @@ async fn a_long_history_moves_to_the_list_in_order_and_the_record_stays_compact(
             .unwrap();
         assert_eq!(ids(&page), got[..limit]);
     }
-    verify_is_clean(&app).await;
+    app.verify_is_clean().await;
 }
 
 #[tokio::test]
@@ -134,7 +123,7 @@ async fn an_entry_too_long_for_the_hash_goes_to_the_list_after_the_older_ones() 
     assert_eq!(history[1]["by"], "admin");
     assert_eq!(history[0]["receipt"], "R-3");
     assert_eq!(history[3]["receipt"], "R-1");
-    verify_is_clean(&app).await;
+    app.verify_is_clean().await;
 }
 
 #[tokio::test]
@@ -147,15 +136,7 @@ async fn history_and_consent_written_before_the_compact_record_still_read_in_ord
     let key = format!("{}:{{bloom}}:m:{PHONE}", app.prefix);
     let mut conn = app.redis().await;
     let history = app.history(PHONE).await;
-    let consent: Value = app
-        .get(
-            &format!("/v1/members/{}/consent", urlencode(PHONE)),
-            ADMIN_KEY,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let consent: Value = app.consent_json(PHONE).await;
     let mut pipe = redis::pipe();
     for entry in history.iter().rev() {
         let mut stored = entry.clone();
@@ -176,15 +157,7 @@ async fn history_and_consent_written_before_the_compact_record_still_read_in_ord
     assert_eq!(now.len(), history.len() + 1);
     assert_eq!(now[0]["receipt"], "R-2");
     assert_eq!(&now[1..], &history[..]);
-    let consent_now: Value = app
-        .get(
-            &format!("/v1/members/{}/consent", urlencode(PHONE)),
-            ADMIN_KEY,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let consent_now: Value = app.consent_json(PHONE).await;
     let actions: Vec<&str> = consent_now["records"]
         .as_array()
         .unwrap()
@@ -196,7 +169,7 @@ async fn history_and_consent_written_before_the_compact_record_still_read_in_ord
         consent_now["records"][1], consent["records"][0],
         "the old record reads as it was written"
     );
-    verify_is_clean(&app).await;
+    app.verify_is_clean().await;
 }
 
 #[tokio::test]
@@ -205,15 +178,7 @@ async fn the_newest_consent_record_is_in_the_hash_and_every_earlier_one_in_the_l
     app.text(PHONE, "JOIN").await;
     app.text(PHONE, "STOP").await;
     app.text(PHONE, "START").await;
-    let consent: Value = app
-        .get(
-            &format!("/v1/members/{}/consent", urlencode(PHONE)),
-            ADMIN_KEY,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let consent: Value = app.consent_json(PHONE).await;
     let records = consent["records"].as_array().unwrap();
     let actions: Vec<&str> = records
         .iter()

@@ -328,15 +328,7 @@ async fn a_redelivered_message_is_processed_once_even_concurrently() {
     assert!(responses.iter().all(|r| r.status() == 200));
     app.text_with_sid(PHONE, "JOIN", &sid).await;
     assert_eq!(app.deliver_to(PHONE).await.len(), 1);
-    let consent: Value = app
-        .get(
-            &format!("/v1/members/{}/consent", urlencode(PHONE)),
-            ADMIN_KEY,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let consent: Value = app.consent_json(PHONE).await;
     assert_eq!(consent["records"].as_array().unwrap().len(), 1);
 }
 

@@ -1,8 +1,6 @@
 //! The public join form, `/join/{program}`, over HTTP: double opt-in, a page that never tells
 //! whether a number was a member, the bot checks and the limits.
 
-use serde_json::Value;
-
 use crate::helpers::*;
 
 const PHONE: &str = "+14155552671";
@@ -53,17 +51,6 @@ async fn join(app: &TestApp, phone: &str, first_name: &str) -> (u16, String) {
     .await
 }
 
-async fn consent(app: &TestApp, phone: &str) -> Value {
-    app.get(
-        &format!("/v1/members/{}/consent", urlencode(phone)),
-        ADMIN_KEY,
-    )
-    .await
-    .json()
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn the_form_enrols_a_pending_member_who_is_asked_once_to_reply_yes() {
     let app = spawn_app().await;
@@ -86,7 +73,7 @@ async fn the_form_enrols_a_pending_member_who_is_asked_once_to_reply_yes() {
     let member = app.member_json(PHONE).await;
     assert_eq!(member["status"], "pending");
     assert_eq!(member["first_name"], "Zoë");
-    let record = &consent(&app, PHONE).await["records"][0];
+    let record = &app.consent_json(PHONE).await["records"][0];
     assert_eq!(record["action"], "enrolled_pending");
     assert_eq!(record["channel"], "web");
     assert_eq!(record["client"], "127.0.0.1");
