@@ -8,6 +8,11 @@
 //! twice). Failed attempts wait in the `outbox:delayed` sorted set and are promoted back to the
 //! stream when due; the last failure goes to the `outbox:dead` stream.
 //!
+//! A worker takes up to `sms.max_in_flight` entries at a time and spends three scripts on the
+//! batch, not three per text: one claims them all, one reserves all their send slots, one records
+//! all their outcomes once the sends are done. A worker that dies mid-batch leaves the whole batch
+//! unacknowledged, so at most `sms.max_in_flight` texts can go twice.
+//!
 //! Send-time rules (who may receive which kind of text) are applied by `prepare.lua` atomically
 //! with the member's current status: an opt-out that lands after a text was queued still stops it.
 //!

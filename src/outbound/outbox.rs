@@ -9,11 +9,12 @@ use crate::clock::Clock;
 use crate::domain::{PhoneNumber, Program};
 use crate::store::scripts::outbox::{
     Defer, DeliveryFailure, DeliveryStatus, DeliveryStatusReply, Enqueue, EnqueueReply, Finish,
-    MessageKind, MessageStatus, Prepare, PrepareReply, Promote, PromoteReply, Requeue,
-    RequeueReply, Reserve, ReserveReply,
+    FinishAttempt, FinishReply, MessageKind, MessageStatus, Prepare, PrepareMessage, PrepareReply,
+    PreparedBatch, Promote, PromoteReply, Requeue, RequeueReply, Reserve, ReserveReply,
+    ReservedBatch,
 };
 use crate::store::scripts::ScriptCall;
-use crate::store::{ProgramKeys, Store, StoreError};
+use crate::store::{Cause, ProgramKeys, Store, StoreError};
 use governor::Quota;
 
 /// How long a status-callback lookup (provider id → message) is kept.
@@ -31,20 +32,20 @@ pub struct Outbox {
 
 /// What one send attempt came to, as `finish.lua` records it.
 #[derive(Debug)]
-pub(super) struct Attempt<'a> {
+pub(super) struct Attempt {
     pub(super) outcome: crate::store::scripts::outbox::Outcome,
     pub(super) provider_id: Option<String>,
-    pub(super) body: &'a str,
+    pub(super) body: String,
     pub(super) segments: u32,
     pub(super) error: Option<String>,
     /// When to try again (`Outcome::Retry`), Unix ms.
     pub(super) retry_at_ms: Option<i64>,
 }
 
-impl<'a> Attempt<'a> {
+impl Attempt {
     pub(super) fn new(
         outcome: crate::store::scripts::outbox::Outcome,
-        body: &'a str,
+        body: String,
         segments: u32,
     ) -> Self {
         Self {
@@ -61,6 +62,14 @@ impl<'a> Attempt<'a> {
         self.error = Some(error.into());
         self
     }
+}
+
+/// A batch script that answered for more or fewer items than it was given.
+fn miscounted(what: &'static str, asked: usize, answered: usize) -> StoreError {
+    StoreError::Unexpected(Cause::Invalid {
+        what,
+        problem: format!("{answered} answers for {asked} items"),
+    })
 }
 
 /// A stream entry's id and the message id it carries.
@@ -168,37 +177,59 @@ impl Outbox {
         Ok(count)
     }
 
+    /// Claims a batch of entries in one script: one reply per entry, in order.
     pub(super) async fn prepare(
         &self,
         program: &Program,
-        entry: &Entry,
-    ) -> Result<PrepareReply, StoreError> {
+        entries: &[Entry],
+    ) -> Result<Vec<PrepareReply>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         let call = Prepare {
-            message_id: &entry.1,
-            entry: &entry.0,
+            messages: entries
+                .iter()
+                .map(|(entry, message_id)| PrepareMessage { message_id, entry })
+                .collect(),
         };
-        self.call(program, &call).await
+        let PreparedBatch::Prepared { messages } = self.call(program, &call).await?;
+        if messages.len() != entries.len() {
+            return Err(miscounted(
+                "prepare.lua's answer",
+                entries.len(),
+                messages.len(),
+            ));
+        }
+        Ok(messages)
     }
 
-    /// Records an attempt's outcome and releases the stream entry.
+    /// Records a batch of attempts' outcomes in one script and releases their stream entries.
     pub(super) async fn finish(
         &self,
         program: &Program,
-        entry: &Entry,
-        attempt: &Attempt<'_>,
+        attempts: &[(Entry, Attempt)],
     ) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
         let call = Finish {
-            message_id: &entry.1,
-            entry: &entry.0,
-            outcome: attempt.outcome,
-            provider_id: attempt.provider_id.as_deref(),
-            body: attempt.body,
-            segments: attempt.segments,
-            error: attempt.error.as_deref(),
-            retry_at_ms: attempt.retry_at_ms,
-            sid_ttl_secs: SID_TTL_SECS,
+            attempts: attempts
+                .iter()
+                .map(|(entry, attempt)| FinishAttempt {
+                    message_id: &entry.1,
+                    entry: &entry.0,
+                    outcome: attempt.outcome,
+                    provider_id: attempt.provider_id.as_deref(),
+                    body: &attempt.body,
+                    segments: attempt.segments,
+                    error: attempt.error.as_deref(),
+                    retry_at_ms: attempt.retry_at_ms,
+                    sid_ttl_secs: SID_TTL_SECS,
+                })
+                .collect(),
         };
-        self.call(program, &call).await.map(|_| ())
+        let FinishReply::Recorded = self.call(program, &call).await?;
+        Ok(())
     }
 
     /// Records a provider's delivery status for the message it knows as `provider_id`.
@@ -230,6 +261,28 @@ impl Outbox {
         cells: u32,
         max_wait: Duration,
     ) -> Result<Result<Duration, Duration>, StoreError> {
+        let mut waits = self
+            .reserve_batch(program, number, quota, &[cells], max_wait)
+            .await?;
+        waits
+            .pop()
+            .ok_or_else(|| miscounted("gcra.lua's answer", 1, 0))
+    }
+
+    /// Reserves each text's segments (`cells`, in sending order) on `number`'s shared schedule in
+    /// one script, as [`Outbox::reserve`] does for one: the first text whose slot is more than
+    /// `max_wait` away, and every text after it, is refused.
+    pub async fn reserve_batch(
+        &self,
+        program: &Program,
+        number: &str,
+        quota: &Quota,
+        cells: &[u32],
+        max_wait: Duration,
+    ) -> Result<Vec<Result<Duration, Duration>>, StoreError> {
+        if cells.is_empty() {
+            return Ok(Vec::new());
+        }
         let call = Reserve {
             number,
             interval_ms: quota.replenish_interval().as_secs_f64() * 1000.0,
@@ -237,10 +290,17 @@ impl Outbox {
             cells,
             max_wait_ms: max_wait.as_millis() as u64,
         };
-        Ok(match self.call(program, &call).await? {
-            ReserveReply::Reserved { wait_ms } => Ok(Duration::from_millis(wait_ms)),
-            ReserveReply::TooFar { wait_ms } => Err(Duration::from_millis(wait_ms)),
-        })
+        let ReservedBatch::Reserved { waits } = self.call(program, &call).await?;
+        if waits.len() != cells.len() {
+            return Err(miscounted("gcra.lua's answer", cells.len(), waits.len()));
+        }
+        Ok(waits
+            .into_iter()
+            .map(|wait| match wait {
+                ReserveReply::Reserved { wait_ms } => Ok(Duration::from_millis(wait_ms)),
+                ReserveReply::TooFar { wait_ms } => Err(Duration::from_millis(wait_ms)),
+            })
+            .collect())
     }
 
     /// Queues a text that no ledger change causes (campaigns). Returns the message id.

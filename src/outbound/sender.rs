@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use governor::Quota;
 use rand::Rng;
 
@@ -72,45 +73,6 @@ impl Sender {
         )
     }
 
-    /// Takes one cell per segment (a 3-segment text uses three) from the number's schedule,
-    /// which lives in Redis so that every process sending from `from` draws on the same one.
-    /// Returns false when the slot is too far away: the message was put back until then.
-    async fn throttle(
-        &self,
-        program: &Program,
-        entry: &Entry,
-        from: &str,
-        segments: u32,
-    ) -> Result<bool, StoreError> {
-        let reserved = self
-            .outbox
-            .reserve(
-                program,
-                from,
-                &self.quota,
-                segments.max(1),
-                self.max_throttle_wait(),
-            )
-            .await?;
-        match reserved {
-            Ok(wait) => {
-                self.metrics.send_rate_wait(wait);
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-                Ok(true)
-            }
-            Err(wait) => {
-                self.metrics.send_rate_deferral();
-                let at = self.clock.now().timestamp_millis() + wait.as_millis() as i64;
-                self.outbox
-                    .defer(program, entry, at, MessageStatus::Queued)
-                    .await?;
-                Ok(false)
-            }
-        }
-    }
-
     fn retry_delay(
         &self,
         attempts: u32,
@@ -164,87 +126,174 @@ impl Sender {
         })
     }
 
-    /// Handles one stream entry to the end: sent, suppressed, scheduled for retry, or failed.
-    #[tracing::instrument(skip_all, fields(program = %program.id, message = %entry.1))]
-    pub async fn process(&self, program: &Program, entry: &Entry) -> Result<(), StoreError> {
-        let claim = match self.outbox.prepare(program, entry).await? {
-            PrepareReply::Send(claim) => claim,
-            PrepareReply::Suppressed { member_status } => {
-                self.metrics
-                    .send(self.provider.name(), SendOutcome::Suppressed, 0);
-                tracing::info!(?member_status, "not sent: the member's status forbids it");
-                return Ok(());
+    /// Handles a batch of stream entries to the end: each is sent, suppressed, deferred,
+    /// scheduled for retry, or failed. The batch costs three scripts whatever its size: one
+    /// claims every entry, one reserves every send slot on the number's shared schedule, and one
+    /// records every outcome once the sends (at most `concurrency` at a time, in order) are done.
+    #[tracing::instrument(skip_all, fields(program = %program.id, batch = entries.len()))]
+    pub async fn process(
+        &self,
+        program: &Program,
+        entries: &[Entry],
+        concurrency: usize,
+    ) -> Result<(), StoreError> {
+        let replies = self.outbox.prepare(program, entries).await?;
+        let mut finished = Vec::new();
+        let mut ready = Vec::new();
+        for (entry, reply) in entries.iter().zip(replies) {
+            match reply {
+                PrepareReply::Send(claim) => match self.ready(program, entry, *claim).await? {
+                    Step::Ready(text) => ready.push(text),
+                    Step::Finished(attempt) => finished.push((entry.clone(), attempt)),
+                    Step::Deferred => {}
+                },
+                PrepareReply::Suppressed { member_status } => {
+                    self.metrics
+                        .send(self.provider.name(), SendOutcome::Suppressed, 0);
+                    tracing::info!(message = %entry.1, ?member_status, "not sent: the member's status forbids it");
+                }
+                PrepareReply::Gone => {}
+                PrepareReply::Held => {
+                    tracing::info!(message = %entry.1, "held: its campaign is paused");
+                }
             }
-            PrepareReply::Gone => return Ok(()),
-            PrepareReply::Held => {
-                tracing::info!("held: its campaign is paused");
-                return Ok(());
-            }
-        };
+        }
+        let slots = self.reserve(program, ready).await?;
+        let sent: Vec<_> = futures_util::stream::iter(slots)
+            .map(|(text, at)| async move {
+                tokio::time::sleep_until(at).await;
+                self.send(text).await
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        finished.extend(sent);
+        self.outbox.finish(program, &finished).await
+    }
+
+    /// What becomes of a claimed message before its send slot: ready to send, finished without
+    /// a send (it failed to render, or there is no number to send from), or deferred (quiet
+    /// hours, or its local send time).
+    async fn ready(
+        &self,
+        program: &Program,
+        entry: &Entry,
+        claim: Claim,
+    ) -> Result<Step, StoreError> {
         if claim.kind == MessageKind::Marketing {
             let recipient = PhoneNumber::parse_e164(&claim.to)
                 .map(|phone| quiet_hours::recipient(&phone, program.timezone));
             if let Ok(recipient) = recipient {
-                if let Some(at) = local_send_time(&claim.vars, &recipient) {
-                    if at > self.clock.now() {
-                        tracing::info!(until = %at, "marketing text held for its local send time");
-                        return self
-                            .outbox
-                            .defer(
-                                program,
-                                entry,
-                                at.timestamp_millis(),
-                                MessageStatus::Deferred,
-                            )
-                            .await;
-                    }
-                }
-                if let Some(at) = recipient.next_allowed(self.clock.now()) {
-                    tracing::info!(until = %at, "marketing text deferred: quiet hours");
-                    return self
-                        .outbox
+                let now = self.clock.now();
+                let held = local_send_time(&claim.vars, &recipient)
+                    .filter(|at| *at > now)
+                    .map(|at| (at, "marketing text held for its local send time"))
+                    .or_else(|| {
+                        recipient
+                            .next_allowed(now)
+                            .map(|at| (at, "marketing text deferred: quiet hours"))
+                    });
+                if let Some((at, why)) = held {
+                    tracing::info!(message = %entry.1, until = %at, "{why}");
+                    self.outbox
                         .defer(
                             program,
                             entry,
                             at.timestamp_millis(),
                             MessageStatus::Deferred,
                         )
-                        .await;
+                        .await?;
+                    return Ok(Step::Deferred);
                 }
             }
         }
         let body = match self.render(program, &claim) {
             Ok(body) => body,
             Err(e) => {
-                tracing::error!(error = %e, template = %claim.template, "template failed to render");
+                tracing::error!(message = %entry.1, error = %e, template = %claim.template, "template failed to render");
                 self.metrics
                     .send(self.provider.name(), SendOutcome::Failed, 0);
-                let attempt =
-                    Attempt::new(Outcome::Failed, "", 0).with_error(format!("template: {e}"));
-                return self.outbox.finish(program, entry, &attempt).await;
+                let attempt = Attempt::new(Outcome::Failed, String::new(), 0)
+                    .with_error(format!("template: {e}"));
+                return Ok(Step::Finished(attempt));
             }
         };
-        let count = segments::count(&body);
+        let segments = segments::count(&body).segments;
         let Some(from) = program.sending_number() else {
             self.metrics
                 .send(self.provider.name(), SendOutcome::Failed, 0);
-            let attempt = Attempt::new(Outcome::Failed, &body, count.segments)
+            let attempt = Attempt::new(Outcome::Failed, body, segments)
                 .with_error("the program has no sending number");
-            return self.outbox.finish(program, entry, &attempt).await;
+            return Ok(Step::Finished(attempt));
         };
-        if !self
-            .throttle(program, entry, from.as_str(), count.segments)
-            .await?
-        {
-            return Ok(());
+        Ok(Step::Ready(Text {
+            entry: entry.clone(),
+            outgoing: Outgoing {
+                from: from.as_str().to_owned(),
+                to: claim.to.clone(),
+                body,
+            },
+            claim,
+            segments,
+        }))
+    }
+
+    /// Takes one cell per segment (a 3-segment text uses three) for every text, in order, from
+    /// the number's schedule, which lives in Redis so that every process sending from it draws
+    /// on the same one. Returns each text that got a slot with the instant to send it; a text
+    /// whose slot is too far away is put back until then.
+    async fn reserve(
+        &self,
+        program: &Program,
+        texts: Vec<Text>,
+    ) -> Result<Vec<(Text, tokio::time::Instant)>, StoreError> {
+        let Some(from) = texts.first().map(|t| t.outgoing.from.clone()) else {
+            return Ok(Vec::new());
+        };
+        let cells: Vec<u32> = texts.iter().map(|t| t.segments.max(1)).collect();
+        // The waits count from when the script was asked (its NOW): an answer that comes back
+        // late must not push the sends later than their slots, or two slots would land closer
+        // together than the schedule allows.
+        let asked = tokio::time::Instant::now();
+        let waits = self
+            .outbox
+            .reserve_batch(
+                program,
+                &from,
+                &self.quota,
+                &cells,
+                self.max_throttle_wait(),
+            )
+            .await?;
+        let mut slots = Vec::with_capacity(texts.len());
+        for (text, wait) in texts.into_iter().zip(waits) {
+            match wait {
+                Ok(wait) => {
+                    self.metrics.send_rate_wait(wait);
+                    slots.push((text, asked + wait));
+                }
+                Err(wait) => {
+                    self.metrics.send_rate_deferral();
+                    let at = self.clock.now().timestamp_millis() + wait.as_millis() as i64;
+                    self.outbox
+                        .defer(program, &text.entry, at, MessageStatus::Queued)
+                        .await?;
+                }
+            }
         }
-        let outgoing = Outgoing {
-            from: from.as_str().to_owned(),
-            to: claim.to.clone(),
-            body,
-        };
+        Ok(slots)
+    }
+
+    /// Sends one text at its slot and says what came of it.
+    async fn send(&self, text: Text) -> (Entry, Attempt) {
+        let Text {
+            entry,
+            claim,
+            outgoing,
+            segments,
+        } = text;
         let result = self.provider.send(&outgoing).await;
-        let mut attempt = Attempt::new(Outcome::Sent, &outgoing.body, count.segments);
+        let mut attempt = Attempt::new(Outcome::Sent, outgoing.body, segments);
         match result {
             Ok(sid) => {
                 attempt.provider_id = Some(sid);
@@ -280,18 +329,33 @@ impl Sender {
             Outcome::OptedOut => SendOutcome::OptedOut,
             Outcome::Failed => SendOutcome::Failed,
         };
-        self.metrics
-            .send(self.provider.name(), outcome, count.segments);
+        self.metrics.send(self.provider.name(), outcome, segments);
         tracing::info!(
+            message = %entry.1,
             outcome = attempt.outcome.as_str(),
             to = %PhoneNumber::parse_e164(&claim.to).map(|p| p.masked().to_string()).unwrap_or_default(),
-            segments = count.segments,
+            segments,
             attempts = claim.attempts,
             error = %crate::telemetry::mask_digits(attempt.error.as_deref().unwrap_or("")),
             "send attempt"
         );
-        self.outbox.finish(program, entry, &attempt).await
+        (entry, attempt)
     }
+}
+
+/// A claimed text, rendered and counted, waiting for its send slot.
+struct Text {
+    entry: Entry,
+    claim: Claim,
+    outgoing: Outgoing,
+    segments: u32,
+}
+
+/// What [`Sender::ready`] made of a claimed message.
+enum Step {
+    Ready(Text),
+    Finished(Attempt),
+    Deferred,
 }
 
 /// A campaign text's `send_at_local` in the recipient's zone, the first after the campaign

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{Outbox, Sender};
@@ -42,10 +41,9 @@ pub async fn drain(
         if batch.is_empty() {
             return Ok(handled);
         }
-        for entry in &batch {
-            sender.process(program, entry).await?;
-            handled += 1;
-        }
+        // One at a time, so that tests see the texts arrive in the order they were queued.
+        sender.process(program, &batch, 1).await?;
+        handled += batch.len();
     }
 }
 
@@ -111,15 +109,16 @@ impl Workers {
                 }
             }
             // Finish what is in hand even when shutdown arrives meanwhile.
-            let sender = &self.sender;
-            futures_util::stream::iter(batch)
-                .for_each_concurrent(self.max_in_flight, |entry| async move {
-                    if let Err(e) = sender.process(program, &entry).await {
-                        // Unacknowledged: another worker reclaims it after the visibility timeout.
-                        tracing::warn!(error = %crate::telemetry::Chain(&e), message = %entry.1, "send not recorded; will be reclaimed");
-                    }
-                })
-                .await;
+            for chunk in batch.chunks(self.max_in_flight) {
+                if let Err(e) = self
+                    .sender
+                    .process(program, chunk, self.max_in_flight)
+                    .await
+                {
+                    // Unacknowledged: another worker reclaims them after the visibility timeout.
+                    tracing::warn!(error = %crate::telemetry::Chain(&e), texts = chunk.len(), "sends not recorded; will be reclaimed");
+                }
+            }
         }
     }
 }

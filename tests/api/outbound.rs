@@ -167,6 +167,26 @@ async fn sends_are_throttled_by_segments_on_a_schedule_shared_through_redis() {
     // Once the schedule has passed, the burst is available again.
     app.clock.advance(chrono::Duration::seconds(10));
     assert_eq!(secs(reserve(&app, 1).await), Ok(0));
+
+    // A worker's batch reserves in one call, in order: the first text whose slot is further away
+    // than the caller may wait is refused, and so is every text after it, even a shorter one.
+    app.clock.advance(chrono::Duration::seconds(10));
+    let batch = app
+        .state
+        .outbox
+        .reserve_batch(
+            &program,
+            SENDER,
+            &one_per_second,
+            &[1, 2, 3, 1],
+            Duration::from_secs(4),
+        )
+        .await
+        .unwrap();
+    let batch: Vec<_> = batch.into_iter().map(secs).collect();
+    assert_eq!(batch, [Ok(0), Ok(2), Err(5), Err(5)]);
+    // What was refused was not reserved: the next text takes the slot after the second.
+    assert_eq!(secs(reserve(&app, 1).await), Ok(3));
 }
 
 #[tokio::test]
@@ -272,7 +292,7 @@ async fn a_crashed_workers_message_is_reclaimed_after_the_visibility_timeout_and
         .await
         .unwrap();
     assert_eq!(late, claimed);
-    app.sender().process(&program, &late[0]).await.unwrap();
+    app.sender().process(&program, &late[..1], 1).await.unwrap();
     assert_eq!(message_status(&app, "m1").await, "sent");
     assert!(app
         .state
@@ -282,7 +302,7 @@ async fn a_crashed_workers_message_is_reclaimed_after_the_visibility_timeout_and
         .unwrap()
         .is_empty());
     // A reclaimed copy of an already-sent message is not sent again.
-    app.sender().process(&program, &late[0]).await.unwrap();
+    app.sender().process(&program, &late[..1], 1).await.unwrap();
     assert_eq!(app.twilio.received_requests().await.unwrap().len(), 1);
 }
 

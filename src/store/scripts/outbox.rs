@@ -49,12 +49,27 @@ impl MessageStatus {
     }
 }
 
-/// prepare.lua: claim a message for sending, or drop it under the send-time rules.
+/// prepare.lua: claim a batch of messages for sending, or drop each under the send-time rules.
 #[derive(Serialize)]
 pub struct Prepare<'a> {
+    pub messages: Vec<PrepareMessage<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct PrepareMessage<'a> {
     pub message_id: &'a str,
     /// The stream entry that carried it.
     pub entry: &'a str,
+}
+
+/// prepare.lua's answer: one [`PrepareReply`] per message, in the order asked.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PreparedBatch {
+    Prepared {
+        #[serde(deserialize_with = "super::lua_list")]
+        messages: Vec<PrepareReply>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,7 +101,7 @@ pub struct Claim {
     pub first_name: Option<String>,
 }
 
-script_call!(Prepare<'_>, "prepare", PrepareReply, "prepare.lua");
+script_call!(Prepare<'_>, "prepare", PreparedBatch, "prepare.lua");
 
 /// What one send attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -112,9 +127,15 @@ impl Outcome {
     }
 }
 
-/// finish.lua: record an attempt's outcome and release the stream entry.
+/// finish.lua: record a batch of attempts' outcomes and release their stream entries.
 #[derive(Serialize)]
 pub struct Finish<'a> {
+    pub attempts: Vec<FinishAttempt<'a>>,
+}
+
+/// One attempt's outcome, for [`Finish`].
+#[derive(Serialize)]
+pub struct FinishAttempt<'a> {
     pub message_id: &'a str,
     pub entry: &'a str,
     pub outcome: Outcome,
@@ -134,7 +155,6 @@ pub struct Finish<'a> {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum FinishReply {
     Recorded,
-    Gone,
 }
 
 script_call!(Finish<'_>, "finish", FinishReply, "finish.lua");
@@ -209,17 +229,29 @@ script_call!(
     "status.lua"
 );
 
-/// gcra.lua: reserve segments on a sending number's shared schedule.
+/// gcra.lua: reserve segments on a sending number's shared schedule for a batch of texts.
 #[derive(Serialize)]
 pub struct Reserve<'a> {
     pub number: &'a str,
     /// One cell (segment) every this many ms.
     pub interval_ms: f64,
     pub burst: u32,
-    pub cells: u32,
+    /// Each text's segments, in sending order.
+    pub cells: &'a [u32],
     pub max_wait_ms: u64,
 }
 
+/// gcra.lua's answer: one [`ReserveReply`] per text, in the order asked.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ReservedBatch {
+    Reserved {
+        #[serde(deserialize_with = "super::lua_list")]
+        waits: Vec<ReserveReply>,
+    },
+}
+
+/// One text's reservation.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ReserveReply {
@@ -229,7 +261,7 @@ pub enum ReserveReply {
     TooFar { wait_ms: u64 },
 }
 
-script_call!(Reserve<'_>, "gcra", ReserveReply, "gcra.lua");
+script_call!(Reserve<'_>, "gcra", ReservedBatch, "gcra.lua");
 
 /// enqueue.lua: a text no ledger change causes (campaigns, operators).
 #[derive(Serialize)]
