@@ -815,10 +815,34 @@ impl Campaigns {
                 .map(|s: Segment| s.to_script(program))
                 .transpose()?
                 .unwrap_or_default();
+        self.preview_of(program, &campaign.body, &segment, campaign.holdout_percent)
+            .await
+    }
+
+    /// The preview of a draft not saved yet (the dashboard's form as the marketer types),
+    /// checked as saving it would be.
+    pub async fn preview_draft(
+        &self,
+        program: &Program,
+        draft: &Draft,
+    ) -> Result<Preview, CampaignError> {
+        let fields = self.fields(program, draft)?;
+        let segment = draft.segment.to_script(program)?;
+        self.preview_of(program, &fields["body"], &segment, draft.holdout_percent)
+            .await
+    }
+
+    async fn preview_of(
+        &self,
+        program: &Program,
+        body: &str,
+        segment: &crate::store::scripts::campaigns::ScriptSegment,
+        holdout_percent: f64,
+    ) -> Result<Preview, CampaignError> {
         // Tracked links are counted at their shortened length.
         let source = match &self.policy.link_base {
-            Some(base) => links::rewrite(&campaign.body, |_| Some(links::placeholder(base))),
-            None => campaign.body.clone(),
+            Some(base) => links::rewrite(body, |_| Some(links::placeholder(base))),
+            None => body.to_owned(),
         };
         let body = Arc::new(
             self.templates
@@ -830,7 +854,7 @@ impl Campaigns {
         let program = Arc::new(program.clone());
         let smart_encoding = self.policy.smart_encoding;
         let page = |start| SegmentPage {
-            segment: &segment,
+            segment,
             start,
             count: BATCH,
         };
@@ -867,7 +891,7 @@ impl Campaigns {
             worst,
             samples,
         } = tally;
-        let holdout = (audience as f64 * campaign.holdout_percent / 100.0).round() as i64;
+        let holdout = (audience as f64 * holdout_percent / 100.0).round() as i64;
         let recipients = audience - holdout;
         // The holdout is drawn at random: its share of the segments, on average.
         let total_segments = if audience == 0 {

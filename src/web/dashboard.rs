@@ -81,17 +81,17 @@ pub struct Filters {
     location: Option<String>,
 }
 
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
+pub(super) fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::SeeOther();
     response.insert_header((header::LOCATION, to.to_owned()));
     response
 }
 
-fn unavailable(e: &StoreError) -> HttpResponse {
+pub(super) fn unavailable(e: &StoreError) -> HttpResponse {
     tracing::warn!(error = %crate::telemetry::Chain(e), "dashboard: Redis");
     sign_in_page(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -196,7 +196,10 @@ pub async fn sign_out(
 
 /// The signed-in session, or the response that sends the browser to sign in (or says Redis is
 /// unavailable).
-async fn signed_in(state: &AppState, request: &HttpRequest) -> Result<Session, HttpResponse> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<Session, HttpResponse> {
     match session::current(state, request).await {
         Ok(Some(current)) => Ok(current),
         Ok(None) => Err(see_other("/dashboard/sign-in").finish()),
@@ -205,7 +208,7 @@ async fn signed_in(state: &AppState, request: &HttpRequest) -> Result<Session, H
 }
 
 /// What every signed-in page shows in its header.
-fn header(current: &Session, page: &str) -> minijinja::Value {
+pub(super) fn header(current: &Session, page: &str) -> minijinja::Value {
     minijinja::context! {
         t => &T,
         program => current.program.name.clone(),

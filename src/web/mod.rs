@@ -4,6 +4,7 @@
 //! from minijinja templates built into the binary (`web/templates/`, HTML-escaped), readable
 //! and usable without JavaScript, each page's words in one place per locale ([`strings`]).
 
+pub mod campaigns;
 pub mod dashboard;
 pub mod join;
 pub mod poster;
@@ -32,11 +33,23 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(dashboard::member_page)
         .service(dashboard::adjust)
         .service(dashboard::erase)
-        .service(dashboard::automations_page);
+        .service(dashboard::automations_page)
+        .service(campaigns::asset)
+        .service(campaigns::list_page)
+        .service(campaigns::new_form)
+        .service(campaigns::create)
+        .service(campaigns::preview_panel)
+        .service(campaigns::campaign_page)
+        .service(campaigns::save)
+        .service(campaigns::test_send)
+        .service(campaigns::send)
+        .service(campaigns::schedule)
+        .service(campaigns::cancel)
+        .service(campaigns::resume);
 }
 
 /// Every page template, by name.
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("join.html", include_str!("../../web/templates/join.html")),
     (
         "poster.html",
@@ -78,6 +91,27 @@ const TEMPLATES: [(&str, &str); 11] = [
         "automations.html",
         include_str!("../../web/templates/automations.html"),
     ),
+    (
+        "campaigns.html",
+        include_str!("../../web/templates/campaigns.html"),
+    ),
+    (
+        "campaign_form.html",
+        include_str!("../../web/templates/campaign_form.html"),
+    ),
+    (
+        "_preview.html",
+        include_str!("../../web/templates/_preview.html"),
+    ),
+    (
+        "campaign.html",
+        include_str!("../../web/templates/campaign.html"),
+    ),
+    ("_htmx.html", include_str!("../../web/templates/_htmx.html")),
+    (
+        "campaign_missing.html",
+        include_str!("../../web/templates/campaign_missing.html"),
+    ),
 ];
 
 /// The page templates; `.html` names are HTML-escaped.
@@ -106,8 +140,8 @@ fn page(mut status: HttpResponseBuilder, name: &str, context: minijinja::Value) 
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "same-origin"))

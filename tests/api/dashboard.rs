@@ -527,3 +527,411 @@ async fn the_automations_page_lists_each_configured_automation_with_its_counts()
         assert!(row.contains("0.0 % / 0.0 %"), "{row}");
     }
 }
+
+/// The text of the element with `id` (up to its first tag).
+fn text_of(html: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}">"#);
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{id} in {html}"))
+        + marker.len();
+    html[start..start + html[start..].find('<').unwrap()].to_owned()
+}
+
+/// A campaign's form as the dashboard sends it.
+fn campaign_form<'a>(
+    csrf: &'a str,
+    body: &'a str,
+    min_balance: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("name", "Weekend"),
+        ("body", body),
+        ("min_balance", min_balance),
+        ("holdout_percent", "0"),
+        ("attribution_days", "7"),
+    ]
+}
+
+/// The dashboard's live preview of a form that is not saved.
+async fn live_preview(app: &TestApp, jar: &mut Jar, form: &[(&str, &str)]) -> String {
+    let response = no_redirects()
+        .post(app.url("/dashboard/campaigns/preview"))
+        .header(COOKIE, jar.header())
+        .header("HX-Request", "true")
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+async fn api_campaign(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/v1/campaigns/{id}"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_marketer_previews_a_campaign_as_it_is_typed_then_saves_tests_and_sends_it() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    for (i, name) in ["Ana", "Ben", "Cy"].iter().enumerate() {
+        let phone = format!("+1415555020{i}");
+        app.text(&phone, "JOIN").await;
+        app.text(&phone, &format!("NAME {name}")).await;
+    }
+    app.earn_ok("+14155550200", 5_000, "R-1").await;
+    app.drain_outbox().await;
+    // 50 welcome points each, and Ana 50 more.
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, MARKETING_KEY).await;
+    let (status, _, html) = get(&app, &mut jar, "/dashboard/campaigns").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No campaign yet."));
+    let (_, _, html) = get(&app, &mut jar, "/dashboard/campaigns/new").await;
+    let csrf = hidden(&html, "csrf");
+
+    // The preview follows the form as it stands: the body's length and alphabet, the segment.
+    let form =
+        |body: &'static str, min_balance: &'static str| campaign_form(&csrf, body, min_balance);
+    let short = live_preview(
+        &app,
+        &mut jar,
+        &form("Hi {{ first_name }}, double points!", ""),
+    )
+    .await;
+    assert_eq!(text_of(&short, "preview-recipients"), "3");
+    assert_eq!(text_of(&short, "preview-encoding"), "GSM-7");
+    assert_eq!(text_of(&short, "preview-segments"), "1");
+    assert!(
+        short.contains("Hi Ana, double points! Reply STOP to opt out."),
+        "{short}"
+    );
+    let long = live_preview(
+        &app,
+        &mut jar,
+        &form(
+            "Hi {{ first_name }}, double points all weekend on everything in every store we have, \
+         and a free coffee with any pastry before ten, only this Saturday and Sunday 🎉",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(text_of(&long, "preview-encoding"), "UCS-2");
+    assert_eq!(text_of(&long, "preview-segments"), "3");
+    let narrowed = live_preview(&app, &mut jar, &form("Hi {{ first_name }}", "80")).await;
+    assert_eq!(text_of(&narrowed, "preview-recipients"), "1");
+    let wrong = live_preview(&app, &mut jar, &form("Hi {{ frist_name }", "")).await;
+    assert!(
+        text_of(&wrong, "preview-error").starts_with("body:"),
+        "{wrong}"
+    );
+    let bad_number = live_preview(&app, &mut jar, &form("Hi", "lots")).await;
+    assert!(text_of(&bad_number, "preview-error").starts_with("segment.min_balance:"));
+
+    // A form without the session's token changes nothing.
+    let (status, _) = post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns",
+        &[("name", "x"), ("body", "y")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let page: Value = app
+        .get("/v1/campaigns", MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 0);
+
+    // Saved, the draft's page shows the same figures as the API's preview.
+    let created = form("Hi {{ first_name }}, double points!", "");
+    let (status, location) = post(&app, &mut jar, "/dashboard/campaigns", &created).await;
+    assert_eq!(status, 303);
+    assert_eq!(location, "/dashboard/campaigns/c1?done=created");
+    let (_, _, html) = get(&app, &mut jar, &location).await;
+    assert_eq!(text_of(&html, "notice"), "Draft created.");
+    let api_preview: Value = app
+        .post("/v1/campaigns/c1/preview", MARKETING_KEY, &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        figure(&html, "preview-recipients"),
+        api_preview["recipients"]
+    );
+    assert_eq!(
+        text_of(&html, "preview-cost"),
+        format!(
+            "{} {}",
+            api_preview["estimated_cost"].as_str().unwrap(),
+            api_preview["currency"].as_str().unwrap()
+        )
+    );
+
+    // A wrong value is said, and the draft stays as it was.
+    let mut edited = form("Hi {{ first_name }}, triple points!", "");
+    edited.retain(|(k, _)| *k != "holdout_percent");
+    edited.push(("holdout_percent", "70"));
+    let response = no_redirects()
+        .post(app.url("/dashboard/campaigns/c1"))
+        .header(COOKIE, jar.header())
+        .form(&edited)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(text_of(&html, "problem").starts_with("holdout_percent:"));
+    assert!(
+        html.contains("triple points"),
+        "the form keeps what was typed"
+    );
+    assert!(api_campaign(&app, "c1").await["body"]
+        .as_str()
+        .unwrap()
+        .contains("double points"));
+    let edited = form("Hi {{ first_name }}, triple points!", "");
+    let (status, location) = post(&app, &mut jar, "/dashboard/campaigns/c1", &edited).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/dashboard/campaigns/c1?done=saved")
+    );
+    assert!(api_campaign(&app, "c1").await["body"]
+        .as_str()
+        .unwrap()
+        .contains("triple points"));
+
+    // A test copy goes to the number given, in any format; a wrong number is said.
+    let (_, location) = post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns/c1/test",
+        &[("csrf", &csrf), ("phone", "(415) 555-0299")],
+    )
+    .await;
+    assert_eq!(location, "/dashboard/campaigns/c1?done=test");
+    let (_, location) = post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns/c1/test",
+        &[("csrf", &csrf), ("phone", "12")],
+    )
+    .await;
+    assert_eq!(location, "/dashboard/campaigns/c1?error=phone");
+    app.text("+14155550299", "JOIN").await;
+    app.drain_outbox().await;
+    assert!(app
+        .texts_to("+14155550299")
+        .await
+        .iter()
+        .any(|t| t.contains("triple points")));
+
+    // Sent: the page follows its progress, with the API's counts.
+    let (_, location) = post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns/c1/send",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(location, "/dashboard/campaigns/c1?done=sent");
+    app.drain_campaigns().await;
+    app.drain_outbox().await;
+    let (_, _, html) = get(&app, &mut jar, "/dashboard/campaigns/c1").await;
+    let api = api_campaign(&app, "c1").await;
+    assert_eq!(figure(&html, "campaign-sent"), api["sent"]);
+    assert_eq!(
+        api["sent"], 4,
+        "the three members and the test number, who joined since"
+    );
+    assert_eq!(
+        text_of(&html, "campaign-status"),
+        api["status"].as_str().unwrap()
+    );
+    let (_, _, list) = get(&app, &mut jar, "/dashboard/campaigns").await;
+    assert!(list.contains(r#"<a href="/dashboard/campaigns/c1">Weekend</a>"#));
+    assert!(list.contains(&format!("{} of {}", api["sent"], api["recipients"])));
+}
+
+#[tokio::test]
+async fn a_campaign_is_scheduled_in_the_programs_zone_cancelled_and_its_results_match_the_api() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    app.clock.set("2026-11-20T15:00:00Z".parse().unwrap());
+    for i in 0..8 {
+        app.text(&format!("+141555503{i:02}"), "JOIN").await;
+    }
+    app.drain_outbox().await;
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, MARKETING_KEY).await;
+    let (_, _, html) = get(&app, &mut jar, "/dashboard/campaigns/new").await;
+    let csrf = hidden(&html, "csrf");
+    for name in ["Later", "Now"] {
+        let (status, _) = post(
+            &app,
+            &mut jar,
+            "/dashboard/campaigns",
+            &[
+                ("csrf", &csrf),
+                ("name", name),
+                ("body", "Come by this week!"),
+                ("holdout_percent", "50"),
+                ("attribution_days", "7"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 303);
+    }
+    // The program's zone is America/New_York: 12:30 there is 17:30 UTC.
+    let (_, location) = post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns/c1/schedule",
+        &[("csrf", &csrf), ("send_at", "2026-11-20T06:00")],
+    )
+    .await;
+    assert_eq!(
+        location, "/dashboard/campaigns/c1?error=schedule",
+        "in the past"
+    );
+    let (_, location) = post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns/c1/schedule",
+        &[("csrf", &csrf), ("send_at", "2026-11-20T12:30")],
+    )
+    .await;
+    assert_eq!(location, "/dashboard/campaigns/c1?done=scheduled");
+    let api = api_campaign(&app, "c1").await;
+    assert_eq!(api["status"], "scheduled");
+    assert_eq!(api["send_at"], "2026-11-20T17:30:00.000Z");
+    let (_, location) = post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns/c1/cancel",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(location, "/dashboard/campaigns/c1?done=cancelled");
+    assert_eq!(api_campaign(&app, "c1").await["status"], "cancelled");
+
+    // Sent with half held out; everyone visits; the page's figures are the API's.
+    post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns/c2/send",
+        &[("csrf", &csrf)],
+    )
+    .await;
+    app.drain_campaigns().await;
+    app.drain_outbox().await;
+    for i in 0..8 {
+        app.earn_ok(
+            &format!("+141555503{i:02}"),
+            1_000 + 500 * i,
+            &format!("V-{i}"),
+        )
+        .await;
+    }
+    let (status, _, html) = get(&app, &mut jar, "/dashboard/campaigns/c2").await;
+    assert_eq!(status, 200);
+    let results: Value = app
+        .get("/v1/campaigns/c2/results", MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(results["holdout"]["members"], 4);
+    let row = |group: &Value| {
+        format!(
+            "<td>{}</td><td>{}</td>\n        <td>{}</td><td>{:.1} %</td>",
+            group["members"],
+            group["visitors"],
+            group["visits"],
+            group["visit_rate"].as_f64().unwrap() * 100.0
+        )
+    };
+    assert!(html.contains(&row(&results["recipients"])), "{html}");
+    assert!(html.contains(&row(&results["holdout"])), "{html}");
+    assert!(html.contains(r#"role="img" aria-label="Visit rate""#));
+    assert_eq!(
+        text_of(&html, "incremental"),
+        format!(
+            "What it brought beyond the holdout: {:.1} · {:.2} USD",
+            results["incremental"]["visits"].as_f64().unwrap(),
+            results["incremental"]["spend"].as_f64().unwrap() / 100.0
+        )
+    );
+}
+
+#[tokio::test]
+async fn htmx_is_served_under_its_hash_for_good_and_every_page_stays_under_100_kb() {
+    let app = spawn_app().await;
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, ADMIN_KEY).await;
+    app.text("+14155550401", "JOIN").await;
+    let (_, _, html) = get(&app, &mut jar, "/dashboard/campaigns/new").await;
+    let csrf = hidden(&html, "csrf");
+    post(
+        &app,
+        &mut jar,
+        "/dashboard/campaigns",
+        &[("csrf", &csrf), ("name", "A"), ("body", "Hello")],
+    )
+    .await;
+    let marker = r#"<script src=""#;
+    let start = html.find(marker).unwrap() + marker.len();
+    let script = &html[start..start + html[start..].find('"').unwrap()];
+    let vendored = include_bytes!("../../web/static/htmx.min.js");
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(vendored));
+    assert_eq!(
+        script,
+        format!("/dashboard/assets/htmx-{}.min.js", &hash[..16])
+    );
+    let response = reqwest::get(app.url(script)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(&response.bytes().await.unwrap()[..], &vendored[..]);
+    let stale = reqwest::get(app.url("/dashboard/assets/htmx-0000000000000000.min.js"))
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 404);
+
+    // Each page with the script it loads, as a first visit transfers them.
+    for path in [
+        "/dashboard",
+        "/dashboard/members",
+        "/dashboard/members/+14155550401",
+        "/dashboard/campaigns",
+        "/dashboard/campaigns/new",
+        "/dashboard/campaigns/c1",
+        "/dashboard/automations",
+        "/dashboard/locations",
+        "/dashboard/operations",
+        "/join/bloom",
+        "/join/bloom/poster",
+    ] {
+        let (status, _, html) = get(&app, &mut jar, path).await;
+        assert_eq!(status, 200, "{path}");
+        let scripts = if html.contains(marker) {
+            vendored.len()
+        } else {
+            0
+        };
+        let weight = html.len() + scripts;
+        assert!(weight < 100_000, "{path}: {weight} bytes");
+    }
+}
