@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(join::submit)
         .service(poster::poster)
         .service(poster::poster_code)
+        .service(poster::poster_code_png)
         .service(dashboard::overview)
         .service(dashboard::sign_in_form)
         .service(dashboard::sign_in)

@@ -61,6 +61,42 @@ pub fn qr_svg(data: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Pixels per module of a PNG code: a 33-module code with its quiet zone is 410 pixels wide.
+const PNG_SCALE: usize = 10;
+
+/// `data` as a greyscale PNG QR code (error correction M, a quiet zone of four modules).
+pub fn qr_png(data: &str) -> Vec<u8> {
+    const QUIET: usize = 4;
+    let Ok(qr) = QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M) else {
+        return Vec::new();
+    };
+    let modules = qr.width();
+    let side = (modules + 2 * QUIET) * PNG_SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in qr.to_colors().into_iter().enumerate() {
+        if color != qrcode::Color::Dark {
+            continue;
+        }
+        let (x, y) = (i % modules + QUIET, i / modules + QUIET);
+        for row in y * PNG_SCALE..(y + 1) * PNG_SCALE {
+            let start = row * side + x * PNG_SCALE;
+            pixels[start..start + PNG_SCALE].fill(0);
+        }
+    }
+    let mut file = Vec::new();
+    let mut encoder = png::Encoder::new(&mut file, side as u32, side as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let written = encoder
+        .write_header()
+        .and_then(|mut writer| writer.write_image_data(&pixels));
+    if let Err(e) = written {
+        tracing::error!(error = %e, "a QR code's PNG did not encode");
+        return Vec::new();
+    }
+    file
+}
+
 /// The number as a customer dials it from anywhere (`+1 500-555-0006`).
 fn display_number(program: &Program) -> String {
     let e164 = program.numbers[0].as_str();
@@ -121,6 +157,42 @@ pub async fn poster(
     )
 }
 
+/// What a code encodes (`code=sms`, the default, or `web`); none for another `code`.
+fn code_data(state: &AppState, program: &Program, code: Option<&str>) -> Option<String> {
+    match code {
+        None | Some("sms") => Some(sms_uri(program)),
+        Some("web") => Some(join_url(state, program)),
+        Some(_) => None,
+    }
+}
+
+fn unknown_code() -> HttpResponse {
+    HttpResponse::BadRequest()
+        .content_type("text/plain; charset=utf-8")
+        .body("code must be sms or web")
+}
+
+/// One code alone, as a file to download (`extension` is `svg` or `png`).
+fn code_file(
+    program: &Program,
+    code: Option<&str>,
+    extension: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!(
+                "inline; filename=\"{}-{}.{extension}\"",
+                program.id.as_str(),
+                code.unwrap_or("sms")
+            ),
+        ))
+        .body(body)
+}
+
 #[get("/join/{program}/poster.svg")]
 pub async fn poster_code(
     state: web::Data<AppState>,
@@ -130,24 +202,32 @@ pub async fn poster_code(
     let Some(program) = super::join::program_of(&state, &path) else {
         return super::join::not_found(None);
     };
-    let data = match query.code.as_deref() {
-        None | Some("sms") => sms_uri(&program),
-        Some("web") => join_url(&state, &program),
-        Some(_) => {
-            return HttpResponse::BadRequest()
-                .content_type("text/plain; charset=utf-8")
-                .body("code must be sms or web")
-        }
+    let code = query.code.as_deref();
+    match code_data(&state, &program, code) {
+        Some(data) => code_file(
+            &program,
+            code,
+            "svg",
+            "image/svg+xml",
+            qr_svg(&data).into_bytes(),
+        ),
+        None => unknown_code(),
+    }
+}
+
+/// The same code as a PNG, for print shops and tools that take no SVG.
+#[get("/join/{program}/poster.png")]
+pub async fn poster_code_png(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<CodeQuery>,
+) -> HttpResponse {
+    let Some(program) = super::join::program_of(&state, &path) else {
+        return super::join::not_found(None);
     };
-    HttpResponse::Ok()
-        .content_type("image/svg+xml")
-        .insert_header((
-            actix_web::http::header::CONTENT_DISPOSITION,
-            format!(
-                "inline; filename=\"{}-{}.svg\"",
-                program.id.as_str(),
-                query.code.as_deref().unwrap_or("sms")
-            ),
-        ))
-        .body(qr_svg(&data))
+    let code = query.code.as_deref();
+    match code_data(&state, &program, code) {
+        Some(data) => code_file(&program, code, "png", "image/png", qr_png(&data)),
+        None => unknown_code(),
+    }
 }

@@ -153,7 +153,7 @@ impl Browser {
 }
 
 /// The QR codes a screenshot shows, decoded (rqrr, apart from the encoder).
-fn codes_in(png: &[u8]) -> Vec<String> {
+pub fn codes_in(png: &[u8]) -> Vec<String> {
     let mut reader = png::Decoder::new(std::io::Cursor::new(png))
         .read_info()
         .unwrap();
@@ -342,4 +342,83 @@ async fn an_admins_member_page_with_its_forms_passes_axe_core() {
     let url = client.current_url().await.unwrap();
     assert_eq!(url.query(), None, "not sent: {url}");
     assert_eq!(app.member(PHONE).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_marketer_writes_a_campaign_watches_its_preview_change_sends_it_and_sees_it_go_out() {
+    let app = spawn_app().await;
+    twilio_accepts_everything(&app).await;
+    for (i, name) in ["Ana", "Ben", "Cy"].iter().enumerate() {
+        let phone = format!("+1415555060{i}");
+        app.text(&phone, "JOIN").await;
+        app.text(&phone, &format!("NAME {name}")).await;
+    }
+    // 50 welcome points each, and Ana 50 more.
+    app.earn_ok("+14155550600", 5_000, "R-1").await;
+    app.drain_outbox().await;
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    client.goto(&app.url("/dashboard")).await.unwrap();
+    browser.type_into("key", MARKETING_KEY).await;
+    browser.click(Locator::Css("button[type=submit]")).await;
+    browser.see("h1", "Overview").await;
+    browser.click(Locator::LinkText("Campaigns")).await;
+    browser.see("h1", "Campaigns").await;
+    browser.click(Locator::Id("new-campaign")).await;
+    browser.see("h1", "New campaign").await;
+
+    // The preview follows what is typed, without a reload (htmx).
+    browser.type_into("name", "Weekend").await;
+    browser
+        .type_into("body", "Hi {{ first_name }}, double points!")
+        .await;
+    browser.see("#preview-recipients", "3").await;
+    browser.see("#preview-encoding", "GSM-7").await;
+    browser.see("#preview-segments", "1").await;
+    browser
+        .see(
+            "#preview-samples li",
+            "Hi Ana, double points! Reply STOP to opt out.",
+        )
+        .await;
+    browser
+        .type_into(
+            "body",
+            " All weekend on everything in every store, and a free coffee with any pastry 🎉",
+        )
+        .await;
+    browser.see("#preview-encoding", "UCS-2").await;
+    browser.see("#preview-segments", "2").await;
+    browser.type_into("min_balance", "80").await;
+    browser.see("#preview-recipients", "1").await;
+    browser.check_accessibility("a new campaign").await;
+    browser.screenshot("dashboard-campaign-preview").await;
+
+    browser.click(Locator::Id("save")).await;
+    browser.see("#notice", "Draft created.").await;
+    browser.see("#preview-recipients", "1").await;
+    browser.check_accessibility("a draft").await;
+    browser.click(Locator::Id("send-now")).await;
+    browser.see("#notice", "Sending started.").await;
+    browser.see("#campaign-sent", "0").await;
+    // The fan-out and the send happen meanwhile; the page follows without a reload.
+    app.drain_campaigns().await;
+    app.drain_outbox().await;
+    browser.see("#campaign-sent", "1").await;
+    browser.see("#campaign-progress", "1 of 1").await;
+    assert!(
+        eventually(|| async { client.find(Locator::Id("cancel")).await.is_err() }).await,
+        "a campaign that has gone out can no longer be cancelled"
+    );
+    assert!(app
+        .texts_to("+14155550600")
+        .await
+        .iter()
+        .any(|t| t.contains("double points")));
+    browser.check_accessibility("a sent campaign").await;
+    browser.screenshot("dashboard-campaign").await;
+    browser.click(Locator::LinkText("All campaigns")).await;
+    browser.see("#campaign-c1 .status", "sent").await;
+    browser.check_accessibility("campaigns").await;
+    browser.screenshot("dashboard-campaigns").await;
 }

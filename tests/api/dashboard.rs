@@ -305,6 +305,7 @@ async fn the_locations_page_counts_each_locations_visits_and_links_its_poster() 
     };
     assert_eq!((visits("store-12"), visits("store-7")), (2, 1));
     assert!(html.contains(r#"href="/join/bloom/poster?location=store-7""#));
+    assert!(html.contains(r#"href="/join/bloom/poster.png?code=sms" download"#));
 }
 
 #[tokio::test]

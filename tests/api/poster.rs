@@ -79,8 +79,32 @@ async fn a_poster_codes_open_a_text_with_the_join_keyword_and_the_join_page() {
             .await
             .unwrap();
         assert_eq!(response.headers()["content-type"], "image/svg+xml");
-        assert_eq!(decode_svgs(&response.text().await.unwrap()), [expected]);
+        assert_eq!(
+            decode_svgs(&response.text().await.unwrap()),
+            [expected.as_str()]
+        );
+        // The same code as a PNG file, decoded as any other picture would be.
+        let response = app
+            .client
+            .get(app.url(&format!("/join/bloom/poster.png?code={code}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], "image/png");
+        assert_eq!(
+            response.headers()["content-disposition"],
+            format!("inline; filename=\"bloom-{code}.png\"")
+        );
+        let png = response.bytes().await.unwrap();
+        assert_eq!(crate::browser::codes_in(&png), [expected.as_str()]);
     }
+    let wrong = app
+        .client
+        .get(app.url("/join/bloom/poster.png?code=fax"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
 }
 
 #[tokio::test]
