@@ -167,7 +167,27 @@ pub enum KeysCommand {
     New(NewKey),
     /// Print a fresh webhook signing secret (whsec_...) and a [[webhooks]] entry that uses it.
     WebhookSecret,
+    /// Read a password on standard input and print the [[dashboard_users]] entry (an Argon2id
+    /// hash) that signs in to the dashboard with it.
+    DashboardUser(NewDashboardUser),
 }
+
+#[derive(Args, Debug)]
+pub struct NewDashboardUser {
+    /// The name they sign in with.
+    #[arg(long)]
+    pub name: String,
+    /// The program whose dashboard they see.
+    #[arg(long)]
+    pub program: String,
+    /// marketing, or admin (who may also adjust points, erase members and requeue texts).
+    #[arg(long, value_parser = ["marketing", "admin"])]
+    pub scope: String,
+}
+
+/// Passwords shorter than this are refused (NIST SP 800-63B asks for at least 8; a dashboard
+/// that can text every customer deserves more).
+const MIN_PASSWORD_CHARS: usize = 12;
 
 #[derive(Args, Debug)]
 pub struct NewKey {
@@ -210,6 +230,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             webhook_secret();
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::DashboardUser(args),
+        } => dashboard_user(args),
         Command::Campaigns(args) => campaigns(args).await,
         Command::Import(args) => import(args).await,
         Command::Export(args) => export(args).await,
@@ -487,6 +510,28 @@ fn new_key(args: NewKey) -> anyhow::Result<()> {
     if !args.locations.is_empty() {
         println!("locations = [{}]", quote(&args.locations));
     }
+    Ok(())
+}
+
+fn dashboard_user(args: NewDashboardUser) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(
+        password.chars().count() >= MIN_PASSWORD_CHARS,
+        "the password must be at least {MIN_PASSWORD_CHARS} characters (give it on standard input: \
+         `printf '%s' \"$PASSWORD\" | loyalty-gateway keys dashboard-user ...`)"
+    );
+    let hash = crate::auth::hash_password(password)
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
+    println!("Add this to the configuration:\n");
+    println!("[[dashboard_users]]");
+    println!("name = {:?}", args.name);
+    println!("program = {:?}", args.program);
+    println!("scope = {:?}", args.scope);
+    println!("password_hash = {hash:?}");
     Ok(())
 }
 

@@ -47,6 +47,8 @@ pub struct Settings {
     pub programs: Vec<Program>,
     /// Shared with every authenticated request (no per-request copy of scopes and locations).
     pub api_keys: Vec<Arc<ApiKeyEntry>>,
+    /// `[[dashboard_users]]`: who signs in to the dashboard with a password.
+    pub dashboard_users: Vec<Arc<crate::auth::DashboardUser>>,
     /// `[[webhooks]]`: where events go.
     pub webhooks: Vec<Arc<crate::domain::WebhookEndpoint>>,
 }

@@ -29,7 +29,21 @@ pub struct RawSettings {
     #[serde(default)]
     pub api_keys: Vec<RawApiKey>,
     #[serde(default)]
+    pub dashboard_users: Vec<RawDashboardUser>,
+    #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
+}
+
+/// `[[dashboard_users]]`: a person who signs in to the dashboard with a name and a password.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboardUser {
+    pub name: String,
+    pub program: String,
+    /// `marketing` or `admin`.
+    pub scope: String,
+    /// An Argon2 PHC string (`loyalty-gateway keys dashboard-user` makes one).
+    pub password_hash: String,
 }
 
 /// `[[webhooks]]`: an endpoint that receives signed events.

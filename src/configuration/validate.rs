@@ -12,7 +12,7 @@ use super::errors::{closest as did_you_mean, invalid, ConfigError};
 use super::raw::*;
 use super::sections::*;
 use super::Settings;
-use crate::auth::{ApiKeyEntry, Scope};
+use crate::auth::{ApiKeyEntry, DashboardUser, Scope};
 use crate::domain::{
     keyword, parse_webhook_secret, AutomationText, Automations, Birthday, EventType, Expiry,
     Location, LocationId, Multiplier, NearReward, PhoneNumber, Program, ProgramId, ProgramParts,
@@ -68,6 +68,22 @@ impl RawSettings {
                 )));
             }
         }
+        let dashboard_users = self
+            .dashboard_users
+            .into_iter()
+            .enumerate()
+            .map(|(i, u)| validate_dashboard_user(i, u, &programs).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        // The sign-in form asks for a name, not a program: a name is one person everywhere.
+        let mut user_names = HashSet::new();
+        for user in &dashboard_users {
+            if !user_names.insert(user.name.as_str()) {
+                return Err(invalid(format!(
+                    "dashboard_users: the name {:?} is used twice",
+                    user.name
+                )));
+            }
+        }
         let webhooks = self
             .webhooks
             .into_iter()
@@ -94,6 +110,7 @@ impl RawSettings {
             links: self.links,
             programs,
             api_keys,
+            dashboard_users,
             webhooks,
         })
     }
@@ -566,6 +583,49 @@ fn validate_automations(index: usize, raw: RawAutomations) -> Result<Automations
         win_back,
         welcome_series,
         birthday,
+    })
+}
+
+fn validate_dashboard_user(
+    index: usize,
+    raw: RawDashboardUser,
+    programs: &[Program],
+) -> Result<DashboardUser, ConfigError> {
+    let at = |field: &str| format!("dashboard_users[{index}].{field}");
+    let name = raw.name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(invalid(format!("{}: must be 1-64 characters", at("name"))));
+    }
+    let program = programs
+        .iter()
+        .find(|p| p.id.as_str() == raw.program)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{}: {:?} is not a configured program",
+                at("program"),
+                raw.program
+            ))
+        })?;
+    let scope = Scope::parse(&raw.scope)
+        .filter(|s| matches!(s, Scope::Marketing | Scope::Admin))
+        .ok_or_else(|| {
+            invalid(format!(
+                "{}: {:?} is not one of marketing, admin",
+                at("scope"),
+                raw.scope
+            ))
+        })?;
+    crate::auth::check_password_hash(&raw.password_hash).map_err(|problem| {
+        invalid(format!(
+            "{}: {problem} (`loyalty-gateway keys dashboard-user` makes one)",
+            at("password_hash")
+        ))
+    })?;
+    Ok(DashboardUser {
+        name: name.to_owned(),
+        program: program.id.clone(),
+        scope,
+        password_hash: raw.password_hash,
     })
 }
 

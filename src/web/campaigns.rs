@@ -384,7 +384,7 @@ pub async fn create(
     };
     match created {
         Ok(campaign) => {
-            tracing::info!(program = %current.program.id, key = %current.key.name, campaign = %campaign.id, "dashboard: campaign created");
+            tracing::info!(program = %current.program.id, by = %current.actor(), campaign = %campaign.id, "dashboard: campaign created");
             see_other(&format!(
                 "/dashboard/campaigns/{}?done=created",
                 campaign.id
@@ -696,7 +696,7 @@ async fn act(
     };
     match result {
         Ok(()) => {
-            tracing::info!(program = %program.id, key = %current.key.name, campaign = id, action = done, "dashboard: campaign");
+            tracing::info!(program = %program.id, by = %current.actor(), campaign = id, action = done, "dashboard: campaign");
             back(&format!("done={done}"))
         }
         Err(CampaignError::NotFound) => not_found(&current),

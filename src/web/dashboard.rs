@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::session::{self, Session};
+use super::session::{self, Session, SignedIn};
 use super::strings::DASHBOARD as T;
 use crate::domain::LocationId;
 use crate::routes::AppState;
@@ -21,6 +21,10 @@ use crate::store::StoreError;
 pub struct SignIn {
     #[serde(default)]
     key: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
     #[serde(default)]
     csrf: String,
 }
@@ -149,18 +153,24 @@ pub async fn sign_in(
         Ok(false) => {}
         Err(e) => return unavailable(&e),
     }
-    let key = crate::auth::find_key(&state.settings.api_keys, form.key.trim())
-        .filter(|k| session::may_sign_in(k));
-    let Some(key) = key else {
+    let who = if form.user.trim().is_empty() {
+        crate::auth::find_key(&state.settings.api_keys, form.key.trim())
+            .filter(|k| session::may_sign_in(k))
+            .cloned()
+            .map(SignedIn::Key)
+    } else {
+        password_user(&state, form.user.trim(), &form.password).await
+    };
+    let Some(who) = who else {
         tracing::info!(client = %address, "dashboard: a sign-in failed");
         return match session::throttled(&state, &address, true).await {
             Ok(_) => sign_in_page(StatusCode::UNAUTHORIZED, Some(T.error_key), None),
             Err(e) => unavailable(&e),
         };
     };
-    match session::start(&state, key).await {
+    match session::start(&state, &who).await {
         Ok(cookie) => {
-            tracing::info!(program = %key.program, key = %key.name, "dashboard: signed in");
+            tracing::info!(program = %who.program(), by = %who.actor(), "dashboard: signed in");
             see_other("/dashboard")
                 .cookie(cookie)
                 .cookie(session::removal(
@@ -172,6 +182,32 @@ pub async fn sign_in(
         }
         Err(e) => unavailable(&e),
     }
+}
+
+/// Made once, so that a name nobody has costs a sign-in as much time as a wrong password.
+static UNKNOWN_USER_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crate::auth::hash_password(&session::random_token()).unwrap_or_default()
+});
+
+/// The configured dashboard user `name`, if `password` is theirs. Argon2 takes tens of
+/// milliseconds of CPU on purpose, so it runs on a blocking thread.
+async fn password_user(state: &AppState, name: &str, password: &str) -> Option<SignedIn> {
+    let user = state
+        .settings
+        .dashboard_users
+        .iter()
+        .find(|u| u.name == name)
+        .cloned();
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| UNKNOWN_USER_HASH.clone());
+    let password = password.to_owned();
+    let matches =
+        tokio::task::spawn_blocking(move || crate::auth::verify_password(&hash, &password))
+            .await
+            .unwrap_or(false);
+    user.filter(|_| matches).map(SignedIn::User)
 }
 
 #[post("/dashboard/sign-out")]
@@ -212,7 +248,7 @@ pub(super) fn header(current: &Session, page: &str) -> minijinja::Value {
     minijinja::context! {
         t => &T,
         program => current.program.name.clone(),
-        key => current.key.name.clone(),
+        key => current.name().to_owned(),
         csrf => current.csrf.clone(),
         admin => current.is_admin(),
         page => page,
@@ -586,7 +622,7 @@ pub async fn adjust(
         phone: &phone,
         points,
         reason,
-        by: &current.key.name,
+        by: &current.actor(),
         allow_negative: false,
         idempotency_key: (!form.form_id.is_empty()).then_some(form_id.as_str()),
     };
@@ -620,11 +656,11 @@ pub async fn erase(
     }
     match state
         .ledger
-        .erase(&current.program, &phone, &current.key.name)
+        .erase(&current.program, &phone, &current.actor())
         .await
     {
         Ok(()) | Err(crate::ledger::LedgerError::MemberNotFound) => {
-            tracing::info!(program = %current.program.id, key = %current.key.name, phone = %phone.masked(), "dashboard: erased");
+            tracing::info!(program = %current.program.id, by = %current.actor(), phone = %phone.masked(), "dashboard: erased");
             see_other("/dashboard/members?erased=1").finish()
         }
         Err(e) => unavailable_ledger(&e),
@@ -649,7 +685,7 @@ pub async fn requeue(
     }
     match state.outbox.requeue(&current.program, &form.id).await {
         Ok(requeued) => {
-            tracing::info!(program = %current.program.id, key = %current.key.name, message = %form.id, requeued, "dashboard: requeue");
+            tracing::info!(program = %current.program.id, by = %current.actor(), message = %form.id, requeued, "dashboard: requeue");
             see_other("/dashboard/operations").finish()
         }
         Err(e) => unavailable(&e),

@@ -1,12 +1,13 @@
 //! Dashboard sessions, kept in Redis so that every `serve` process knows them: signing in with
-//! an API key of scope `marketing` or `admin` makes one, and its cookie names it.
+//! an API key of scope `marketing` or `admin`, or as a configured dashboard user with their
+//! password (Argon2), makes one, and its cookie names it.
 //!
 //! The cookie is `<program>.<id>`, 256 random bits, HttpOnly, SameSite=Strict, on
 //! `/dashboard` only, and Secure when `server.public_url` is https. Redis holds
-//! `session:<SHA-256 of the id>` (a copy of Redis does not hold usable cookies): the key's name,
-//! the form token of the session (CSRF) and when it was last used. A session unused for
-//! [`IDLE_TIMEOUT`] (on the app's clock) is over; a key taken out of the configuration ends its
-//! sessions at their next request.
+//! `session:<SHA-256 of the id>` (a copy of Redis does not hold usable cookies): who signed in
+//! (`key:<name>` or `user:<name>`), the form token of the session (CSRF) and when it was last
+//! used. A session unused for [`IDLE_TIMEOUT`] (on the app's clock) is over; a key or user taken
+//! out of the configuration ends its sessions at their next request.
 //!
 //! Failed sign-ins are limited per client address, for every process (lib.lua's `within_rate`).
 
@@ -18,7 +19,7 @@ use actix_web::HttpRequest;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{ApiKeyEntry, Scope};
+use crate::auth::{ApiKeyEntry, DashboardUser, Scope};
 use crate::domain::{Program, ProgramId};
 use crate::routes::AppState;
 use crate::store::{ProgramKeys, StoreError};
@@ -35,14 +36,85 @@ pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 #[derive(Debug, Clone)]
 pub struct Session {
     pub program: Arc<Program>,
-    pub key: Arc<ApiKeyEntry>,
+    /// Who signed in: an API key or a dashboard user.
+    pub who: SignedIn,
     /// The token every form of the session carries.
     pub csrf: String,
 }
 
+/// Who a session belongs to.
+#[derive(Debug, Clone)]
+pub enum SignedIn {
+    Key(Arc<ApiKeyEntry>),
+    User(Arc<DashboardUser>),
+}
+
+impl SignedIn {
+    /// As the session's record in Redis names it.
+    fn stored(&self) -> String {
+        match self {
+            Self::Key(key) => format!("key:{}", key.name),
+            Self::User(user) => format!("user:{}", user.name),
+        }
+    }
+
+    /// As logs and the ledger's audit trail name it: a key's name, or `user:<name>`.
+    pub fn actor(&self) -> String {
+        match self {
+            Self::Key(key) => key.name.clone(),
+            Self::User(user) => format!("user:{}", user.name),
+        }
+    }
+
+    pub fn program(&self) -> &ProgramId {
+        match self {
+            Self::Key(key) => &key.program,
+            Self::User(user) => &user.program,
+        }
+    }
+
+    /// The configured key or user a stored name stands for, if it is still configured and may
+    /// still sign in.
+    fn find(state: &AppState, program: &ProgramId, stored: &str) -> Option<Self> {
+        let settings = &state.settings;
+        match stored.split_once(':') {
+            Some(("user", name)) => settings
+                .dashboard_users
+                .iter()
+                .find(|u| u.name == name && &u.program == program)
+                .cloned()
+                .map(Self::User),
+            Some(("key", name)) => settings
+                .api_keys
+                .iter()
+                .find(|k| k.name == name && &k.program == program && may_sign_in(k))
+                .cloned()
+                .map(Self::Key),
+            _ => None,
+        }
+    }
+}
+
 impl Session {
     pub fn is_admin(&self) -> bool {
-        self.key.scopes.contains(&Scope::Admin)
+        match &self.who {
+            SignedIn::Key(key) => key.scopes.contains(&Scope::Admin),
+            SignedIn::User(user) => user.scope == Scope::Admin,
+        }
+    }
+
+    /// The name the header shows.
+    pub fn name(&self) -> &str {
+        match &self.who {
+            SignedIn::Key(key) => &key.name,
+            SignedIn::User(user) => &user.name,
+        }
+    }
+
+    /// Who did it, as logs and the ledger's audit trail record it: a key's name, or
+    /// `user:<name>`.
+    pub fn actor(&self) -> String {
+        self.who.actor()
     }
 }
 
@@ -64,16 +136,17 @@ pub fn may_sign_in(key: &ApiKeyEntry) -> bool {
     key.scopes.contains(&Scope::Marketing) || key.scopes.contains(&Scope::Admin)
 }
 
-/// Starts a session for `key`; the cookie to set.
-pub async fn start(state: &AppState, key: &ApiKeyEntry) -> Result<Cookie<'static>, StoreError> {
+/// Starts a session for `who`; the cookie to set.
+pub async fn start(state: &AppState, who: &SignedIn) -> Result<Cookie<'static>, StoreError> {
     let id = random_token();
     let now_ms = state.clock.now().timestamp_millis();
-    let redis_key = keys(state, &key.program).session(&stored_name(&id));
+    let program = who.program();
+    let redis_key = keys(state, program).session(&stored_name(&id));
     let mut pipe = redis::pipe();
     pipe.hset_multiple(
         &redis_key,
         &[
-            ("key", key.name.clone()),
+            ("key", who.stored()),
             ("csrf", random_token()),
             ("seen_ms", now_ms.to_string()),
         ],
@@ -85,7 +158,7 @@ pub async fn start(state: &AppState, key: &ApiKeyEntry) -> Result<Cookie<'static
     Ok(cookie(
         state,
         COOKIE,
-        format!("{}.{id}", key.program.as_str()),
+        format!("{}.{id}", program.as_str()),
         "/dashboard",
     ))
 }
@@ -122,14 +195,9 @@ pub async fn current(
         return Ok(None);
     };
     let now_ms = state.clock.now().timestamp_millis();
-    let key = state
-        .settings
-        .api_keys
-        .iter()
-        .find(|k| k.name == name && k.program == program.id && may_sign_in(k))
-        .cloned();
+    let who = SignedIn::find(state, &program.id, &name);
     let idle = now_ms - seen_ms > IDLE_TIMEOUT.as_millis() as i64;
-    let Some(key) = key.filter(|_| !idle) else {
+    let Some(who) = who.filter(|_| !idle) else {
         state
             .store
             .command::<()>(redis::cmd("DEL").arg(&redis_key))
@@ -142,7 +210,7 @@ pub async fn current(
         .pexpire(&redis_key, IDLE_TIMEOUT.as_millis() as i64)
         .ignore();
     state.store.pipeline::<()>(&pipe).await?;
-    Ok(Some(Session { program, key, csrf }))
+    Ok(Some(Session { program, who, csrf }))
 }
 
 /// Ends the session `request`'s cookie names, if any.

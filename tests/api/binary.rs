@@ -401,3 +401,67 @@ fn campaigns_without_a_redis_says_what_to_start() {
     );
     assert!(stderr.contains("loyalty-gateway serve"), "{stderr}");
 }
+
+#[test]
+fn keys_dashboard_user_hashes_a_password_from_stdin_into_an_entry_the_configuration_accepts() {
+    use std::io::Write;
+    let run = |password: &str| {
+        let mut child = Command::new(BIN)
+            .args([
+                "keys",
+                "dashboard-user",
+                "--name",
+                "owner",
+                "--program",
+                "bloom",
+                "--scope",
+                "admin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = run("correct horse battery staple\n");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        !text.contains("correct horse"),
+        "the password is not printed"
+    );
+    let entry = &text[text.find("[[dashboard_users]]").unwrap()..];
+    let settings = loyalty_gateway::configuration::parse_str(&format!(
+        "{}\n{entry}",
+        config_toml("redis://127.0.0.1:6379/0", "p", "http://127.0.0.1:9")
+    ))
+    .unwrap();
+    let user = &settings.dashboard_users[0];
+    assert_eq!(
+        (user.name.as_str(), user.program.as_str()),
+        ("owner", "bloom")
+    );
+    assert!(user
+        .password_hash
+        .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(loyalty_gateway::auth::verify_password(
+        &user.password_hash,
+        "correct horse battery staple"
+    ));
+    assert!(!loyalty_gateway::auth::verify_password(
+        &user.password_hash,
+        "correct horse battery stapler"
+    ));
+
+    let short = run("hunter2\n");
+    assert_eq!(short.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    assert!(short.stdout.is_empty());
+}

@@ -283,3 +283,78 @@ fn secrets_never_appear_in_debug_output() {
         "redis url leaked"
     );
 }
+
+/// `[[dashboard_users]]` entries made by argon2-cffi, the binding of Argon2's reference C code
+/// (`tests/fixtures/argon2/generate.py`).
+fn argon2_vectors() -> Vec<serde_json::Value> {
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/argon2/vectors.json")).unwrap();
+    vectors["vectors"].as_array().unwrap().clone()
+}
+
+fn with_user(scope: &str, hash: &str) -> String {
+    format!(
+        "{}\n[[dashboard_users]]\nname = \"owner\"\nprogram = \"bloom\"\nscope = \"{scope}\"\npassword_hash = '{hash}'\n",
+        base()
+    )
+}
+
+#[test]
+fn dashboard_users_take_argon2_hashes_of_the_reference_implementation_and_refuse_others() {
+    for vector in argon2_vectors() {
+        let hash = vector["hash"].as_str().unwrap();
+        let settings = parse_str(&with_user("marketing", hash)).unwrap();
+        let user = &settings.dashboard_users[0];
+        assert!(
+            loyalty_gateway::auth::verify_password(
+                &user.password_hash,
+                vector["password"].as_str().unwrap()
+            ),
+            "{}",
+            vector["name"]
+        );
+        assert!(!loyalty_gateway::auth::verify_password(
+            &user.password_hash,
+            "wrong"
+        ));
+    }
+    let hash = argon2_vectors()[0]["hash"].as_str().unwrap().to_owned();
+    for (toml, expected) in [
+        (
+            with_user("marketing", "hunter2"),
+            "dashboard_users[0].password_hash: is not a PHC string",
+        ),
+        (
+            with_user(
+                "marketing",
+                "$pbkdf2-sha256$i=600000,l=32$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            ),
+            "dashboard_users[0].password_hash: uses pbkdf2-sha256, not Argon2",
+        ),
+        (
+            with_user(
+                "marketing",
+                "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            ),
+            "dashboard_users[0].password_hash: asks for 4194304 KiB of memory per sign-in",
+        ),
+        (
+            with_user("pos", &hash),
+            r#"dashboard_users[0].scope: "pos" is not one of marketing, admin"#,
+        ),
+        (
+            format!("{}\nnmae = \"x\"\n", with_user("admin", &hash)),
+            "nmae",
+        ),
+        (
+            format!(
+                "{}\n[[dashboard_users]]\nname = \"owner\"\nprogram = \"bloom\"\nscope = \"admin\"\npassword_hash = '{hash}'\n",
+                with_user("admin", &hash)
+            ),
+            r#"dashboard_users: the name "owner" is used twice"#,
+        ),
+    ] {
+        let error = error_of(&toml);
+        assert!(error.contains(expected), "{error}\nshould say: {expected}");
+    }
+}

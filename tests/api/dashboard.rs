@@ -936,3 +936,103 @@ async fn htmx_is_served_under_its_hash_for_good_and_every_page_stays_under_100_k
         assert!(weight < 100_000, "{path}: {weight} bytes");
     }
 }
+
+/// Signs in with a name and a password on the sign-in page's first form.
+async fn sign_in_as(app: &TestApp, jar: &mut Jar, user: &str, password: &str) -> (u16, String) {
+    let (_, _, html) = get(app, jar, "/dashboard/sign-in").await;
+    let csrf = hidden(&html, "csrf");
+    post(
+        app,
+        jar,
+        "/dashboard/sign-in",
+        &[("user", user), ("password", password), ("csrf", &csrf)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn configured_users_sign_in_with_their_password_and_act_within_their_scope() {
+    let vectors: Value =
+        serde_json::from_str(include_str!("../fixtures/argon2/vectors.json")).unwrap();
+    let hash = |i: usize| vectors["vectors"][i]["hash"].as_str().unwrap().to_owned();
+    let password = vectors["vectors"][0]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (owner_hash, marketer_hash) = (hash(1), hash(0));
+    let app = spawn_app_with(move |s| {
+        let bloom = s.programs[0].id.clone();
+        for (name, scope, password_hash) in [
+            (
+                "owner",
+                loyalty_gateway::auth::Scope::Admin,
+                owner_hash.clone(),
+            ),
+            (
+                "sam",
+                loyalty_gateway::auth::Scope::Marketing,
+                marketer_hash.clone(),
+            ),
+        ] {
+            s.dashboard_users
+                .push(std::sync::Arc::new(loyalty_gateway::auth::DashboardUser {
+                    name: name.into(),
+                    program: bloom.clone(),
+                    scope,
+                    password_hash,
+                }));
+        }
+    })
+    .await;
+    app.earn_ok("+14155552671", 1_000, "R-1").await;
+
+    let mut jar = Jar::default();
+    for (user, wrong) in [
+        ("owner", "correct horse battery stapler"),
+        ("nobody", password.as_str()),
+    ] {
+        let (status, _) = sign_in_as(&app, &mut jar, user, wrong).await;
+        assert_eq!(status, 401, "{user}");
+        assert!(!jar.values.contains_key("lg_session"));
+    }
+    let (status, location) = sign_in_as(&app, &mut jar, "owner", &password).await;
+    assert_eq!((status, location.as_str()), (303, "/dashboard"));
+    let page = "/dashboard/members/%2B14155552671";
+    let (_, _, html) = get(&app, &mut jar, page).await;
+    assert!(html.contains("Signed in as owner"));
+    let (csrf, form_id) = (hidden(&html, "csrf"), hidden(&html, "form_id"));
+    let (_, location) = post(
+        &app,
+        &mut jar,
+        &format!("{page}/adjust"),
+        &[
+            ("csrf", &csrf),
+            ("form_id", &form_id),
+            ("points", "5"),
+            ("reason", "Birthday"),
+        ],
+    )
+    .await;
+    assert!(location.ends_with("done=adjusted"), "{location}");
+    assert_eq!(
+        app.history("+14155552671").await[0]["by"],
+        "user:owner",
+        "the audit trail names the person"
+    );
+
+    // A marketing user reads but does not act as an admin.
+    let mut jar = Jar::default();
+    sign_in_as(&app, &mut jar, "sam", &password).await;
+    let (_, _, html) = get(&app, &mut jar, page).await;
+    assert!(!html.contains("Adjust points"));
+    let csrf = hidden(&html, "csrf");
+    let (status, _) = post(
+        &app,
+        &mut jar,
+        &format!("{page}/erase"),
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(app.member_json("+14155552671").await["balance"], 15);
+}
