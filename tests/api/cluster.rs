@@ -455,6 +455,50 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
     assert_eq!((summary.imported.active, summary.imported.pending), (1, 1));
     assert_eq!(app.member_json("+14155550188").await["balance"], 300);
 
+    // The dashboard and the join page: a session, a campaign made, previewed and sent through
+    // the pages, and a web join with its double opt-in.
+    use crate::dashboard::{campaign_form, figure, get, hidden, live_preview, post, text_of};
+    // In the members' daytime (the clock stood at 07:00 UTC), so that marketing is not held.
+    app.clock.advance(chrono::Duration::hours(12));
+    let mut jar = crate::dashboard::Jar::default();
+    let (status, _) = crate::dashboard::sign_in(&app, &mut jar, MARKETING_KEY).await;
+    assert_eq!(status, 303);
+    let (_, _, html) = get(&app, &mut jar, "/dashboard/campaigns/new").await;
+    let csrf = hidden(&html, "csrf");
+    let form = campaign_form(&csrf, "Hi {{ first_name }}, see you soon", "");
+    let preview = live_preview(&app, &mut jar, &form).await;
+    let reach: i64 = text_of(&preview, "preview-recipients").parse().unwrap();
+    assert!(reach > 0, "{preview}");
+    let (status, location) = post(&app, &mut jar, "/dashboard/campaigns", &form).await;
+    assert_eq!(status, 303);
+    let page = location.split('?').next().unwrap().to_owned();
+    let id = page.rsplit('/').next().unwrap().to_owned();
+    post(&app, &mut jar, &format!("{page}/send"), &[("csrf", &csrf)]).await;
+    app.drain_campaigns().await;
+    app.drain_outbox().await;
+    let (status, _, html) = get(&app, &mut jar, &page).await;
+    assert_eq!(status, 200);
+    let sent: Value = app
+        .get(&format!("/v1/campaigns/{id}"), MARKETING_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(figure(&html, "campaign-sent"), sent["sent"]);
+    // Those texted by the earlier campaign within the cap's window are counted, not texted.
+    let (texted, capped) = (
+        sent["sent"].as_i64().unwrap(),
+        sent["capped"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        (texted + capped, sent["status"].as_str()),
+        (reach, Some("sent")),
+        "{sent}"
+    );
+    let (status, _) = crate::join::join(&app, "+14155550178", "Web").await;
+    assert_eq!(status, 200);
+    assert_eq!(app.member_json("+14155550178").await["status"], "pending");
+
     // Every program's ledger adds up.
     for program in app.state.programs.iter() {
         let report = loyalty_gateway::verify::verify(&app.state.store, &app.prefix, program)

@@ -12,7 +12,7 @@ use crate::helpers::*;
 /// A browser's cookie jar for the dashboard, kept by hand (name → value, with the attributes
 /// each was last set with).
 #[derive(Default)]
-struct Jar {
+pub struct Jar {
     values: HashMap<String, String>,
     attributes: HashMap<String, String>,
 }
@@ -48,7 +48,7 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-async fn get(app: &TestApp, jar: &mut Jar, path: &str) -> (u16, String, String) {
+pub async fn get(app: &TestApp, jar: &mut Jar, path: &str) -> (u16, String, String) {
     let response = no_redirects()
         .get(app.url(path))
         .header(COOKIE, jar.header())
@@ -70,7 +70,12 @@ fn answer(jar: &mut Jar, response: &reqwest::Response) -> (u16, String) {
     (response.status().as_u16(), location)
 }
 
-async fn post(app: &TestApp, jar: &mut Jar, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+pub async fn post(
+    app: &TestApp,
+    jar: &mut Jar,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
     let response = no_redirects()
         .post(app.url(path))
         .header(COOKIE, jar.header())
@@ -82,13 +87,13 @@ async fn post(app: &TestApp, jar: &mut Jar, path: &str, form: &[(&str, &str)]) -
 }
 
 /// The value of the hidden field `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html.find(&marker).expect("the field") + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
-async fn sign_in(app: &TestApp, jar: &mut Jar, key: &str) -> (u16, String) {
+pub async fn sign_in(app: &TestApp, jar: &mut Jar, key: &str) -> (u16, String) {
     let (_, _, html) = get(app, jar, "/dashboard/sign-in").await;
     let csrf = hidden(&html, "csrf");
     post(
@@ -101,7 +106,7 @@ async fn sign_in(app: &TestApp, jar: &mut Jar, key: &str) -> (u16, String) {
 }
 
 /// The figure with `id` on the overview.
-fn figure(html: &str, id: &str) -> i64 {
+pub fn figure(html: &str, id: &str) -> i64 {
     let marker = format!(r#"id="{id}">"#);
     let start = html
         .find(&marker)
@@ -530,7 +535,7 @@ async fn the_automations_page_lists_each_configured_automation_with_its_counts()
 }
 
 /// The text of the element with `id` (up to its first tag).
-fn text_of(html: &str, id: &str) -> String {
+pub fn text_of(html: &str, id: &str) -> String {
     let marker = format!(r#"id="{id}">"#);
     let start = html
         .find(&marker)
@@ -540,7 +545,7 @@ fn text_of(html: &str, id: &str) -> String {
 }
 
 /// A campaign's form as the dashboard sends it.
-fn campaign_form<'a>(
+pub fn campaign_form<'a>(
     csrf: &'a str,
     body: &'a str,
     min_balance: &'a str,
@@ -556,7 +561,7 @@ fn campaign_form<'a>(
 }
 
 /// The dashboard's live preview of a form that is not saved.
-async fn live_preview(app: &TestApp, jar: &mut Jar, form: &[(&str, &str)]) -> String {
+pub async fn live_preview(app: &TestApp, jar: &mut Jar, form: &[(&str, &str)]) -> String {
     let response = no_redirects()
         .post(app.url("/dashboard/campaigns/preview"))
         .header(COOKIE, jar.header())

@@ -34,7 +34,7 @@ async fn submit(app: &TestApp, fields: &[(&str, &str)]) -> (u16, String) {
 }
 
 /// A filled-in form, as a person sends it: shown, then sent a few seconds later.
-async fn join(app: &TestApp, phone: &str, first_name: &str) -> (u16, String) {
+pub async fn join(app: &TestApp, phone: &str, first_name: &str) -> (u16, String) {
     let (_, html) = page(app, "").await;
     app.clock.advance(chrono::Duration::seconds(5));
     let token = token_of(&html);
