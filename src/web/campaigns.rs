@@ -11,12 +11,12 @@
 use std::sync::LazyLock;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::dashboard::{header, same, see_other, signed_in, unavailable};
+use super::dashboard::{header, same, see_other, unavailable};
 use super::session::Session;
 use super::strings::{CAMPAIGNS as C, DASHBOARD as T};
 use crate::campaigns::{Campaign, CampaignError, Draft, Preview, Segment};
@@ -242,18 +242,10 @@ fn context(current: &Session, values: minijinja::Value) -> minijinja::Value {
     ])
 }
 
-/// The signed-in session and the form's fields, when the form's token is the session's.
-async fn signed_form(
-    state: &AppState,
-    request: &HttpRequest,
-    body: &[u8],
-) -> Result<(Session, Fields), HttpResponse> {
-    let current = signed_in(state, request).await?;
+/// The form's fields, when the form's token is the session's.
+fn signed_form(current: &Session, body: &[u8]) -> Option<Fields> {
     let fields = Fields::parse(body);
-    if !same(fields.text("csrf"), &current.csrf) {
-        return Err(expired_form());
-    }
-    Ok((current, fields))
+    same(fields.text("csrf"), &current.csrf).then_some(fields)
 }
 
 /// A campaign operation that failed for want of Redis (or of a rendering thread), as the page
@@ -271,11 +263,7 @@ fn failed(e: &CampaignError) -> HttpResponse {
 }
 
 #[get("/dashboard/campaigns")]
-pub async fn list_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
+pub async fn list_page(state: web::Data<AppState>, current: Session) -> HttpResponse {
     let page = match state.campaigns.list(&current.program, LISTED, None).await {
         Ok(page) => page,
         Err(e) => return failed(&e),
@@ -350,11 +338,7 @@ impl FormPage<'_> {
 }
 
 #[get("/dashboard/campaigns/new")]
-pub async fn new_form(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
+pub async fn new_form(current: Session) -> HttpResponse {
     FormPage {
         id: None,
         values: &FormValues::blank(),
@@ -369,12 +353,11 @@ pub async fn new_form(state: web::Data<AppState>, request: HttpRequest) -> HttpR
 #[post("/dashboard/campaigns")]
 pub async fn create(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (current, fields) = match signed_form(&state, &request, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some(fields) = signed_form(&current, &body) else {
+        return expired_form();
     };
     let values = FormValues::of_fields(&fields);
     let kept = Segment::default();
@@ -408,12 +391,11 @@ pub async fn create(
 #[post("/dashboard/campaigns/preview")]
 pub async fn preview_panel(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (current, fields) = match signed_form(&state, &request, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some(fields) = signed_form(&current, &body) else {
+        return expired_form();
     };
     let kept = match campaign_id(fields.text("id")) {
         Some(id) => match state.campaigns.get(&current.program, id).await {
@@ -480,14 +462,10 @@ pub struct Notice {
 #[get("/dashboard/campaigns/{id}")]
 pub async fn campaign_page(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     query: web::Query<Notice>,
 ) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
     let Some(id) = campaign_id(&path) else {
         return not_found(&current);
     };
@@ -599,13 +577,12 @@ pub async fn campaign_page(
 #[post("/dashboard/campaigns/{id}")]
 pub async fn save(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (current, fields) = match signed_form(&state, &request, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some(fields) = signed_form(&current, &body) else {
+        return expired_form();
     };
     let Some(id) = campaign_id(&path) else {
         return not_found(&current);
@@ -651,14 +628,13 @@ enum Action {
 
 async fn act(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     body: web::Bytes,
     action: Action,
 ) -> HttpResponse {
-    let (current, fields) = match signed_form(&state, &request, &body).await {
-        Ok(found) => found,
-        Err(response) => return response,
+    let Some(fields) = signed_form(&current, &body) else {
+        return expired_form();
     };
     let Some(id) = campaign_id(&path) else {
         return not_found(&current);
@@ -708,51 +684,51 @@ async fn act(
 #[post("/dashboard/campaigns/{id}/test")]
 pub async fn test_send(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    act(state, request, path, body, Action::Test).await
+    act(state, current, path, body, Action::Test).await
 }
 
 #[post("/dashboard/campaigns/{id}/send")]
 pub async fn send(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    act(state, request, path, body, Action::Send).await
+    act(state, current, path, body, Action::Send).await
 }
 
 #[post("/dashboard/campaigns/{id}/schedule")]
 pub async fn schedule(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    act(state, request, path, body, Action::Schedule).await
+    act(state, current, path, body, Action::Schedule).await
 }
 
 #[post("/dashboard/campaigns/{id}/cancel")]
 pub async fn cancel(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    act(state, request, path, body, Action::Cancel).await
+    act(state, current, path, body, Action::Cancel).await
 }
 
 #[post("/dashboard/campaigns/{id}/resume")]
 pub async fn resume(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    act(state, request, path, body, Action::Resume).await
+    act(state, current, path, body, Action::Resume).await
 }
 
 /// Horizontal bars side by side, one per group, each labelled with its value.

@@ -97,6 +97,11 @@ pub(super) fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
 
 pub(super) fn unavailable(e: &StoreError) -> HttpResponse {
     tracing::warn!(error = %crate::telemetry::Chain(e), "dashboard: Redis");
+    unavailable_page()
+}
+
+/// The sign-in form, saying that the service is unavailable.
+pub(super) fn unavailable_page() -> HttpResponse {
     sign_in_page(
         StatusCode::SERVICE_UNAVAILABLE,
         Some(T.error_unavailable),
@@ -230,19 +235,6 @@ pub async fn sign_out(
     }
 }
 
-/// The signed-in session, or the response that sends the browser to sign in (or says Redis is
-/// unavailable).
-pub(super) async fn signed_in(
-    state: &AppState,
-    request: &HttpRequest,
-) -> Result<Session, HttpResponse> {
-    match session::current(state, request).await {
-        Ok(Some(current)) => Ok(current),
-        Ok(None) => Err(see_other("/dashboard/sign-in").finish()),
-        Err(e) => Err(unavailable(&e)),
-    }
-}
-
 /// What every signed-in page shows in its header.
 pub(super) fn header(current: &Session, page: &str) -> minijinja::Value {
     minijinja::context! {
@@ -258,13 +250,9 @@ pub(super) fn header(current: &Session, page: &str) -> minijinja::Value {
 #[get("/dashboard")]
 pub async fn overview(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     filters: web::Query<Filters>,
 ) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
     let today = state.clock.now().date_naive();
     let (window, location, error) = filters_or_default(&current, &filters, today);
     let program = &current.program;
@@ -329,13 +317,9 @@ pub async fn overview(
 #[get("/dashboard/locations")]
 pub async fn locations_page(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     filters: web::Query<Filters>,
 ) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
     let today = state.clock.now().date_naive();
     let (window, _, error) = filters_or_default(&current, &filters, today);
     let program = &current.program;
@@ -381,11 +365,7 @@ pub async fn locations_page(
 }
 
 #[get("/dashboard/operations")]
-pub async fn operations_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
+pub async fn operations_page(state: web::Data<AppState>, current: Session) -> HttpResponse {
     let program = &current.program;
     let keys = state.outbox.keys(program);
     let mut pipe = redis::pipe();
@@ -421,13 +401,9 @@ pub async fn operations_page(state: web::Data<AppState>, request: HttpRequest) -
 #[get("/dashboard/members")]
 pub async fn members_page(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     query: web::Query<MemberSearch>,
 ) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
     let program = &current.program;
     let typed = query
         .phone
@@ -480,14 +456,10 @@ fn unavailable_ledger(e: &crate::ledger::LedgerError) -> HttpResponse {
 #[get("/dashboard/members/{phone}")]
 pub async fn member_page(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     notice: web::Query<MemberNotice>,
 ) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
     let program = &current.program;
     let Ok(phone) = crate::domain::PhoneNumber::parse(&path, program.region) else {
         return see_other("/dashboard/members").finish();
@@ -550,11 +522,7 @@ pub async fn member_page(
 /// Automations: what each configured one has sent and what it earned against its holdout
 /// (`GET /v1/automations`).
 #[get("/dashboard/automations")]
-pub async fn automations_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
+pub async fn automations_page(state: web::Data<AppState>, current: Session) -> HttpResponse {
     let automations = match state.campaigns.automations(&current.program).await {
         Ok(automations) => automations,
         Err(e) => {
@@ -576,23 +544,36 @@ pub async fn automations_page(state: web::Data<AppState>, request: HttpRequest) 
     )
 }
 
-/// The signed-in admin whose form this is, with the member's number from the path, or the
-/// response that refuses it.
-async fn admin_form(
-    state: &AppState,
-    request: &HttpRequest,
+/// Why an admin's form about a member was refused.
+enum Refused {
+    /// Not an admin's session, or not its token.
+    Forbidden,
+    /// The address names no phone number.
+    NoPhone,
+}
+
+impl Refused {
+    fn response(self) -> HttpResponse {
+        match self {
+            Self::Forbidden => HttpResponse::Forbidden()
+                .content_type("text/plain; charset=utf-8")
+                .body(T.error_form),
+            Self::NoPhone => see_other("/dashboard/members").finish(),
+        }
+    }
+}
+
+/// The member an admin's form is about, when the session is an admin's and the form carries
+/// its token.
+fn admin_form(
+    current: &Session,
     csrf: &str,
     path: &str,
-) -> Result<(Session, crate::domain::PhoneNumber), HttpResponse> {
-    let current = signed_in(state, request).await?;
+) -> Result<crate::domain::PhoneNumber, Refused> {
     if !same(csrf, &current.csrf) || !current.is_admin() {
-        return Err(HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body(T.error_form));
+        return Err(Refused::Forbidden);
     }
-    let phone = crate::domain::PhoneNumber::parse(path, current.program.region)
-        .map_err(|_| see_other("/dashboard/members").finish())?;
-    Ok((current, phone))
+    crate::domain::PhoneNumber::parse(path, current.program.region).map_err(|_| Refused::NoPhone)
 }
 
 fn member_url(phone: &crate::domain::PhoneNumber, query: &str) -> String {
@@ -604,13 +585,13 @@ fn member_url(phone: &crate::domain::PhoneNumber, query: &str) -> String {
 #[post("/dashboard/members/{phone}/adjust")]
 pub async fn adjust(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     form: web::Form<AdjustForm>,
 ) -> HttpResponse {
-    let (current, phone) = match admin_form(&state, &request, &form.csrf, &path).await {
-        Ok(found) => found,
-        Err(response) => return response,
+    let phone = match admin_form(&current, &form.csrf, &path) {
+        Ok(phone) => phone,
+        Err(refused) => return refused.response(),
     };
     let points = form.points.trim().parse::<i64>().ok().filter(|p| *p != 0);
     let reason = form.reason.trim();
@@ -643,13 +624,13 @@ pub async fn adjust(
 #[post("/dashboard/members/{phone}/erase")]
 pub async fn erase(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     path: web::Path<String>,
     form: web::Form<EraseForm>,
 ) -> HttpResponse {
-    let (current, phone) = match admin_form(&state, &request, &form.csrf, &path).await {
-        Ok(found) => found,
-        Err(response) => return response,
+    let phone = match admin_form(&current, &form.csrf, &path) {
+        Ok(phone) => phone,
+        Err(refused) => return refused.response(),
     };
     if form.confirm != "yes" {
         return see_other(&member_url(&phone, "error=confirm")).finish();
@@ -671,13 +652,9 @@ pub async fn erase(
 #[post("/dashboard/operations/requeue")]
 pub async fn requeue(
     state: web::Data<AppState>,
-    request: HttpRequest,
+    current: Session,
     form: web::Form<Requeue>,
 ) -> HttpResponse {
-    let current = match signed_in(&state, &request).await {
-        Ok(current) => current,
-        Err(response) => return response,
-    };
     if !same(&form.csrf, &current.csrf) || !current.is_admin() {
         return HttpResponse::Forbidden()
             .content_type("text/plain; charset=utf-8")

@@ -118,6 +118,51 @@ impl Session {
     }
 }
 
+/// Why a dashboard page has no session to serve: nobody is signed in (or the session is over),
+/// or Redis could not say.
+#[derive(Debug, thiserror::Error)]
+pub enum NotSignedIn {
+    #[error("not signed in")]
+    SignIn,
+    #[error("the session store is unavailable")]
+    Unavailable,
+}
+
+impl actix_web::ResponseError for NotSignedIn {
+    fn error_response(&self) -> actix_web::HttpResponse {
+        match self {
+            Self::SignIn => actix_web::HttpResponse::SeeOther()
+                .insert_header((actix_web::http::header::LOCATION, "/dashboard/sign-in"))
+                .finish(),
+            Self::Unavailable => super::dashboard::unavailable_page(),
+        }
+    }
+}
+
+/// A dashboard handler that takes a [`Session`] runs only for a signed-in request; any other
+/// is sent to the sign-in form (or told that Redis is unavailable).
+impl actix_web::FromRequest for Session {
+    type Error = NotSignedIn;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let Some(state) = request.app_data::<actix_web::web::Data<AppState>>() else {
+                return Err(NotSignedIn::Unavailable);
+            };
+            match current(state, &request).await {
+                Ok(Some(session)) => Ok(session),
+                Ok(None) => Err(NotSignedIn::SignIn),
+                Err(e) => {
+                    tracing::warn!(error = %crate::telemetry::Chain(&e), "dashboard: Redis");
+                    Err(NotSignedIn::Unavailable)
+                }
+            }
+        })
+    }
+}
+
 /// 256 random bits, URL-safe.
 pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
