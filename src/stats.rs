@@ -106,6 +106,15 @@ pub struct Day {
     pub points_issued: i64,
     pub points_redeemed: i64,
     pub points_expired: i64,
+    /// Taken with erased members' balances.
+    pub points_forfeited: i64,
+}
+
+impl Day {
+    /// What the day added to the points members hold (less what it took away).
+    pub fn net_points(&self) -> i64 {
+        self.points_issued - self.points_redeemed - self.points_expired - self.points_forfeited
+    }
 }
 
 type Counters = HashMap<String, i64>;
@@ -271,6 +280,7 @@ pub async fn daily(
                 points_issued: issued(flow),
                 points_redeemed: get(flow, "points:redeemed"),
                 points_expired: get(flow, "points:expired"),
+                points_forfeited: get(flow, "points:forfeited"),
             }
         })
         .collect())

@@ -274,17 +274,61 @@ pub async fn overview(
         Ok(figures) => figures,
         Err(e) => return unavailable(&e),
     };
+    // Points held at each day's end: today's total, less what each later day added. Held points
+    // are the program's, so the chart is shown without a location filter only.
+    let held = match location {
+        Some(_) => None,
+        None => {
+            let through_today = Window {
+                from: window.from,
+                to: today.max(window.to),
+            };
+            let later = if through_today.to == window.to {
+                Ok(days.clone())
+            } else if (through_today.to - through_today.from).num_days() < MAX_DAYS {
+                crate::stats::daily(&state.store, prefix, program, through_today, None).await
+            } else {
+                Ok(Vec::new())
+            };
+            match later {
+                Ok(later) if !later.is_empty() => {
+                    Some(held_at_day_end(stats.points.outstanding, &later, window))
+                }
+                Ok(_) => None,
+                Err(e) => return unavailable(&e),
+            }
+        }
+    };
     let charts = [
-        (T.new_members, series(&days, |d| d.new_members)),
-        (T.visits, series(&days, |d| d.visits)),
-        (T.points_issued, series(&days, |d| d.points_issued)),
-        (T.points_redeemed, series(&days, |d| d.points_redeemed)),
+        (
+            T.new_members,
+            series(&days, |d| d.new_members),
+            Shown::PerDay,
+        ),
+        (T.visits, series(&days, |d| d.visits), Shown::PerDay),
+        (
+            T.points_issued,
+            series(&days, |d| d.points_issued),
+            Shown::PerDay,
+        ),
+        (
+            T.points_redeemed,
+            series(&days, |d| d.points_redeemed),
+            Shown::PerDay,
+        ),
+        (
+            T.points_expired,
+            series(&days, |d| d.points_expired),
+            Shown::PerDay,
+        ),
     ]
     .into_iter()
-    .map(|(title, values)| {
+    .chain(held.map(|held| (T.points_held, held, Shown::AtDayEnd)))
+    .map(|(title, values, shown)| {
         minijinja::context! {
             title => title,
-            svg => minijinja::Value::from_safe_string(bar_chart(title, &values)),
+            per_day => matches!(shown, Shown::PerDay),
+            svg => minijinja::Value::from_safe_string(bar_chart(title, &values, shown)),
             rows => values.iter().map(|(d, v)| (d.to_string(), *v)).collect::<Vec<_>>(),
         }
     })
@@ -723,12 +767,34 @@ fn read_filters(
     Ok((Window { from, to }, location))
 }
 
+/// The points members held at the end of each day of `window`, from `now` (held today) and the
+/// series `through_today` (from the window's first day to today): a day's end is today's total
+/// less what every later day added.
+fn held_at_day_end(now: i64, through_today: &[Day], window: Window) -> Vec<(NaiveDate, i64)> {
+    let mut held = now;
+    let mut ends: Vec<(NaiveDate, i64)> = Vec::with_capacity(through_today.len());
+    for day in through_today.iter().rev() {
+        ends.push((day.date, held));
+        held -= day.net_points();
+    }
+    ends.reverse();
+    ends.retain(|(date, _)| *date >= window.from && *date <= window.to);
+    ends
+}
+
 fn series(days: &[Day], value: impl Fn(&Day) -> i64) -> Vec<(NaiveDate, i64)> {
     days.iter().map(|d| (d.date, value(d))).collect()
 }
 
 /// A bar per day, the largest value labelled, the first and last dates under the axis.
-fn bar_chart(title: &str, values: &[(NaiveDate, i64)]) -> String {
+/// What a chart's bars are: each day's own count, or a level at each day's end.
+#[derive(Clone, Copy)]
+enum Shown {
+    PerDay,
+    AtDayEnd,
+}
+
+fn bar_chart(title: &str, values: &[(NaiveDate, i64)], shown: Shown) -> String {
     const WIDTH: f64 = 600.0;
     const HEIGHT: f64 = 150.0;
     const TOP: f64 = 18.0;
@@ -756,8 +822,15 @@ fn bar_chart(title: &str, values: &[(NaiveDate, i64)]) -> String {
         .map(|(d, _)| d.to_string())
         .unwrap_or_default();
     let escaped = minijinja::HtmlEscape(title).to_string();
+    let label = match shown {
+        Shown::PerDay => format!("{escaped}: {total} from {first} to {last}, at most {max} a day"),
+        Shown::AtDayEnd => format!(
+            "{escaped}, from {first} to {last}: {} at the end, at most {max}",
+            values.last().map(|(_, v)| *v).unwrap_or(0)
+        ),
+    };
     format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escaped}: {total} from {first} to {last}, at most {max} a day"><line x1="0" y1="{AXIS}" x2="{WIDTH}" y2="{AXIS}" stroke="#555"/>{bars}<text x="0" y="12" font-size="11" fill="#333">{max}</text><text x="0" y="146" font-size="11" fill="#333">{first}</text><text x="{WIDTH}" y="146" font-size="11" fill="#333" text-anchor="end">{last}</text></svg>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{label}"><line x1="0" y1="{AXIS}" x2="{WIDTH}" y2="{AXIS}" stroke="#555"/>{bars}<text x="0" y="12" font-size="11" fill="#333">{max}</text><text x="0" y="146" font-size="11" fill="#333">{first}</text><text x="{WIDTH}" y="146" font-size="11" fill="#333" text-anchor="end">{last}</text></svg>"##
     )
 }
 
@@ -768,7 +841,11 @@ mod tests {
     #[test]
     fn a_chart_draws_one_bar_a_day_scaled_to_the_largest() {
         let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
-        let svg = bar_chart("Visits", &[(day(1), 2), (day(2), 4), (day(3), 0)]);
+        let svg = bar_chart(
+            "Visits",
+            &[(day(1), 2), (day(2), 4), (day(3), 0)],
+            Shown::PerDay,
+        );
         assert_eq!(svg.matches("<rect").count(), 3);
         assert!(
             svg.contains(r#"height="112.0""#),

@@ -173,7 +173,7 @@ async fn a_marketing_key_signs_in_and_the_overview_shows_the_figures_of_the_stat
         stats["points"]["outstanding"]
     );
     assert_eq!(figure(&html, "rewards-issued"), stats["rewards"]["issued"]);
-    assert_eq!(html.matches("<svg").count(), 4, "four charts");
+    assert_eq!(html.matches("<svg").count(), 6, "six charts");
     assert!(
         html.contains(&format!("<td>{today}</td><td>3</td>")),
         "today's visits"
@@ -1040,4 +1040,65 @@ async fn configured_users_sign_in_with_their_password_and_act_within_their_scope
     .await;
     assert_eq!(status, 403);
     assert_eq!(app.member_json("+14155552671").await["balance"], 15);
+}
+
+#[tokio::test]
+async fn the_overview_charts_the_points_held_at_each_days_end_as_the_balances_were() {
+    let app = spawn_app().await;
+    let phone = "+14155550501";
+    let mut held_at_end = Vec::new();
+    app.clock.set("2026-11-02T15:00:00Z".parse().unwrap());
+    app.text(phone, "JOIN").await;
+    held_at_end.push(app.member_json(phone).await["balance"].as_i64().unwrap());
+    app.clock.set("2026-11-03T15:00:00Z".parse().unwrap());
+    app.earn_ok(phone, 12_000, "R-1").await;
+    held_at_end.push(app.member_json(phone).await["balance"].as_i64().unwrap());
+    app.clock.set("2026-11-04T15:00:00Z".parse().unwrap());
+    app.earn_ok("+14155550502", 3_000, "R-2").await;
+    held_at_end.push(
+        app.member_json(phone).await["balance"].as_i64().unwrap()
+            + app.member_json("+14155550502").await["balance"]
+                .as_i64()
+                .unwrap(),
+    );
+    // A day on, the window's last day is no longer today: what later days added and took (an
+    // erased member's points) counts too.
+    app.clock.set("2026-11-05T15:00:00Z".parse().unwrap());
+    app.earn_ok(phone, 5_000, "R-3").await;
+    let erased = app
+        .client
+        .delete(app.url("/v1/members/%2B14155550502"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 204);
+    let mut jar = Jar::default();
+    sign_in(&app, &mut jar, MARKETING_KEY).await;
+    let (status, _, html) = get(&app, &mut jar, "/dashboard?from=2026-11-02&to=2026-11-04").await;
+    assert_eq!(status, 200);
+    let chart = &html[html.find("(the liability)").expect("the chart")..];
+    let table = &chart[chart.find("<tbody>").unwrap()..chart.find("</tbody>").unwrap()];
+    let rows: Vec<(String, i64)> = table
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| {
+            let (date, rest) = row.split_once("</td><td>").unwrap();
+            (
+                date.to_owned(),
+                rest[..rest.find('<').unwrap()].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("2026-11-02".to_owned(), held_at_end[0]),
+            ("2026-11-03".to_owned(), held_at_end[1]),
+            ("2026-11-04".to_owned(), held_at_end[2]),
+        ]
+    );
+    // With a location, the program's holdings are not shown as the location's.
+    let (_, _, html) = get(&app, &mut jar, "/dashboard?location=store-12").await;
+    assert!(!html.contains("(the liability)"));
 }

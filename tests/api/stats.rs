@@ -101,9 +101,9 @@ async fn the_numbers_follow_the_ledger_by_day_and_location_and_add_up() {
         daily,
         [
             json!({ "date": day1.to_string(), "new_members": 2, "visits": 3, "points_issued": 1200,
-                "points_redeemed": 0, "points_expired": 0 }),
+                "points_redeemed": 0, "points_expired": 0, "points_forfeited": 0 }),
             json!({ "date": day2.to_string(), "new_members": 0, "visits": 1, "points_issued": 150,
-                "points_redeemed": 1000, "points_expired": 0 }),
+                "points_redeemed": 1000, "points_expired": 0, "points_forfeited": 0 }),
         ]
     );
     app.verify_is_clean().await;
