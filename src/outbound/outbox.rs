@@ -64,6 +64,17 @@ impl Attempt {
     }
 }
 
+/// A text that failed and waits for another attempt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Retrying {
+    pub id: String,
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub error: String,
+    /// When it is tried again, RFC 3339.
+    pub retry_at: String,
+}
+
 /// A batch script that answered for more or fewer items than it was given.
 fn miscounted(what: &'static str, asked: usize, answered: usize) -> StoreError {
     StoreError::Unexpected(Cause::Invalid {
@@ -357,6 +368,46 @@ impl Outbox {
                 let error = e.get::<String>("error").unwrap_or_default();
                 Some((id, error))
             })
+            .collect())
+    }
+
+    /// Up to `count` texts waiting for another attempt after a failure, soonest first: the
+    /// recent sending errors an operator looks at before they become dead letters.
+    pub async fn retrying(
+        &self,
+        program: &Program,
+        count: usize,
+    ) -> Result<Vec<Retrying>, StoreError> {
+        // The delayed set also holds texts waiting for daytime or for their send slot, which
+        // carry no error: read a few times as many to find `count` that failed.
+        let ids: Vec<String> = self
+            .store
+            .command(
+                redis::cmd("ZRANGE")
+                    .arg(self.keys(program).delayed())
+                    .arg(0)
+                    .arg(count as i64 * 4 - 1),
+            )
+            .await?;
+        Ok(self
+            .messages(program, &ids)
+            .await?
+            .into_iter()
+            .filter(|m| m.get("status").map(String::as_str) == Some("queued"))
+            .filter_map(|m| {
+                let error = m.get("error").filter(|e| !e.is_empty())?.clone();
+                Some(Retrying {
+                    id: m.get("id").cloned().unwrap_or_default(),
+                    attempts: m.get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0),
+                    error,
+                    retry_at: m
+                        .get("retry_at_ms")
+                        .and_then(|t| t.parse().ok())
+                        .map(crate::clock::rfc3339_from_ms)
+                        .unwrap_or_default(),
+                })
+            })
+            .take(count)
             .collect())
     }
 

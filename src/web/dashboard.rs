@@ -419,10 +419,11 @@ pub async fn operations_page(state: web::Data<AppState>, current: Session) -> Ht
     let figures = async {
         let depths: (u64, u64, u64) = state.store.pipeline(&pipe).await?;
         let dead = state.outbox.dead_letters(program, 100).await?;
+        let retrying = state.outbox.retrying(program, 20).await?;
         let hooks = state.events.states(program).await?;
-        Ok::<_, StoreError>((depths, dead, hooks))
+        Ok::<_, StoreError>((depths, dead, retrying, hooks))
     };
-    let ((outbox, delayed, dead_count), dead, hooks) = match figures.await {
+    let ((outbox, delayed, dead_count), dead, retrying, hooks) = match figures.await {
         Ok(figures) => figures,
         Err(e) => return unavailable(&e),
     };
@@ -435,6 +436,7 @@ pub async fn operations_page(state: web::Data<AppState>, current: Session) -> Ht
             delayed => delayed,
             dead_count => dead_count,
             dead => dead,
+            retrying => retrying,
             hooks => hooks,
             ..header(&current, "operations"),
         },

@@ -321,9 +321,24 @@ async fn an_admin_sends_a_dead_letter_again_from_the_operations_page_and_a_marke
         .mount(&app.twilio)
         .await;
     app.text("+14155550101", "JOIN").await;
+    app.drain_outbox().await;
+    // The first failure shows as a recent error, with the text's next attempt.
+    let mut marketer = Jar::default();
+    sign_in(&app, &mut marketer, MARKETING_KEY).await;
+    let (_, _, html) = get(&app, &mut marketer, "/dashboard/operations").await;
+    let record = app.message("m1").await;
+    let retrying = &html[html.find(r#"id="retrying""#).expect("the retry table")..];
+    assert!(
+        retrying.contains(&format!(
+            "<tr><td>m1</td><td>1</td><td>{}</td><td>{}</td></tr>",
+            record["error"],
+            loyalty_gateway::clock::rfc3339_from_ms(record["retry_at_ms"].parse().unwrap())
+        )),
+        "{retrying}"
+    );
     for _ in 0..5 {
-        app.drain_outbox().await;
         app.clock.advance(chrono::Duration::seconds(600));
+        app.drain_outbox().await;
     }
     let dead: Vec<Value> = app
         .get("/v1/dead-letters", ADMIN_KEY)
@@ -334,6 +349,7 @@ async fn an_admin_sends_a_dead_letter_again_from_the_operations_page_and_a_marke
     assert_eq!(dead.len(), 1, "{dead:?}");
     let id = dead[0]["id"].as_str().unwrap().to_owned();
 
+    // Signed in again: the retries took longer than a session's idle timeout.
     let mut marketer = Jar::default();
     sign_in(&app, &mut marketer, MARKETING_KEY).await;
     let (_, _, html) = get(&app, &mut marketer, "/dashboard/operations").await;
