@@ -17,11 +17,12 @@ if stage == 'snapshot' then
   local cursor = tonumber(c[3] or '0')
   local segment = cjson.decode(c[8] or '{}')
   local page = redis.call('ZRANGE', K.members(), cursor, cursor + A.count - 1)
+  local members = {}
   for _, phone in ipairs(page) do
-    if in_segment(phone, member_fields(phone), segment) then
-      redis.call('RPUSH', K.audience(A.id), phone)
-    end
+    if in_segment(phone, member_fields(phone), segment) then members[#members + 1] = phone end
   end
+  -- One command for the page (A.count is a few hundred: well within Lua's argument limit).
+  if #members > 0 then redis.call('RPUSH', K.audience(A.id), unpack(members)) end
   if #page < A.count then
     local audience = redis.call('LLEN', K.audience(A.id))
     local holdout = math.floor(audience * A.holdout_percent / 100 + 0.5)
@@ -75,16 +76,23 @@ local attribution_days = tonumber(redis.call('HGET', key, 'attribution_days') or
 local CAP = { max = A.cap_max, window_ms = A.cap_window_ms, ttl_secs = A.message_ttl_secs }
 -- Counted here, written once per step.
 local counts = { holdout = 0, queued = 0, suppressed = 0, capped = 0 }
+-- Who a step before this one (or this step, run before a crash) already decided: read once for
+-- the batch, and every decision of this step written once at its end. The audience holds each
+-- member once, so no phone comes twice within a step.
+local decided = #phones > 0 and redis.call('HMGET', K.recipients(A.id), unpack(phones)) or {}
+local decisions = {}
 for i, phone in ipairs(phones) do
   local seen = cursor + i - 1
   local u = tonumber(string.sub(redis.sha1hex(c[9] .. ':' .. seen), 1, 12), 16) / 281474976710656
   if selected < wanted and u * (audience - seen) < (wanted - selected) then
     selected = selected + 1
-    if redis.call('HSETNX', K.recipients(A.id), phone, 'holdout') == 1 then
+    if not decided[i] then
       counts.holdout = counts.holdout + 1
+      decisions[#decisions + 1] = phone
+      decisions[#decisions + 1] = 'holdout'
       touch(phone, A.id, 'h', attribution_days)
     end
-  elseif redis.call('HEXISTS', K.recipients(A.id), phone) == 0 then
+  elseif not decided[i] then
     local m = member_fields(phone)
     -- send_at_local: the sender holds the text until that time in the recipient's zone, the
     -- first one after the campaign started.
@@ -98,9 +106,11 @@ for i, phone in ipairs(phones) do
     else
       counts.queued = counts.queued + 1
     end
-    redis.call('HSET', K.recipients(A.id), phone, outcome)
+    decisions[#decisions + 1] = phone
+    decisions[#decisions + 1] = outcome
   end
 end
+if #decisions > 0 then redis.call('HSET', K.recipients(A.id), unpack(decisions)) end
 for field, n in pairs(counts) do
   if n > 0 then redis.call('HINCRBY', key, field, n) end
 end
