@@ -617,7 +617,7 @@ pub async fn save(
     }
 }
 
-/// What a campaign's action buttons ask for.
+/// What a campaign's action buttons ask for, by the last part of the form's address.
 enum Action {
     Test,
     Send,
@@ -626,17 +626,33 @@ enum Action {
     Resume,
 }
 
-async fn act(
+impl Action {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "test" => Self::Test,
+            "send" => Self::Send,
+            "schedule" => Self::Schedule,
+            "cancel" => Self::Cancel,
+            "resume" => Self::Resume,
+            _ => return None,
+        })
+    }
+}
+
+/// A campaign's action: a test send, send now, schedule, cancel or resume, as the API's
+/// routes of the same names do.
+#[post("/dashboard/campaigns/{id}/{action}")]
+pub async fn act(
     state: web::Data<AppState>,
     current: Session,
-    path: web::Path<String>,
+    path: web::Path<(String, String)>,
     body: web::Bytes,
-    action: Action,
 ) -> HttpResponse {
     let Some(fields) = signed_form(&current, &body) else {
         return expired_form();
     };
-    let Some(id) = campaign_id(&path) else {
+    let (id, action) = (&path.0, &path.1);
+    let (Some(id), Some(action)) = (campaign_id(id), Action::parse(action)) else {
         return not_found(&current);
     };
     let program = &current.program;
@@ -679,56 +695,6 @@ async fn act(
         Err(CampaignError::NotPaused { .. }) => back("error=not_paused"),
         Err(e) => failed(&e),
     }
-}
-
-#[post("/dashboard/campaigns/{id}/test")]
-pub async fn test_send(
-    state: web::Data<AppState>,
-    current: Session,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    act(state, current, path, body, Action::Test).await
-}
-
-#[post("/dashboard/campaigns/{id}/send")]
-pub async fn send(
-    state: web::Data<AppState>,
-    current: Session,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    act(state, current, path, body, Action::Send).await
-}
-
-#[post("/dashboard/campaigns/{id}/schedule")]
-pub async fn schedule(
-    state: web::Data<AppState>,
-    current: Session,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    act(state, current, path, body, Action::Schedule).await
-}
-
-#[post("/dashboard/campaigns/{id}/cancel")]
-pub async fn cancel(
-    state: web::Data<AppState>,
-    current: Session,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    act(state, current, path, body, Action::Cancel).await
-}
-
-#[post("/dashboard/campaigns/{id}/resume")]
-pub async fn resume(
-    state: web::Data<AppState>,
-    current: Session,
-    path: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    act(state, current, path, body, Action::Resume).await
 }
 
 /// Horizontal bars side by side, one per group, each labelled with its value.

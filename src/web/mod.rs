@@ -22,7 +22,6 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(join::submit)
         .service(poster::poster)
         .service(poster::poster_code)
-        .service(poster::poster_code_png)
         .service(dashboard::overview)
         .service(dashboard::sign_in_form)
         .service(dashboard::sign_in)
@@ -42,11 +41,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(campaigns::preview_panel)
         .service(campaigns::campaign_page)
         .service(campaigns::save)
-        .service(campaigns::test_send)
-        .service(campaigns::send)
-        .service(campaigns::schedule)
-        .service(campaigns::cancel)
-        .service(campaigns::resume);
+        .service(campaigns::act);
 }
 
 /// Every page template, by name.

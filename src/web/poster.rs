@@ -172,62 +172,36 @@ fn unknown_code() -> HttpResponse {
         .body("code must be sms or web")
 }
 
-/// One code alone, as a file to download (`extension` is `svg` or `png`).
-fn code_file(
-    program: &Program,
-    code: Option<&str>,
-    extension: &str,
-    content_type: &str,
-    body: Vec<u8>,
+/// One code alone, as a file to download: `poster.svg` for a designer's own poster, or
+/// `poster.png` for print shops and tools that take no SVG.
+#[get("/join/{program}/poster.{format}")]
+pub async fn poster_code(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<CodeQuery>,
 ) -> HttpResponse {
+    let (program, format) = (&path.0, path.1.as_str());
+    let Some(program) = super::join::program_of(&state, program) else {
+        return super::join::not_found(None);
+    };
+    let code = query.code.as_deref();
+    let Some(data) = code_data(&state, &program, code) else {
+        return unknown_code();
+    };
+    let (content_type, body) = match format {
+        "svg" => ("image/svg+xml", qr_svg(&data).into_bytes()),
+        "png" => ("image/png", qr_png(&data)),
+        _ => return super::join::not_found(None),
+    };
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((
             actix_web::http::header::CONTENT_DISPOSITION,
             format!(
-                "inline; filename=\"{}-{}.{extension}\"",
+                "inline; filename=\"{}-{}.{format}\"",
                 program.id.as_str(),
                 code.unwrap_or("sms")
             ),
         ))
         .body(body)
-}
-
-#[get("/join/{program}/poster.svg")]
-pub async fn poster_code(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    query: web::Query<CodeQuery>,
-) -> HttpResponse {
-    let Some(program) = super::join::program_of(&state, &path) else {
-        return super::join::not_found(None);
-    };
-    let code = query.code.as_deref();
-    match code_data(&state, &program, code) {
-        Some(data) => code_file(
-            &program,
-            code,
-            "svg",
-            "image/svg+xml",
-            qr_svg(&data).into_bytes(),
-        ),
-        None => unknown_code(),
-    }
-}
-
-/// The same code as a PNG, for print shops and tools that take no SVG.
-#[get("/join/{program}/poster.png")]
-pub async fn poster_code_png(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    query: web::Query<CodeQuery>,
-) -> HttpResponse {
-    let Some(program) = super::join::program_of(&state, &path) else {
-        return super::join::not_found(None);
-    };
-    let code = query.code.as_deref();
-    match code_data(&state, &program, code) {
-        Some(data) => code_file(&program, code, "png", "image/png", qr_png(&data)),
-        None => unknown_code(),
-    }
 }
