@@ -809,6 +809,15 @@ impl Campaigns {
             .get(program, id)
             .await?
             .ok_or(CampaignError::NotFound)?;
+        self.preview_campaign(program, &campaign).await
+    }
+
+    /// [`Campaigns::preview`] of a campaign already read.
+    pub async fn preview_campaign(
+        &self,
+        program: &Program,
+        campaign: &Campaign,
+    ) -> Result<Preview, CampaignError> {
         let segment: crate::store::scripts::campaigns::ScriptSegment =
             serde_json::from_value(campaign.segment.clone())
                 .ok()

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::dashboard::{header, same, see_other, unavailable};
 use super::session::Session;
 use super::strings::{CAMPAIGNS as C, DASHBOARD as T};
-use crate::campaigns::{Campaign, CampaignError, Draft, Preview, Segment};
+use crate::campaigns::{Campaign, CampaignError, Draft, GroupResults, Preview, Segment};
 use crate::domain::PhoneNumber;
 use crate::routes::AppState;
 
@@ -478,7 +478,7 @@ pub async fn campaign_page(
     let notice = notice(query.done.as_deref());
     let problem = problem(query.error.as_deref());
     if campaign.status == "draft" {
-        let preview = match state.campaigns.preview(program, id).await {
+        let preview = match state.campaigns.preview_campaign(program, &campaign).await {
             Ok(preview) => Ok(Some(preview)),
             Err(e @ CampaignError::Invalid { .. }) => Err(e.to_string()),
             Err(e) => return failed(&e),
@@ -500,47 +500,24 @@ pub async fn campaign_page(
     };
     let money = |minor: f64| format!("{:.2} {}", minor / 100.0, program.currency);
     let percent = |rate: f64| format!("{:.1} %", rate * 100.0);
+    let sides = [
+        (C.texted, &results.recipients),
+        (C.held_out, &results.holdout),
+    ];
+    // One bar per side, labelled as the table shows the figure.
+    let chart = |title: &str, value: fn(&GroupResults) -> f64, shown: &dyn Fn(f64) -> String| {
+        let bars = sides.map(|(name, group)| (name, value(group), shown(value(group))));
+        minijinja::Value::from_safe_string(comparison_chart(title, &bars))
+    };
     let charts = if results.holdout.members > 0 {
         vec![
-            comparison_chart(
-                C.visit_rate,
-                &[
-                    (
-                        C.texted,
-                        results.recipients.visit_rate,
-                        percent(results.recipients.visit_rate),
-                    ),
-                    (
-                        C.held_out,
-                        results.holdout.visit_rate,
-                        percent(results.holdout.visit_rate),
-                    ),
-                ],
-            ),
-            comparison_chart(
-                C.spend_per_member,
-                &[
-                    (
-                        C.texted,
-                        results.recipients.spend_per_member,
-                        money(results.recipients.spend_per_member),
-                    ),
-                    (
-                        C.held_out,
-                        results.holdout.spend_per_member,
-                        money(results.holdout.spend_per_member),
-                    ),
-                ],
-            ),
+            chart(C.visit_rate, |g| g.visit_rate, &percent),
+            chart(C.spend_per_member, |g| g.spend_per_member, &money),
         ]
     } else {
         Vec::new()
     };
-    let groups = [
-        (C.texted, &results.recipients),
-        (C.held_out, &results.holdout),
-    ]
-    .map(|(name, group)| {
+    let groups = sides.map(|(name, group)| {
         minijinja::context! {
             name => name,
             group => group,
@@ -562,7 +539,7 @@ pub async fn campaign_page(
                 live => live,
                 notice => notice,
                 problem => problem,
-                charts => charts.into_iter().map(minijinja::Value::from_safe_string).collect::<Vec<_>>(),
+                charts => charts,
                 groups => groups,
                 has_holdout => results.holdout.members > 0,
                 incremental_visits => format!("{:.1}", results.incremental.visits),

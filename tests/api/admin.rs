@@ -23,7 +23,7 @@ async fn adjust(
     request.send().await.unwrap()
 }
 
-async fn erase(app: &TestApp, phone: &str) -> reqwest::Response {
+pub async fn erase(app: &TestApp, phone: &str) -> reqwest::Response {
     app.client
         .delete(app.url(&format!("/v1/members/{}", urlencode(phone))))
         .bearer_auth(ADMIN_KEY)

@@ -216,13 +216,7 @@ async fn a_marketer_signs_in_and_reads_the_overview_in_a_browser() {
     );
     browser.see("#visits", "1").await;
     browser.click(Locator::LinkText("Members")).await;
-    client
-        .find(Locator::Id("phone"))
-        .await
-        .unwrap()
-        .send_keys("(415) 555-2671")
-        .await
-        .unwrap();
+    browser.type_into("phone", "(415) 555-2671").await;
     browser
         .click(Locator::Css("main button[type=submit]"))
         .await;
@@ -266,13 +260,7 @@ async fn a_customer_joins_on_the_join_page_in_a_browser_and_gets_the_yes_request
     client.goto(&app.url("/join/bloom")).await.unwrap();
     browser.check_accessibility("join").await;
     browser.screenshot("join").await;
-    client
-        .find(Locator::Id("phone"))
-        .await
-        .unwrap()
-        .send_keys("(415) 555-2671")
-        .await
-        .unwrap();
+    browser.type_into("phone", "(415) 555-2671").await;
     browser.type_into("first_name", "Zoë").await;
     app.clock.advance(chrono::Duration::seconds(8));
     browser.click(Locator::Css("button[type=submit]")).await;

@@ -41,7 +41,7 @@ async fn preview(app: &TestApp, id: &str) -> Value {
     response.json().await.unwrap()
 }
 
-async fn campaign(app: &TestApp, id: &str) -> Value {
+pub async fn campaign(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/v1/campaigns/{id}"), MARKETING_KEY)
         .await
         .json()

@@ -379,13 +379,7 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
         )
         .await;
     assert_eq!(adjusted.status(), 200);
-    let erased = app
-        .client
-        .delete(app.url("/v1/members/%2B14155550100"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+    let erased = crate::admin::erase(&app, "+14155550100").await;
     assert_eq!(erased.status(), 204);
     assert_problem(app.member("+14155550100").await, 404, "member-not-found").await;
 
@@ -478,12 +472,7 @@ async fn every_flow_of_three_programs_on_three_masters_runs_on_a_real_cluster() 
     app.drain_outbox().await;
     let (status, _, html) = get(&app, &mut jar, &page).await;
     assert_eq!(status, 200);
-    let sent: Value = app
-        .get(&format!("/v1/campaigns/{id}"), MARKETING_KEY)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let sent = crate::campaigns::campaign(&app, &id).await;
     assert_eq!(figure(&html, "campaign-sent"), sent["sent"]);
     // Those texted by the earlier campaign within the cap's window are counted, not texted.
     let (texted, capped) = (

@@ -590,14 +590,6 @@ pub async fn live_preview(app: &TestApp, jar: &mut Jar, form: &[(&str, &str)]) -
     response.text().await.unwrap()
 }
 
-async fn api_campaign(app: &TestApp, id: &str) -> Value {
-    app.get(&format!("/v1/campaigns/{id}"), MARKETING_KEY)
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_marketer_previews_a_campaign_as_it_is_typed_then_saves_tests_and_sends_it() {
     let app = spawn_app().await;
@@ -717,7 +709,7 @@ async fn a_marketer_previews_a_campaign_as_it_is_typed_then_saves_tests_and_send
         html.contains("triple points"),
         "the form keeps what was typed"
     );
-    assert!(api_campaign(&app, "c1").await["body"]
+    assert!(crate::campaigns::campaign(&app, "c1").await["body"]
         .as_str()
         .unwrap()
         .contains("double points"));
@@ -727,7 +719,7 @@ async fn a_marketer_previews_a_campaign_as_it_is_typed_then_saves_tests_and_send
         (status, location.as_str()),
         (303, "/dashboard/campaigns/c1?done=saved")
     );
-    assert!(api_campaign(&app, "c1").await["body"]
+    assert!(crate::campaigns::campaign(&app, "c1").await["body"]
         .as_str()
         .unwrap()
         .contains("triple points"));
@@ -769,7 +761,7 @@ async fn a_marketer_previews_a_campaign_as_it_is_typed_then_saves_tests_and_send
     app.drain_campaigns().await;
     app.drain_outbox().await;
     let (_, _, html) = get(&app, &mut jar, "/dashboard/campaigns/c1").await;
-    let api = api_campaign(&app, "c1").await;
+    let api = crate::campaigns::campaign(&app, "c1").await;
     assert_eq!(figure(&html, "campaign-sent"), api["sent"]);
     assert_eq!(
         api["sent"], 4,
@@ -833,7 +825,7 @@ async fn a_campaign_is_scheduled_in_the_programs_zone_cancelled_and_its_results_
     )
     .await;
     assert_eq!(location, "/dashboard/campaigns/c1?done=scheduled");
-    let api = api_campaign(&app, "c1").await;
+    let api = crate::campaigns::campaign(&app, "c1").await;
     assert_eq!(api["status"], "scheduled");
     assert_eq!(api["send_at"], "2026-11-20T17:30:00.000Z");
     let (_, location) = post(
@@ -844,7 +836,10 @@ async fn a_campaign_is_scheduled_in_the_programs_zone_cancelled_and_its_results_
     )
     .await;
     assert_eq!(location, "/dashboard/campaigns/c1?done=cancelled");
-    assert_eq!(api_campaign(&app, "c1").await["status"], "cancelled");
+    assert_eq!(
+        crate::campaigns::campaign(&app, "c1").await["status"],
+        "cancelled"
+    );
 
     // Sent with half held out; everyone visits; the page's figures are the API's.
     post(
@@ -1081,13 +1076,7 @@ async fn the_overview_charts_the_points_held_at_each_days_end_as_the_balances_we
     // erased member's points) counts too.
     app.clock.set("2026-11-05T15:00:00Z".parse().unwrap());
     app.earn_ok(phone, 5_000, "R-3").await;
-    let erased = app
-        .client
-        .delete(app.url("/v1/members/%2B14155550502"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+    let erased = crate::admin::erase(&app, "+14155550502").await;
     assert_eq!(erased.status(), 204);
     let mut jar = Jar::default();
     sign_in(&app, &mut jar, MARKETING_KEY).await;
