@@ -27,7 +27,7 @@ use crate::clock::rfc3339;
 use crate::configuration::RedisSettings;
 use crate::metrics::{Metrics, RedisFailure};
 pub use keys::ProgramKeys;
-use scripts::ScriptCall;
+use scripts::{Library, ScriptCall};
 
 /// Why a store call failed, with the cause kept for the logs.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,8 @@ pub enum Cause {
     Timeout(u128),
     #[error("{acked} of the {wanted} replicas confirmed the write in time")]
     Replication { acked: i64, wanted: u32 },
+    #[error("no script {0} in the library")]
+    NotInLibrary(&'static str),
     #[error("the reply of {script}.lua is not what it promises")]
     Reply {
         script: &'static str,
@@ -106,6 +108,20 @@ pub fn is_transient(e: &redis::RedisError) -> bool {
         )
         | ErrorKind::ClusterConnectionNotFound => true,
         _ => e.code() == Some("BUSY"),
+    }
+}
+
+/// Whether `e` says the function called is not loaded: a Redis restarted without its data, a
+/// node added to a cluster, or the first call of this build. Redis gives this error no code of
+/// its own, only `ERR` and its text.
+fn is_function_missing(e: &StoreError) -> bool {
+    match e {
+        StoreError::Unexpected(Cause::Redis(e)) => {
+            e.code() == Some("ERR")
+                && e.detail()
+                    .is_some_and(|d| d.starts_with("Function not found"))
+        }
+        _ => false,
     }
 }
 
@@ -453,18 +469,30 @@ impl Store {
         call: &S,
     ) -> Result<S::Reply, StoreError> {
         let args = serde_json::to_string(call).expect("script arguments serialise");
-        let mut invocation = call.script().prepare_invoke();
-        invocation
-            .key(keys.base())
+        let library = Library::get();
+        let function = library
+            .function(call.function())
+            .ok_or(StoreError::Unexpected(Cause::NotInLibrary(S::NAME)))?;
+        let mut fcall = redis::cmd("FCALL");
+        fcall
+            .arg(function)
+            .arg(1)
+            .arg(keys.base())
             .arg(now.timestamp_millis())
             .arg(rfc3339(now))
             .arg(args);
         if let Some(rules) = call.rules() {
-            invocation.arg(rules);
+            fcall.arg(rules);
         }
         let (mut conn, generation) = self.connection().await?;
         let answered = async {
-            let answer: String = self.bounded(invocation.invoke_async(&mut conn)).await?;
+            let answer: String = match self.bounded(fcall.query_async(&mut conn)).await {
+                Err(e) if is_function_missing(&e) => {
+                    self.load_library(&mut conn, library).await?;
+                    self.bounded(fcall.query_async(&mut conn)).await?
+                }
+                answer => answer?,
+            };
             if S::ACKNOWLEDGED {
                 self.replicated(&mut conn, keys).await?;
             }
@@ -483,6 +511,21 @@ impl Store {
                 source,
             })
         })
+    }
+
+    /// Loads this build's library (on a cluster, on every master; replicas get it from their
+    /// master). Another process may be loading it at the same moment: `REPLACE` makes the
+    /// second load a harmless repeat of the first rather than an error.
+    async fn load_library(
+        &self,
+        conn: &mut Connection,
+        library: &Library,
+    ) -> Result<(), StoreError> {
+        let mut load = redis::cmd("FUNCTION");
+        load.arg("LOAD").arg("REPLACE").arg(&library.source);
+        let _: redis::Value = self.bounded(load.query_async(conn)).await?;
+        tracing::info!("loaded the scripts' library into Redis");
+        Ok(())
     }
 
     /// Up to `count` new entries of `stream` for `consumer` of `group`, waiting up to `block`

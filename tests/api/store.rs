@@ -3,7 +3,8 @@
 //! reads.
 
 use loyalty_gateway::domain::ProgramId;
-use loyalty_gateway::store::scripts::LIBRARY;
+use loyalty_gateway::embedded::RedisServer;
+use loyalty_gateway::store::scripts::{script_source, Library};
 use loyalty_gateway::store::ProgramKeys;
 
 use crate::helpers::*;
@@ -65,8 +66,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
         keys.hook_delayed("crm"),
         keys.hook_dead("crm"),
     ];
-    let lua = format!(
-        "{LIBRARY}\nreturn {{ K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
+    let lua = "return { K.member(A.phone), K.ledger(A.phone), K.codes(A.phone), \
          K.locations(A.phone), K.consent(A.phone), K.messages(A.phone), \
          K.replies(A.phone, 493123), K.inbound_rate(A.phone), K.members(), K.earn_receipt(A.location, A.receipt), \
          K.receipt_index(), K.receipt_bucket(17), K.join_rate('ip:127.0.0.1'), K.session('ab12'), \
@@ -79,14 +79,13 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
          K.held('c7'), \
          K.clickers('c7'), K.link('AbC12xyZ'), K.adjust_receipt('k-1'), K.suppressed(), \
          K.erased_consent('x0f'), K.referral('ANA7'), K.auto_due(), K.hooks(), K.hook_queue('crm'), K.hook_delayed('crm'), \
-         K.hook_dead('crm') }}"
-    );
+         K.hook_dead('crm') }";
     let args = serde_json::json!({
         "phone": phone, "location": location, "receipt": receipt, "code": code, "id": id
     });
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let from_lua: Vec<String> = redis::Script::new(&lua)
+    let from_lua: Vec<String> = redis::Script::new(&script_source(lua))
         .key(keys.base())
         .arg(0)
         .arg("1970-01-01T00:00:00Z")
@@ -107,7 +106,7 @@ async fn run_lua<T: redis::FromRedisValue>(body: &str, args: serde_json::Value, 
     let keys = ProgramKeys::new("lg", &ProgramId::parse("bloom").unwrap());
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::Script::new(&format!("{LIBRARY}\n{body}"))
+    redis::Script::new(&script_source(body))
         .key(keys.base())
         .arg(now_ms)
         .arg(loyalty_gateway::clock::rfc3339_from_ms(now_ms))
@@ -179,4 +178,88 @@ async fn a_packed_history_entry_reads_back_as_the_json_it_replaced() {
     assert_eq!(read[0].as_ref().unwrap(), &expected);
     let read = loyalty_gateway::ledger::history::entries(&Default::default(), &[archived]);
     assert_eq!(read[0].as_ref().unwrap(), &expected);
+}
+
+/// The scripts are one Redis Functions library, loaded by the first call that finds it
+/// missing: a Redis that lost it (restarted without its data, a node new to a cluster) gets it
+/// back at the next call, without a restart of the gateway and without an error.
+#[tokio::test]
+async fn a_redis_without_the_scripts_library_gets_it_back_at_the_next_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path(), false).unwrap();
+    let app = spawn_app_on(&redis.url(), |_| {}).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let name = &Library::get().name;
+    app.earn_ok("+14155552671", 1250, "R-1").await;
+    let libraries = |pattern: &str| {
+        redis::cmd("FUNCTION")
+            .arg("LIST")
+            .arg("LIBRARYNAME")
+            .arg(pattern)
+            .clone()
+    };
+    let listed: Vec<redis::Value> = libraries(name).query_async(&mut conn).await.unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "the library is loaded under its versioned name"
+    );
+
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let listed: Vec<redis::Value> = libraries("lg_").query_async(&mut conn).await.unwrap();
+    assert!(listed.is_empty());
+
+    app.earn_ok("+14155552671", 1250, "R-2").await;
+    assert_eq!(app.member_json("+14155552671").await["balance"], 24);
+    let listed: Vec<redis::Value> = libraries(name).query_async(&mut conn).await.unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "the call that found it missing loaded it again"
+    );
+}
+
+/// The library's definitions live as long as the library; what a call works out (the receipt
+/// table's shape, the webhook endpoints, the erasure key) must not. Two calls, one for a program
+/// that has all three and one for a program that has none, run back to back in one script.
+#[tokio::test]
+async fn a_call_sees_nothing_the_call_before_it_worked_out() {
+    let unique = format!("lg-calls-{}", rand::random::<u32>());
+    let id = |name: &str| ProgramId::parse(name).unwrap();
+    let (first, second) = (
+        ProgramKeys::new(&unique, &id("bloom")),
+        ProgramKeys::new(&unique, &id("other")),
+    );
+    let body = "
+      redis.call('HSET', K.receipt_index(), 'level', 3, 'split', 1)
+      redis.call('HSET', K.hooks(), 'crm', cjson.encode({ phone = false }))
+      redis.call('HSET', K.seq(), 'erasure_key', 'k1')
+      local function seen()
+        local _, level = Receipts.bucket('store-12:R-1')
+        return level .. ' ' .. #endpoints() .. ' ' .. (pseudonym('+14155552671') or 'none')
+      end
+      local first = seen()
+      begin({ A.second }, { tostring(NOW_MS), NOW, cjson.encode(A) })
+      return { first, seen(), PROGRAM_ID }";
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let seen: Vec<String> = redis::Script::new(&script_source(body))
+        .key(first.base())
+        .arg(0)
+        .arg("1970-01-01T00:00:00Z")
+        .arg(serde_json::json!({ "second": second.base() }).to_string())
+        .invoke_async(&mut conn)
+        .await
+        .unwrap();
+    let pseudonym = &seen[0][4..];
+    assert!(
+        seen[0].starts_with("3 1 x") && pseudonym.len() == 41,
+        "{seen:?}"
+    );
+    assert_eq!(seen[1..], ["0 0 none", "other"]);
 }

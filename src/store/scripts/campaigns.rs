@@ -65,13 +65,7 @@ pub enum SegmentPageReply {
     },
 }
 
-script_call!(
-    SegmentPage<'_>,
-    "segment_page",
-    SegmentPageReply,
-    "segment.lua",
-    "segment_page.lua"
-);
+script_call!(SegmentPage<'_>, "segment_page", SegmentPageReply);
 
 /// campaign_save.lua: a new campaign (no `id`), or a draft's new fields.
 #[derive(Serialize)]
@@ -94,12 +88,7 @@ pub enum SaveCampaignReply {
     NotEditable { current: String },
 }
 
-script_call!(
-    SaveCampaign<'_>,
-    "campaign_save",
-    SaveCampaignReply,
-    "campaign_save.lua"
-);
+script_call!(SaveCampaign<'_>, "campaign_save", SaveCampaignReply);
 
 /// campaign_start.lua: send now, or schedule for `schedule_at_ms`.
 #[derive(Serialize)]
@@ -121,12 +110,7 @@ pub enum StartCampaignReply {
     NotFound,
 }
 
-script_call!(
-    StartCampaign<'_>,
-    "campaign_start",
-    StartCampaignReply,
-    "campaign_start.lua"
-);
+script_call!(StartCampaign<'_>, "campaign_start", StartCampaignReply);
 
 /// campaign_cancel.lua.
 #[derive(Serialize)]
@@ -142,12 +126,7 @@ pub enum CancelCampaignReply {
     NotFound,
 }
 
-script_call!(
-    CancelCampaign<'_>,
-    "campaign_cancel",
-    CancelCampaignReply,
-    "campaign_cancel.lua"
-);
+script_call!(CancelCampaign<'_>, "campaign_cancel", CancelCampaignReply);
 
 /// campaign_resume.lua.
 #[derive(Serialize)]
@@ -163,12 +142,7 @@ pub enum ResumeCampaignReply {
     NotFound,
 }
 
-script_call!(
-    ResumeCampaign<'_>,
-    "campaign_resume",
-    ResumeCampaignReply,
-    "campaign_resume.lua"
-);
+script_call!(ResumeCampaign<'_>, "campaign_resume", ResumeCampaignReply);
 
 /// click.lua: a click on the tracked link `token`.
 #[derive(Serialize)]
@@ -183,7 +157,7 @@ pub enum ClickReply {
     NotFound,
 }
 
-script_call!(Click<'_>, "click", ClickReply, "click.lua");
+script_call!(Click<'_>, "click", ClickReply);
 
 /// campaign_step.lua: one page of the audience, or one batch of texts.
 #[derive(Serialize)]
@@ -211,13 +185,7 @@ pub enum CampaignStepReply {
     Idle,
 }
 
-script_call!(
-    CampaignStep<'_>,
-    "campaign_step",
-    CampaignStepReply,
-    "segment.lua",
-    "campaign_step.lua"
-);
+script_call!(CampaignStep<'_>, "campaign_step", CampaignStepReply);
 
 /// campaign_get.lua: one campaign (`id`), or `limit` campaigns, newest first, older than
 /// `before` when given.
@@ -244,12 +212,7 @@ pub enum GetCampaignsReply {
     UnknownCursor,
 }
 
-script_call!(
-    GetCampaigns<'_>,
-    "campaign_get",
-    GetCampaignsReply,
-    "campaign_get.lua"
-);
+script_call!(GetCampaigns<'_>, "campaign_get", GetCampaignsReply);
 
 /// campaign_due.lua: start the scheduled campaigns whose time has come.
 #[derive(Serialize)]
@@ -264,12 +227,7 @@ pub enum DueCampaignsReply {
     },
 }
 
-script_call!(
-    DueCampaigns,
-    "campaign_due",
-    DueCampaignsReply,
-    "campaign_due.lua"
-);
+script_call!(DueCampaigns, "campaign_due", DueCampaignsReply);
 
 /// auto_run.lua: the automations due now, at most `limit` of them.
 #[derive(Serialize)]
@@ -294,10 +252,4 @@ pub enum RunAutomationsReply {
     Ran { count: usize },
 }
 
-script_call!(
-    RunAutomations<'_>,
-    "auto_run",
-    RunAutomationsReply,
-    rules,
-    "auto_run.lua"
-);
+script_call!(RunAutomations<'_>, "auto_run", RunAutomationsReply, rules);

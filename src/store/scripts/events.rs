@@ -32,12 +32,7 @@ pub enum RegisterHooksReply {
     Registered,
 }
 
-script_call!(
-    RegisterHooks<'_>,
-    "hooks_register",
-    RegisterHooksReply,
-    "hooks_register.lua"
-);
+script_call!(RegisterHooks<'_>, "hooks_register", RegisterHooksReply);
 
 /// What became of a delivery attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,12 +68,7 @@ pub enum FinishHookReply {
     Gone,
 }
 
-script_call!(
-    FinishHook<'_>,
-    "hook_finish",
-    FinishHookReply,
-    "hook_finish.lua"
-);
+script_call!(FinishHook<'_>, "hook_finish", FinishHookReply);
 
 /// hook_promote.lua: due retries of these endpoints back into their queues.
 #[derive(Serialize)]
@@ -93,12 +83,7 @@ pub enum PromoteHooksReply {
     Promoted { count: usize },
 }
 
-script_call!(
-    PromoteHooks<'_>,
-    "hook_promote",
-    PromoteHooksReply,
-    "hook_promote.lua"
-);
+script_call!(PromoteHooks<'_>, "hook_promote", PromoteHooksReply);
 
 /// hook_requeue.lua: a dead letter back into its endpoint's queue.
 #[derive(Serialize)]
@@ -114,9 +99,4 @@ pub enum RequeueHookReply {
     NotFound,
 }
 
-script_call!(
-    RequeueHook<'_>,
-    "hook_requeue",
-    RequeueHookReply,
-    "hook_requeue.lua"
-);
+script_call!(RequeueHook<'_>, "hook_requeue", RequeueHookReply);

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ledger::RewardTerms;
-use super::{script, ScriptCall};
+use super::ScriptCall;
 
 /// Which command's script runs after the prelude.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,20 +126,20 @@ impl ScriptCall for Inbound<'_> {
     const NAME: &'static str = "inbound";
     const ACKNOWLEDGED: bool = true;
 
-    fn script(&self) -> &'static redis::Script {
+    fn function(&self) -> &'static str {
         match self.command {
-            CommandScript::Join => script!("inbound.lua", "cmd_join.lua"),
-            CommandScript::Stop => script!("inbound.lua", "cmd_stop.lua"),
-            CommandScript::Start => script!("inbound.lua", "cmd_start.lua"),
-            CommandScript::Help => script!("inbound.lua", "cmd_help.lua"),
-            CommandScript::Balance => script!("inbound.lua", "cmd_balance.lua"),
-            CommandScript::Rewards => script!("inbound.lua", "cmd_rewards.lua"),
-            CommandScript::Redeem => script!("inbound.lua", "cmd_redeem.lua"),
-            CommandScript::Name => script!("inbound.lua", "cmd_name.lua"),
-            CommandScript::Lang => script!("inbound.lua", "cmd_lang.lua"),
-            CommandScript::Refer => script!("inbound.lua", "cmd_refer.lua"),
-            CommandScript::Birthday => script!("inbound.lua", "cmd_birthday.lua"),
-            CommandScript::Unknown => script!("inbound.lua", "cmd_unknown.lua"),
+            CommandScript::Join => "inbound_join",
+            CommandScript::Stop => "inbound_stop",
+            CommandScript::Start => "inbound_start",
+            CommandScript::Help => "inbound_help",
+            CommandScript::Balance => "inbound_balance",
+            CommandScript::Rewards => "inbound_rewards",
+            CommandScript::Redeem => "inbound_redeem",
+            CommandScript::Name => "inbound_name",
+            CommandScript::Lang => "inbound_lang",
+            CommandScript::Refer => "inbound_refer",
+            CommandScript::Birthday => "inbound_birthday",
+            CommandScript::Unknown => "inbound_unknown",
         }
     }
 

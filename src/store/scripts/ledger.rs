@@ -85,13 +85,7 @@ pub struct EarnResult {
     pub rewards_issued: Vec<IssuedCode>,
 }
 
-script_call!(
-    Earn<'_>,
-    "earn",
-    Receipted<EarnResult>,
-    acknowledged,
-    "earn.lua"
-);
+script_call!(Earn<'_>, "earn", Receipted<EarnResult>, acknowledged);
 
 /// redeem.lua: spend points on a reward, or use a code; idempotent on (location, receipt).
 #[derive(Serialize)]
@@ -141,13 +135,7 @@ pub enum RedeemReply {
     CodeExpired,
 }
 
-script_call!(
-    Redeem<'_>,
-    "redeem",
-    RedeemReply,
-    acknowledged,
-    "redeem.lua"
-);
+script_call!(Redeem<'_>, "redeem", RedeemReply, acknowledged);
 
 /// reverse.lua: a refund of an earn receipt, the rest of it or a part.
 #[derive(Serialize)]
@@ -191,13 +179,7 @@ pub enum ReverseReply {
     NoAmount,
 }
 
-script_call!(
-    Reverse<'_>,
-    "reverse",
-    ReverseReply,
-    acknowledged,
-    "reverse.lua"
-);
+script_call!(Reverse<'_>, "reverse", ReverseReply, acknowledged);
 
 /// void.lua: undo a redemption, once.
 #[derive(Serialize)]
@@ -223,7 +205,7 @@ pub enum VoidReply {
     NotFound,
 }
 
-script_call!(Void<'_>, "void", VoidReply, acknowledged, "void.lua");
+script_call!(Void<'_>, "void", VoidReply, acknowledged);
 
 /// member.lua: a member and their usable codes.
 #[derive(Serialize)]
@@ -259,7 +241,7 @@ pub enum MemberReply {
     NotFound,
 }
 
-script_call!(Member<'_>, "member", MemberReply, "member.lua");
+script_call!(Member<'_>, "member", MemberReply);
 
 /// adjust.lua: an admin's signed change to a balance, audited; idempotent on its key if given.
 #[derive(Serialize)]
@@ -288,13 +270,7 @@ pub enum AdjustReply {
     Insufficient { balance: i64 },
 }
 
-script_call!(
-    Adjust<'_>,
-    "adjust",
-    AdjustReply,
-    acknowledged,
-    "adjust.lua"
-);
+script_call!(Adjust<'_>, "adjust", AdjustReply, acknowledged);
 
 /// erase.lua: erase a member's personal data (see the script).
 #[derive(Serialize)]
@@ -313,13 +289,7 @@ pub enum EraseReply {
     MemberNotFound,
 }
 
-script_call!(
-    Erase<'_>,
-    "erase",
-    EraseReply,
-    acknowledged_without_rules,
-    "erase.lua"
-);
+script_call!(Erase<'_>, "erase", EraseReply, acknowledged_without_rules);
 
 /// consent.lua: a number's consent record, a member's or, once erased, the one kept.
 #[derive(Serialize)]
@@ -350,7 +320,7 @@ pub enum ConsentReply {
     NotFound,
 }
 
-script_call!(Consent<'_>, "consent", ConsentReply, "consent.lua");
+script_call!(Consent<'_>, "consent", ConsentReply);
 
 /// receipt_sweep.lua: part of the day's pass that forgets earn receipts past their retention.
 #[derive(Serialize)]
@@ -370,9 +340,4 @@ pub enum SweepReceiptsReply {
     Done { removed: u64 },
 }
 
-script_call!(
-    SweepReceipts,
-    "receipt_sweep",
-    SweepReceiptsReply,
-    "receipt_sweep.lua"
-);
+script_call!(SweepReceipts, "receipt_sweep", SweepReceiptsReply);

@@ -43,13 +43,7 @@ pub struct Imported {
     pub suppressed: u64,
 }
 
-script_call!(
-    ImportBatch<'_>,
-    "import_batch",
-    Imported,
-    rules,
-    "import_batch.lua"
-);
+script_call!(ImportBatch<'_>, "import_batch", Imported, rules);
 
 /// web_join.lua: the public join form's submission (see the script).
 #[derive(Serialize)]
@@ -85,7 +79,7 @@ pub enum WebJoinReply {
     RateLimited,
 }
 
-script_call!(WebJoin<'_>, "web_join", WebJoinReply, "web_join.lua");
+script_call!(WebJoin<'_>, "web_join", WebJoinReply);
 
 /// sign_in_rate.lua: failed dashboard sign-ins per client address (see the script).
 #[derive(Serialize)]
@@ -103,9 +97,4 @@ pub enum SignInRateReply {
     Limited,
 }
 
-script_call!(
-    SignInRate<'_>,
-    "sign_in_rate",
-    SignInRateReply,
-    "sign_in_rate.lua"
-);
+script_call!(SignInRate<'_>, "sign_in_rate", SignInRateReply);

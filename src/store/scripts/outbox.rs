@@ -101,7 +101,7 @@ pub struct Claim {
     pub first_name: Option<String>,
 }
 
-script_call!(Prepare<'_>, "prepare", PreparedBatch, "prepare.lua");
+script_call!(Prepare<'_>, "prepare", PreparedBatch);
 
 /// What one send attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -157,7 +157,7 @@ pub enum FinishReply {
     Recorded,
 }
 
-script_call!(Finish<'_>, "finish", FinishReply, "finish.lua");
+script_call!(Finish<'_>, "finish", FinishReply);
 
 /// promote.lua: due retries and deferred texts back into the stream.
 #[derive(Serialize)]
@@ -171,7 +171,7 @@ pub enum PromoteReply {
     Promoted { count: usize },
 }
 
-script_call!(Promote, "promote", PromoteReply, "promote.lua");
+script_call!(Promote, "promote", PromoteReply);
 
 /// What a delivery error code says beyond "this text failed".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -222,12 +222,7 @@ pub enum DeliveryStatusReply {
     Ignored,
 }
 
-script_call!(
-    DeliveryStatus<'_>,
-    "status",
-    DeliveryStatusReply,
-    "status.lua"
-);
+script_call!(DeliveryStatus<'_>, "status", DeliveryStatusReply);
 
 /// gcra.lua: reserve segments on a sending number's shared schedule for a batch of texts.
 #[derive(Serialize)]
@@ -261,7 +256,7 @@ pub enum ReserveReply {
     TooFar { wait_ms: u64 },
 }
 
-script_call!(Reserve<'_>, "gcra", ReservedBatch, "gcra.lua");
+script_call!(Reserve<'_>, "gcra", ReservedBatch);
 
 /// enqueue.lua: a text no ledger change causes (campaigns, operators).
 #[derive(Serialize)]
@@ -279,7 +274,7 @@ pub enum EnqueueReply {
     Queued { message_id: String },
 }
 
-script_call!(Enqueue<'_>, "enqueue", EnqueueReply, "enqueue.lua");
+script_call!(Enqueue<'_>, "enqueue", EnqueueReply);
 
 /// defer.lua: put a claimed message back until later; not an attempt.
 #[derive(Serialize)]
@@ -298,7 +293,7 @@ pub enum DeferReply {
     Gone,
 }
 
-script_call!(Defer<'_>, "defer", DeferReply, "defer.lua");
+script_call!(Defer<'_>, "defer", DeferReply);
 
 /// requeue.lua: a dead letter gets a fresh set of attempts.
 #[derive(Serialize)]
@@ -313,4 +308,4 @@ pub enum RequeueReply {
     NotDead,
 }
 
-script_call!(Requeue<'_>, "requeue", RequeueReply, "requeue.lua");
+script_call!(Requeue<'_>, "requeue", RequeueReply);

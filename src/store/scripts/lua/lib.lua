@@ -1,19 +1,24 @@
--- The library every script starts with (src/store/scripts/mod.rs says how a call is made).
+-- The library every script is a function of (src/store/scripts/mod.rs says how it is loaded
+-- and how a call is made). It is loaded once per Redis and its definitions are made once, at
+-- load; `begin` starts every call.
 --
--- KEYS[1] is the program's key base, "<prefix>:{<program>}:". Every key a script touches is
--- made from it by a helper of K below, so all of them carry the program's hash tag and live in
--- one Cluster slot. The key layout is documented once, in src/store/keys.rs; K mirrors it name
--- for name (and a test holds the two to the same answers).
--- ARGV[1] is the time in Unix milliseconds and ARGV[2] the same time in RFC 3339, from the
--- caller, so every write of one call carries one timestamp. ARGV[3] is the call's arguments,
--- one JSON object with named fields (A), and ARGV[4], when given, the program's rules (P):
--- tier table and auto-issued rewards, serialised once at start-up.
+-- A call's keys: keys[1] is the program's key base, "<prefix>:{<program>}:". Every key a
+-- script touches is made from it by a helper of K below, so all of them carry the program's
+-- hash tag and live in one Cluster slot. The key layout is documented once, in
+-- src/store/keys.rs; K mirrors it name for name (and a test holds the two to the same answers).
+-- A call's arguments: args[1] is the time in Unix milliseconds and args[2] the same time in
+-- RFC 3339, from the caller, so every write of one call carries one timestamp. args[3] is the
+-- call's arguments, one JSON object with named fields (A), and args[4], when given, the
+-- program's rules (P): tier table and auto-issued rewards, serialised once at start-up.
 -- A script answers one JSON object whose "status" names its outcome.
-local B = KEYS[1]
-local NOW_MS = tonumber(ARGV[1])
-local NOW = ARGV[2]
-local A = cjson.decode(ARGV[3])
-local P = ARGV[4] and cjson.decode(ARGV[4]) or nil
+--
+-- One rule keeps calls apart: the library's own locals are constants and functions, set at
+-- load. What belongs to one call is set by `begin` (B, NOW_MS, NOW, A, P, TODAY, PROGRAM_ID),
+-- and what a call works out once and reuses (the webhook endpoints, the erasure key, the
+-- receipt table's shape) is kept in CALL, which `begin` replaces. Nothing else is assigned
+-- outside a function's own locals.
+local B, NOW_MS, NOW, A, P, TODAY, PROGRAM_ID
+local CALL = {}
 
 local K = {}
 function K.member(phone) return B .. 'm:' .. phone end
@@ -280,7 +285,6 @@ end
 
 -- The program's counters, all time and per day (UTC), and the same per location: kept exact by
 -- the scripts that change the ledger, so reports never scan (routes::stats).
-local TODAY = string.sub(NOW, 1, 10)
 local function stat(field, delta, location)
   if delta == 0 then return end
   redis.call('HINCRBY', K.stats(), field, delta)
@@ -298,24 +302,21 @@ end
 -- Each endpoint's copy carries only what it may see: the phone number when its include_phone
 -- is set, else a member reference keyed by the program's secret (stable, not reversible).
 -- The webhook-id (`evt_<n>`) is the same for every endpoint and every attempt.
-local hook_endpoints
 local function endpoints()
-  if not hook_endpoints then
-    hook_endpoints = {}
+  if not CALL.hook_endpoints then
+    CALL.hook_endpoints = {}
     local flat = redis.call('HGETALL', K.hooks())
     for i = 1, #flat, 2 do
-      table.insert(hook_endpoints, { id = flat[i], spec = cjson.decode(flat[i + 1]) })
+      table.insert(CALL.hook_endpoints, { id = flat[i], spec = cjson.decode(flat[i + 1]) })
     end
   end
-  return hook_endpoints
+  return CALL.hook_endpoints
 end
 
 local function member_ref(phone)
   local key = redis.call('HGET', K.seq(), 'member_ref_key') or ''
   return 'mem_' .. string.sub(redis.sha1hex(key .. ':' .. phone), 1, 24)
 end
-
-local PROGRAM_ID = string.match(B, '{([^}]*)}:$')
 
 local function emit(kind, phone, data)
   data.program = PROGRAM_ID
@@ -496,10 +497,9 @@ end
 -- number, yet a number that comes back is recognised.
 local function pseudonym_with(key, phone) return 'x' .. redis.sha1hex(key .. ':' .. phone) end
 
-local erasure_key
 local function pseudonym(phone)
-  if erasure_key == nil then erasure_key = redis.call('HGET', K.seq(), 'erasure_key') end
-  return erasure_key and pseudonym_with(erasure_key, phone) or nil
+  if CALL.erasure_key == nil then CALL.erasure_key = redis.call('HGET', K.seq(), 'erasure_key') end
+  return CALL.erasure_key and pseudonym_with(CALL.erasure_key, phone) or nil
 end
 
 -- Whether `phone` was erased (and not heard from since).
@@ -717,13 +717,12 @@ end
 -- rejection sampling (a byte is used only below 248 = 8 x 31, so every symbol is equally
 -- likely). A code already in use is skipped: the next counter gives another.
 local CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ'
-local code_counter = 0
 local function next_code(seed)
   while true do
     local code = ''
     while #code < 8 do
-      code_counter = code_counter + 1
-      local digest = redis.sha1hex(seed .. ':' .. code_counter)
+      CALL.code_counter = (CALL.code_counter or 0) + 1
+      local digest = redis.sha1hex(seed .. ':' .. CALL.code_counter)
       for i = 1, 39, 2 do
         local byte = tonumber(string.sub(digest, i, i + 1), 16)
         if byte < 248 and #code < 8 then
@@ -822,11 +821,11 @@ function Receipts.hash(field) return tonumber(string.sub(redis.sha1hex(field), 1
 
 -- The bucket of `field`, and the table's level and split (read once a call).
 function Receipts.bucket(field)
-  if not Receipts.level then
+  if not CALL.receipt_level then
     local meta = redis.call('HMGET', K.receipt_index(), 'level', 'split')
-    Receipts.level, Receipts.split = tonumber(meta[1] or '0'), tonumber(meta[2] or '0')
+    CALL.receipt_level, CALL.receipt_split = tonumber(meta[1] or '0'), tonumber(meta[2] or '0')
   end
-  local level, split = Receipts.level, Receipts.split
+  local level, split = CALL.receipt_level, CALL.receipt_split
   local n = 2 ^ level
   local b = Receipts.hash(field) % n
   if b < split then b = Receipts.hash(field) % (2 * n) end
@@ -917,7 +916,7 @@ function Receipts.store(location, receipt, r, ttl_secs)
   split = split + 1
   if split == n then level, split = level + 1, 0 end
   redis.call('HSET', index, 'level', level, 'split', split)
-  Receipts.level, Receipts.split = level, split
+  CALL.receipt_level, CALL.receipt_split = level, split
 end
 
 -- Moves the receipt of (location, receipt) out of its bucket into a key of its own (kept until
@@ -942,4 +941,16 @@ function Receipts.own(location, receipt)
   redis.call('HDEL', bucket, field)
   redis.call('HINCRBY', K.receipt_index(), 'count', -1)
   return rkey
+end
+
+-- The start of every call: its keys and arguments, and nothing kept from the call before.
+local function begin(keys, args)
+  B = keys[1]
+  NOW_MS = tonumber(args[1])
+  NOW = args[2]
+  A = cjson.decode(args[3])
+  P = args[4] and cjson.decode(args[4]) or nil
+  TODAY = string.sub(NOW, 1, 10)
+  PROGRAM_ID = string.match(B, '{([^}]*)}:$')
+  CALL = {}
 end
