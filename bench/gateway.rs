@@ -545,7 +545,16 @@ async fn commands_inside_scripts(conn: &mut redis::aio::MultiplexedConnection) -
             let name = l.split(':').next().unwrap_or("");
             !matches!(
                 name,
-                "evalsha" | "eval" | "info" | "script" | "config" | "ping" | "hello" | "client"
+                "fcall"
+                    | "function"
+                    | "evalsha"
+                    | "eval"
+                    | "info"
+                    | "script"
+                    | "config"
+                    | "ping"
+                    | "hello"
+                    | "client"
             )
         })
         .filter_map(|l| {
@@ -560,13 +569,33 @@ async fn commands_inside_scripts(conn: &mut redis::aio::MultiplexedConnection) -
 }
 
 async fn command_calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    command_stat(conn, command, "calls").await
+}
+
+/// `field` (`calls`, `usec`) of `command` in Redis's command statistics.
+async fn command_stat(
+    conn: &mut redis::aio::MultiplexedConnection,
+    command: &str,
+    field: &str,
+) -> u64 {
     let info = redis_info(conn, "commandstats").await;
     info.lines()
         .find(|l| l.starts_with(&format!("cmdstat_{command}:")))
-        .and_then(|l| l.split("calls=").nth(1))
+        .and_then(|l| l.split(&format!("{field}=")).nth(1))
         .and_then(|v| v.split(',').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// Calls of scripts and the microseconds Redis spent in them, since the server started: the
+/// scripts' functions (FCALL), and scripts sent whole (EVAL, EVALSHA).
+async fn script_calls(conn: &mut redis::aio::MultiplexedConnection) -> (u64, u64) {
+    let (mut calls, mut usec) = (0, 0);
+    for command in ["fcall", "evalsha", "eval"] {
+        calls += command_stat(conn, command, "calls").await;
+        usec += command_stat(conn, command, "usec").await;
+    }
+    (calls, usec)
 }
 
 /// The provider's id of its `n`th message.
@@ -693,12 +722,20 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     let conn = redis::aio::ConnectionManager::new(redis_client.clone())
         .await
         .unwrap();
+    let mut stats_conn = redis_client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let noop_before = script_calls(&mut stats_conn).await;
     let mut script_ceiling = load(move |_, _| {
         let mut conn = conn.clone();
         let noop = noop.clone();
         async move { noop.invoke_async::<_, i64>(&mut conn).await.is_ok() }
     })
     .await;
+    let noop_after = script_calls(&mut stats_conn).await;
+    let noop_usec =
+        (noop_after.1 - noop_before.1) as f64 / (noop_after.0 - noop_before.0).max(1) as f64;
 
     let client = http.clone();
     let url = format!("{base}/v1/earn");
@@ -765,13 +802,8 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     // What an earn costs Redis, counted rather than timed: the commands its script runs, over
     // a fixed set of earns (new members, then returning ones crossing the reward threshold),
     // so that the figure is the same from run to run.
-    let mut stats_conn = redis_client
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
     let inside_before = commands_inside_scripts(&mut stats_conn).await;
-    let evalsha_before = command_calls(&mut stats_conn, "evalsha").await
-        + command_calls(&mut stats_conn, "eval").await;
+    let scripts_before = script_calls(&mut stats_conn).await;
     let client = http.clone();
     let url = format!("{base}/v1/earn");
     let counted = load_count(COUNTED_EARNS / CONCURRENCY, move |worker, i| {
@@ -783,9 +815,10 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         }
     })
     .await;
-    let evalsha_after = command_calls(&mut stats_conn, "evalsha").await
-        + command_calls(&mut stats_conn, "eval").await;
-    let scripts_per_earn = (evalsha_after - evalsha_before) as f64 / counted.count as f64;
+    let scripts_after = script_calls(&mut stats_conn).await;
+    let scripts_per_earn = (scripts_after.0 - scripts_before.0) as f64 / counted.count as f64;
+    let script_usec = (scripts_after.1 - scripts_before.1) as f64
+        / (scripts_after.0 - scripts_before.0).max(1) as f64;
     let commands_per_earn = (commands_inside_scripts(&mut stats_conn).await - inside_before) as f64
         / counted.count as f64;
 
@@ -850,6 +883,10 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         "Redis commands per earn     {:>6.1}  (run by the earn script over {COUNTED_EARNS} earns; a count, not a timing)",
         commands_per_earn
     );
+    println!(
+        "Redis time per earn script {:>6.1} us  (same earns; the no-op script: {noop_usec:.1} us)",
+        script_usec
+    );
     record(
         "earn over HTTP, req/s",
         earn.rps(),
@@ -903,6 +940,12 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         commands_per_earn,
         "commands",
         None,
+    );
+    record(
+        "Redis time per earn script call",
+        script_usec,
+        "us",
+        Some(("no-op Lua script", noop_usec)),
     );
     if only_earn {
         return;
