@@ -6,6 +6,7 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -268,7 +269,6 @@ pub(crate) fn respond<T: Serialize, U>(written: &Written<U>, body: T) -> HttpRes
     security(("api_key" = [])), tag = "pos"
 )]
 #[post("/v1/earn")]
-#[tracing::instrument(skip_all, fields(program, location, phone))]
 pub async fn earn(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -299,11 +299,10 @@ pub async fn earn(
         None => None,
     };
     let first_name = first_name_of(req.first_name.as_deref())?;
-    let span = tracing::Span::current();
-    span.record("program", program.id.as_str());
-    span.record("location", location.as_str());
-    span.record("phone", tracing::field::display(phone.masked()));
-
+    // Made with its fields rather than recorded into: each `record` serialises the span's
+    // fields again.
+    let span = tracing::info_span!("earn", program = %program.id, location = %location,
+        phone = %phone.masked());
     let cmd = EarnCommand {
         phone,
         amount,
@@ -312,10 +311,20 @@ pub async fn earn(
         tender,
         first_name,
     };
-    let written = state.ledger.earn(program, &cmd).await?;
+    // Inside the span, so that an error of the ledger is logged with the program and member.
+    let written = async {
+        let written = state.ledger.earn(program, &cmd).await?;
+        tracing::info!(
+            points = written.get().points,
+            replay = written.is_replay(),
+            "earn"
+        );
+        Ok::<_, ApiError>(written)
+    }
+    .instrument(span)
+    .await?;
     let result = written.get();
     state.metrics.earn(written.is_replay());
-    tracing::info!(points = result.points, replay = written.is_replay(), "earn");
     let body = EarnResponse {
         phone: result.member.phone.clone(),
         points: result.points,
@@ -344,7 +353,6 @@ pub async fn earn(
     security(("api_key" = [])), tag = "pos"
 )]
 #[post("/v1/redeem")]
-#[tracing::instrument(skip_all, fields(program, location, phone))]
 pub async fn redeem(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -375,17 +383,23 @@ pub async fn redeem(
             ))
         }
     };
-    let span = tracing::Span::current();
-    span.record("program", program.id.as_str());
-    span.record("location", location.as_str());
-    span.record("phone", tracing::field::display(phone.masked()));
+    let span = tracing::info_span!("redeem", program = %program.id, location = %location,
+        phone = %phone.masked());
     let cmd = RedeemCommand {
         phone,
         location,
         receipt,
         what,
     };
-    let written = state.ledger.redeem(program, &cmd).await?;
+    let written = async {
+        let written = state.ledger.redeem(program, &cmd).await?;
+        let redeemed = &written.get().redeemed;
+        tracing::info!(reward = %redeemed.reward, points = redeemed.points,
+            replay = written.is_replay(), "redeem");
+        Ok::<_, ApiError>(written)
+    }
+    .instrument(span)
+    .await?;
     let result = written.get();
     if !written.is_replay() {
         state.metrics.redemption();
@@ -417,7 +431,6 @@ pub async fn redeem(
     security(("api_key" = [])), tag = "pos"
 )]
 #[post("/v1/reverse")]
-#[tracing::instrument(skip_all, fields(program, location))]
 pub async fn reverse(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -447,10 +460,21 @@ pub async fn reverse(
             ))
         }
     };
-    let written = state
-        .ledger
-        .reverse(program, &location, &receipt, &refund)
-        .await?;
+    let span = tracing::info_span!("reverse", program = %program.id, location = %location);
+    let written = async {
+        let written = state
+            .ledger
+            .reverse(program, &location, &receipt, &refund)
+            .await?;
+        tracing::info!(
+            points = written.get().points,
+            replay = written.is_replay(),
+            "reverse"
+        );
+        Ok::<_, ApiError>(written)
+    }
+    .instrument(span)
+    .await?;
     let result = written.get();
     if !written.is_replay() {
         state.metrics.reversal();
@@ -482,7 +506,6 @@ pub async fn reverse(
     security(("api_key" = [])), tag = "pos"
 )]
 #[post("/v1/redeem/void")]
-#[tracing::instrument(skip_all, fields(program, location))]
 pub async fn void_redemption(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -493,10 +516,19 @@ pub async fn void_redemption(
     let program = &key.program;
     let location = location_of(&key, &req.location)?;
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
-    let written = state
-        .ledger
-        .void_redemption(program, &location, &receipt)
-        .await?;
+    let span = tracing::info_span!("void", program = %program.id, location = %location);
+    let written = async {
+        let written = state
+            .ledger
+            .void_redemption(program, &location, &receipt)
+            .await?;
+        let voided = &written.get().voided;
+        tracing::info!(reward = %voided.reward, points = voided.points,
+            replay = written.is_replay(), "void");
+        Ok::<_, ApiError>(written)
+    }
+    .instrument(span)
+    .await?;
     let result = written.get();
     let body = VoidResponse {
         phone: result.member.phone.clone(),

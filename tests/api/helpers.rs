@@ -256,7 +256,7 @@ async fn spawn_process(
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        static LOG_WRITER: std::sync::OnceLock<tracing_appender::non_blocking::WorkerGuard> =
+        static LOG_WRITER: std::sync::OnceLock<loyalty_gateway::telemetry::writer::FlushGuard> =
             std::sync::OnceLock::new();
         LOG_WRITER.get_or_init(|| loyalty_gateway::telemetry::init(&Default::default()));
     }

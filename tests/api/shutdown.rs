@@ -76,6 +76,19 @@ impl Serve {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Whether the log comes to contain `text` within 10 s: lines reach the file in batches,
+    /// up to `telemetry::writer::BATCH_WINDOW` after they are logged.
+    pub fn logs_come_to_contain(&self, text: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.logs().contains(text) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
 }
 
 impl Drop for Serve {
@@ -199,12 +212,12 @@ fn a_second_serve_on_the_same_data_folder_uses_the_running_redis() {
     let second = Serve::start(&config, dir.path().join("second.log"));
     let second_address = second.address();
     assert!(
-        first.logs().contains("this gateway started a redis-server"),
+        first.logs_come_to_contain("this gateway started a redis-server"),
         "{}",
         first.logs()
     );
     assert!(
-        second.logs().contains("started by another serve"),
+        second.logs_come_to_contain("started by another serve"),
         "{}",
         second.logs()
     );

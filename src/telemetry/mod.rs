@@ -12,21 +12,21 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::RootSpanBuilder;
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::configuration::{LogFormat, LogSettings};
 
+pub mod writer;
+
 /// Installs the global subscriber; `RUST_LOG` overrides `log.level`. Safe to call twice (the
 /// second call does nothing), which integration tests rely on.
 ///
-/// Lines are written to stderr by a thread of their own (`tracing-appender`), so a request
-/// never waits for the terminal or the log collector: it hands its line over and goes on, and
-/// the lines queued meanwhile go out in one write. The queue holds 128k lines; when it is
-/// full, callers wait rather than lose lines. Keep the
-/// returned guard until the process ends: dropping it writes what is still queued.
-#[must_use = "dropping the guard stops the log writer"]
-pub fn init(settings: &LogSettings) -> tracing_appender::non_blocking::WorkerGuard {
+/// Lines go to stderr through [`writer::BatchedWriter`]: a request appends its line to a buffer
+/// and goes on, and a thread of its own writes the lines in batches, at most
+/// [`writer::BATCH_WINDOW`] after they were logged. Keep the returned guard until the process
+/// ends: dropping it writes what is still buffered.
+pub fn init(settings: &LogSettings) -> writer::FlushGuard {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -35,28 +35,27 @@ pub fn init(settings: &LogSettings) -> tracing_appender::non_blocking::WorkerGua
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        // Lines queued while the writer was busy go out in one write, not one each.
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(!json && std::io::stderr().is_terminal())
-        .with_target(false);
+    let (writer, guard) = writer::BatchedWriter::new(std::io::stderr());
     let _ = if json {
-        // The request's spans once (`spans`), not its innermost one a second time (`span`).
-        builder
-            .json()
+        // json-subscriber keeps each span's fields serialised once and writes them as they
+        // are into every line, where tracing-subscriber's JSON format parses them back on each
+        // line and again on each `record`. Same shape: the event's fields at the top level and
+        // the request's spans once, in `spans`.
+        json_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .with_target(false)
             .flatten_event(true)
             .with_current_span(false)
+            .with_span_list(true)
             .try_init()
     } else {
-        builder.try_init()
+        fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .try_init()
     };
     guard
 }
@@ -126,7 +125,7 @@ pub async fn observe_requests(
     response
 }
 
-/// The per-request span: method, route template, masked path, request id, status.
+/// The per-request span: method, route template, masked path, request id.
 pub struct MaskedRootSpan;
 
 impl RootSpanBuilder for MaskedRootSpan {
@@ -144,17 +143,17 @@ impl RootSpanBuilder for MaskedRootSpan {
             http.method = %request.method(),
             http.route = %route,
             http.target = %mask_path(request.path()),
-            http.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
             request_id = %request_id,
         )
     }
 
+    /// Nothing: the status would be recorded into the span after its last line was written,
+    /// so no line would carry it, and each `record` serialises the span's fields again. The
+    /// metrics count requests by status (`observe_requests`).
     fn on_request_end<B: MessageBody>(
-        span: Span,
-        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+        _span: Span,
+        _outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
 
