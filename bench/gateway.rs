@@ -43,6 +43,10 @@ const PROGRAMS: [(&str, &str); 3] = [
     ("other", "bench-key-other"),
 ];
 const KEY: &str = PROGRAMS[0].1;
+/// The binary's allocator (src/main.rs), so that the gateway run in this process allocates as
+/// the deployed one does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CONCURRENCY: usize = 32;
 /// `sms.max_in_flight` of the bench's senders: the local provider answers in well under a
 /// millisecond, so 16 (the default, sized for a provider's concurrency limit) leaves the
