@@ -1288,7 +1288,7 @@ async fn campaign_phases(redis_url: &str, provider_url: &str) {
                 .unwrap();
             let stats = earn_for(phones.clone(), round * 2 + side, Duration::from_secs(2)).await;
             pair[side] = stats.rps();
-            usec[side] = usec_per_call(&mut conn, "evalsha").await;
+            usec[side] = usec_per_call(&mut conn, "fcall").await;
             if side == 0 { &mut without } else { &mut with }.push(stats);
         }
         throughput.push(pair[1] / pair[0]);
