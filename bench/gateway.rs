@@ -5,7 +5,8 @@
 //!
 //! - earn throughput and latency, against `GET /healthz` (same HTTP stack, no Redis) and a
 //!   no-op Lua script on the same Redis (the store's own ceiling);
-//! - Redis round trips per earn, from the server's command statistics (should be 1.00);
+//! - Redis round trips per earn, from the server's command statistics (should be 1.00), and the
+//!   time Redis's thread spends in one earn script against a no-op script;
 //! - the send rate of two sender processes sharing one number, against the configured rate
 //!   (must not exceed it: ratio <= 1.00, with the burst allowed on top);
 //! - earn on a local Redis Cluster (three masters with a replica each) with three programs
@@ -20,7 +21,8 @@
 //! - Redis bytes per member (2,000 members joined by text, five purchases each, every text
 //!   delivered), by kind of key, against the targets;
 //! - the release binary in its own process: earn at the default log level against warn, and
-//!   the CPU time an earn costs the gateway against what it costs redis-server (from /proc).
+//!   the CPU time an earn costs the gateway against what it costs redis-server (from /proc),
+//!   and the gateway's CPU per earn at info against warn.
 //!
 //! Phases alone: `-- earn`, `-- campaigns`, `-- import`, `-- memory`, `-- process`. Every
 //! figure and its ceiling or target also go to `target/bench/gateway.json`.
