@@ -3,6 +3,7 @@
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -77,7 +78,6 @@ pub struct AdjustResponse {
     security(("api_key" = [])), tag = "admin"
 )]
 #[post("/v1/members/{phone}/adjust")]
-#[tracing::instrument(skip_all, fields(program, phone))]
 pub async fn adjust(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -117,9 +117,7 @@ pub async fn adjust(
         ),
         None => None,
     };
-    let span = tracing::Span::current();
-    span.record("program", program.id.as_str());
-    span.record("phone", tracing::field::display(phone.masked()));
+    let span = tracing::info_span!("adjust", program = %program.id, phone = %phone.masked());
     let cmd = AdjustCommand {
         phone: &phone,
         points: req.points,
@@ -128,9 +126,15 @@ pub async fn adjust(
         allow_negative: req.allow_negative,
         idempotency_key: idempotency_key.as_ref().map(IdempotencyKey::as_str),
     };
-    let written = state.ledger.adjust(program, &cmd).await?;
+    // Inside the span, so that an error of the ledger is logged with the program and member.
+    let written = async {
+        let written = state.ledger.adjust(program, &cmd).await?;
+        tracing::info!(points = req.points, replay = written.is_replay(), by = %key.entry.name, "adjust");
+        Ok::<_, ApiError>(written)
+    }
+    .instrument(span)
+    .await?;
     let member = written.get();
-    tracing::info!(points = req.points, replay = written.is_replay(), by = %key.entry.name, "adjust");
     let body = AdjustResponse {
         phone: member.phone.clone(),
         points: req.points,
@@ -155,7 +159,6 @@ pub async fn adjust(
     security(("api_key" = [])), tag = "admin"
 )]
 #[delete("/v1/members/{phone}")]
-#[tracing::instrument(skip_all, fields(program, phone))]
 pub async fn erase(
     key: ApiKey,
     state: web::Data<AppState>,
@@ -164,12 +167,14 @@ pub async fn erase(
     let key = key.require(Scope::Admin)?;
     let program = &key.program;
     let phone = phone_of(program, &path)?;
-    let span = tracing::Span::current();
-    span.record("program", program.id.as_str());
-    span.record("phone", tracing::field::display(phone.masked()));
-    state.ledger.erase(program, &phone, &key.entry.name).await?;
-    tracing::info!(by = %key.entry.name, "member erased");
-    Ok(HttpResponse::NoContent().finish())
+    let span = tracing::info_span!("erase", program = %program.id, phone = %phone.masked());
+    async {
+        state.ledger.erase(program, &phone, &key.entry.name).await?;
+        tracing::info!(by = %key.entry.name, "member erased");
+        Ok(HttpResponse::NoContent().finish())
+    }
+    .instrument(span)
+    .await
 }
 
 #[derive(Serialize, ToSchema)]
