@@ -3,7 +3,6 @@
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use tracing::Instrument;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -12,6 +11,7 @@ use crate::domain::IdempotencyKey;
 use crate::error::{ApiError, FieldContext};
 use crate::ledger::{AdjustCommand, LedgerError, Standing};
 use crate::routes::extract::{ApiKey, ValidJson};
+use crate::routes::in_span;
 use crate::routes::pos::{phone_of, respond};
 use crate::routes::AppState;
 
@@ -126,14 +126,9 @@ pub async fn adjust(
         allow_negative: req.allow_negative,
         idempotency_key: idempotency_key.as_ref().map(IdempotencyKey::as_str),
     };
-    // Inside the span, so that an error of the ledger is logged with the program and member.
-    let written = async {
-        let written = state.ledger.adjust(program, &cmd).await?;
-        tracing::info!(points = req.points, replay = written.is_replay(), by = %key.entry.name, "adjust");
-        Ok::<_, ApiError>(written)
-    }
-    .instrument(span)
-    .await?;
+    let written = in_span(&span, state.ledger.adjust(program, &cmd)).await?;
+    tracing::info!(parent: &span, points = req.points, replay = written.is_replay(),
+        by = %key.entry.name, "adjust");
     let member = written.get();
     let body = AdjustResponse {
         phone: member.phone.clone(),
@@ -168,13 +163,9 @@ pub async fn erase(
     let program = &key.program;
     let phone = phone_of(program, &path)?;
     let span = tracing::info_span!("erase", program = %program.id, phone = %phone.masked());
-    async {
-        state.ledger.erase(program, &phone, &key.entry.name).await?;
-        tracing::info!(by = %key.entry.name, "member erased");
-        Ok(HttpResponse::NoContent().finish())
-    }
-    .instrument(span)
-    .await
+    in_span(&span, state.ledger.erase(program, &phone, &key.entry.name)).await?;
+    tracing::info!(parent: &span, by = %key.entry.name, "member erased");
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -14,11 +14,27 @@ pub mod webhooks;
 
 pub use state::AppState;
 
+use std::future::Future;
 use std::sync::LazyLock;
 
+use tracing::{Instrument, Span};
 use utoipa::Modify;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
+
+use crate::error::ApiError;
+
+/// Runs `work` (a ledger call) inside `span` and converts its error there, so that what the
+/// conversion logs ("redis unavailable", "unexpected error") carries the span's program and
+/// member. The handler's own line about the outcome is logged with `parent: &span`.
+pub(crate) async fn in_span<T, E: Into<ApiError>>(
+    span: &Span,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, ApiError> {
+    async { work.await.map_err(Into::into) }
+        .instrument(span.clone())
+        .await
+}
 
 /// The one list of the API: every route is registered here, and the OpenAPI document is made
 /// from the same calls (utoipa-actix-web collects each handler's `#[utoipa::path]`), so a route

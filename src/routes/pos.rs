@@ -6,7 +6,6 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use tracing::Instrument;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -20,6 +19,7 @@ use crate::ledger::{
 };
 use crate::routes::extract::ApiKey;
 use crate::routes::extract::ValidJson;
+use crate::routes::in_span;
 use crate::routes::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -311,18 +311,9 @@ pub async fn earn(
         tender,
         first_name,
     };
-    // Inside the span, so that an error of the ledger is logged with the program and member.
-    let written = async {
-        let written = state.ledger.earn(program, &cmd).await?;
-        tracing::info!(
-            points = written.get().points,
-            replay = written.is_replay(),
-            "earn"
-        );
-        Ok::<_, ApiError>(written)
-    }
-    .instrument(span)
-    .await?;
+    let written = in_span(&span, state.ledger.earn(program, &cmd)).await?;
+    tracing::info!(parent: &span, points = written.get().points,
+        replay = written.is_replay(), "earn");
     let result = written.get();
     state.metrics.earn(written.is_replay());
     let body = EarnResponse {
@@ -391,15 +382,10 @@ pub async fn redeem(
         receipt,
         what,
     };
-    let written = async {
-        let written = state.ledger.redeem(program, &cmd).await?;
-        let redeemed = &written.get().redeemed;
-        tracing::info!(reward = %redeemed.reward, points = redeemed.points,
-            replay = written.is_replay(), "redeem");
-        Ok::<_, ApiError>(written)
-    }
-    .instrument(span)
-    .await?;
+    let written = in_span(&span, state.ledger.redeem(program, &cmd)).await?;
+    let redeemed = &written.get().redeemed;
+    tracing::info!(parent: &span, reward = %redeemed.reward, points = redeemed.points,
+        replay = written.is_replay(), "redeem");
     let result = written.get();
     if !written.is_replay() {
         state.metrics.redemption();
@@ -461,20 +447,13 @@ pub async fn reverse(
         }
     };
     let span = tracing::info_span!("reverse", program = %program.id, location = %location);
-    let written = async {
-        let written = state
-            .ledger
-            .reverse(program, &location, &receipt, &refund)
-            .await?;
-        tracing::info!(
-            points = written.get().points,
-            replay = written.is_replay(),
-            "reverse"
-        );
-        Ok::<_, ApiError>(written)
-    }
-    .instrument(span)
+    let written = in_span(
+        &span,
+        state.ledger.reverse(program, &location, &receipt, &refund),
+    )
     .await?;
+    tracing::info!(parent: &span, points = written.get().points,
+        replay = written.is_replay(), "reverse");
     let result = written.get();
     if !written.is_replay() {
         state.metrics.reversal();
@@ -517,18 +496,14 @@ pub async fn void_redemption(
     let location = location_of(&key, &req.location)?;
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
     let span = tracing::info_span!("void", program = %program.id, location = %location);
-    let written = async {
-        let written = state
-            .ledger
-            .void_redemption(program, &location, &receipt)
-            .await?;
-        let voided = &written.get().voided;
-        tracing::info!(reward = %voided.reward, points = voided.points,
-            replay = written.is_replay(), "void");
-        Ok::<_, ApiError>(written)
-    }
-    .instrument(span)
+    let written = in_span(
+        &span,
+        state.ledger.void_redemption(program, &location, &receipt),
+    )
     .await?;
+    let voided = &written.get().voided;
+    tracing::info!(parent: &span, reward = %voided.reward, points = voided.points,
+        replay = written.is_replay(), "void");
     let result = written.get();
     let body = VoidResponse {
         phone: result.member.phone.clone(),

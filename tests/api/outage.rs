@@ -231,3 +231,49 @@ async fn with_replica_acks_an_earn_is_acknowledged_only_once_a_replica_has_it() 
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(app.member_json("+14155552671").await["balance"], 24);
 }
+
+/// A ledger call fails inside its handler's span, so the line about the failure says which
+/// program and which member (masked) it concerns: what an operator searches the logs for.
+#[test]
+fn a_ledger_call_that_fails_is_logged_with_its_program_and_masked_member() {
+    use crate::binary::write_config;
+    use crate::shutdown::{poll_until, Serve};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = RedisServer::start(&dir.path().join("redis"), false).unwrap();
+    let toml = config_toml(&redis.url(), &unique_prefix(), "http://127.0.0.1:1")
+        .replace("provider = \"twilio\"", "provider = \"console\"");
+    let serve = Serve::start(
+        &write_config(dir.path(), &toml),
+        dir.path().join("serve.log"),
+    );
+    let address = serve.address();
+    redis.kill();
+    let status = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{address}/v1/earn"))
+            .bearer_auth(POS_KEY)
+            .json(
+                &serde_json::json!({ "phone": "415 555 2671", "amount": 2500,
+                "location": "store-12", "receipt": "R-1" }),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 503);
+    poll_until("the line about Redis", || {
+        serve.logs().contains("redis unavailable")
+    });
+    let logs = serve.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("redis unavailable"))
+        .unwrap();
+    assert!(
+        line.contains("earn{") && line.contains("program=bloom") && line.contains("+1********71"),
+        "{line}"
+    );
+    assert!(!logs.contains("4155552671"), "{logs}");
+}
