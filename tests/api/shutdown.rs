@@ -76,19 +76,6 @@ impl Serve {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-
-    /// Whether the log comes to contain `text` within 10 s: lines reach the file in batches,
-    /// up to `telemetry::writer::BATCH_WINDOW` after they are logged.
-    pub fn logs_come_to_contain(&self, text: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.logs().contains(text) {
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        true
-    }
 }
 
 impl Drop for Serve {
@@ -110,7 +97,7 @@ fn embedded_config(dir: &Path, data: &Path, provider_url: &str, prefix: &str) ->
     write_config(dir, &toml)
 }
 
-fn poll_until(what: &str, mut check: impl FnMut() -> bool) {
+pub fn poll_until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -211,16 +198,14 @@ fn a_second_serve_on_the_same_data_folder_uses_the_running_redis() {
     let first_address = first.address();
     let second = Serve::start(&config, dir.path().join("second.log"));
     let second_address = second.address();
-    assert!(
-        first.logs_come_to_contain("this gateway started a redis-server"),
-        "{}",
-        first.logs()
-    );
-    assert!(
-        second.logs_come_to_contain("started by another serve"),
-        "{}",
-        second.logs()
-    );
+    // Lines reach the file in batches, up to `telemetry::writer::BATCH_WINDOW` after they are
+    // logged.
+    poll_until("the first serve's line about its redis-server", || {
+        first.logs().contains("this gateway started a redis-server")
+    });
+    poll_until("the second serve's line about the running one", || {
+        second.logs().contains("started by another serve")
+    });
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();
