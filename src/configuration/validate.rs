@@ -59,14 +59,11 @@ impl RawSettings {
             .enumerate()
             .map(|(i, k)| validate_api_key(i, k, &programs).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut hashes = HashSet::new();
-        for key in &api_keys {
-            if !hashes.insert(key.sha256) {
-                return Err(invalid(format!(
-                    "api_keys: the key {:?} has the same sha256 as another key",
-                    key.name
-                )));
-            }
+        if let Some(key) = first_repeated(&api_keys, |k| k.sha256) {
+            return Err(invalid(format!(
+                "api_keys: the key {:?} has the same sha256 as another key",
+                key.name
+            )));
         }
         let dashboard_users = self
             .dashboard_users
@@ -75,14 +72,11 @@ impl RawSettings {
             .map(|(i, u)| validate_dashboard_user(i, u, &programs).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         // The sign-in form asks for a name, not a program: a name is one person everywhere.
-        let mut user_names = HashSet::new();
-        for user in &dashboard_users {
-            if !user_names.insert(user.name.as_str()) {
-                return Err(invalid(format!(
-                    "dashboard_users: the name {:?} is used twice",
-                    user.name
-                )));
-            }
+        if let Some(user) = first_repeated(&dashboard_users, |u| u.name.as_str()) {
+            return Err(invalid(format!(
+                "dashboard_users: the name {:?} is used twice",
+                user.name
+            )));
         }
         let webhooks = self
             .webhooks
@@ -90,14 +84,11 @@ impl RawSettings {
             .enumerate()
             .map(|(i, w)| validate_webhook(i, w, &programs).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut endpoint_ids = HashSet::new();
-        for endpoint in &webhooks {
-            if !endpoint_ids.insert(endpoint.id.as_str()) {
-                return Err(invalid(format!(
-                    "webhooks: id {:?} is used twice (set a distinct `id` on each)",
-                    endpoint.id
-                )));
-            }
+        if let Some(endpoint) = first_repeated(&webhooks, |w| w.id.as_str()) {
+            return Err(invalid(format!(
+                "webhooks: id {:?} is used twice (set a distinct `id` on each)",
+                endpoint.id
+            )));
         }
         Ok(Settings {
             server: self.server,
@@ -114,6 +105,15 @@ impl RawSettings {
             webhooks,
         })
     }
+}
+
+/// The first entry whose `key` an entry before it already has.
+fn first_repeated<'a, T, K: Eq + std::hash::Hash>(
+    entries: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Option<&'a T> {
+    let mut seen = HashSet::new();
+    entries.iter().find(|entry| !seen.insert(key(entry)))
 }
 
 fn validate_server(server: &ServerSettings) -> Result<(), ConfigError> {

@@ -358,3 +358,19 @@ fn dashboard_users_take_argon2_hashes_of_the_reference_implementation_and_refuse
         assert!(error.contains(expected), "{error}\nshould say: {expected}");
     }
 }
+
+#[test]
+fn two_api_keys_with_one_secret_are_refused_by_the_second_ones_name() {
+    let base = base();
+    let start = base.find("[[api_keys]]\nname = \"pos\"").unwrap();
+    let copy = base[start..]
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .replace("name = \"pos\"", "name = \"pos-copy\"");
+    let error = error_of(&format!("{base}\n{copy}\n"));
+    assert!(
+        error.contains(r#"api_keys: the key "pos-copy" has the same sha256 as another key"#),
+        "{error}"
+    );
+}
