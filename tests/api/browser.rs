@@ -356,14 +356,7 @@ async fn an_admin_user_signs_in_with_a_password_and_their_member_page_passes_axe
 async fn a_marketer_writes_a_campaign_watches_its_preview_change_sends_it_and_sees_it_go_out() {
     let app = spawn_app().await;
     twilio_accepts_everything(&app).await;
-    for (i, name) in ["Ana", "Ben", "Cy"].iter().enumerate() {
-        let phone = format!("+1415555060{i}");
-        app.text(&phone, "JOIN").await;
-        app.text(&phone, &format!("NAME {name}")).await;
-    }
-    // 50 welcome points each, and Ana 50 more.
-    app.earn_ok("+14155550600", 5_000, "R-1").await;
-    app.drain_outbox().await;
+    crate::dashboard::three_named_members(&app, "+1415555060").await;
     let browser = Browser::start().await;
     let client = &browser.client;
     client.goto(&app.url("/dashboard")).await.unwrap();

@@ -590,18 +590,23 @@ pub async fn live_preview(app: &TestApp, jar: &mut Jar, form: &[(&str, &str)]) -
     response.text().await.unwrap()
 }
 
+/// Ana, Ben and Cy join by text at `prefix` 0, 1 and 2 and give their names: 50 welcome points
+/// each, and Ana 50 more from a purchase. Their texts are sent.
+pub async fn three_named_members(app: &TestApp, prefix: &str) {
+    for (i, name) in ["Ana", "Ben", "Cy"].iter().enumerate() {
+        let phone = format!("{prefix}{i}");
+        app.text(&phone, "JOIN").await;
+        app.text(&phone, &format!("NAME {name}")).await;
+    }
+    app.earn_ok(&format!("{prefix}0"), 5_000, "R-1").await;
+    app.drain_outbox().await;
+}
+
 #[tokio::test]
 async fn a_marketer_previews_a_campaign_as_it_is_typed_then_saves_tests_and_sends_it() {
     let app = spawn_app().await;
     twilio_accepts_everything(&app).await;
-    for (i, name) in ["Ana", "Ben", "Cy"].iter().enumerate() {
-        let phone = format!("+1415555020{i}");
-        app.text(&phone, "JOIN").await;
-        app.text(&phone, &format!("NAME {name}")).await;
-    }
-    app.earn_ok("+14155550200", 5_000, "R-1").await;
-    app.drain_outbox().await;
-    // 50 welcome points each, and Ana 50 more.
+    three_named_members(&app, "+1415555020").await;
     let mut jar = Jar::default();
     sign_in(&app, &mut jar, MARKETING_KEY).await;
     let (status, _, html) = get(&app, &mut jar, "/dashboard/campaigns").await;
