@@ -15,8 +15,8 @@
 -- One rule keeps calls apart: the library's own locals are constants and functions, set at
 -- load. What belongs to one call is set by `begin` (B, NOW_MS, NOW, A, P, TODAY, PROGRAM_ID),
 -- and what a call works out once and reuses (the webhook endpoints, the erasure key, the
--- receipt table's shape) is kept in CALL, which `begin` replaces. Nothing else is assigned
--- outside a function's own locals.
+-- receipt table's shape, a receipt's hash) is kept in CALL, which `begin` replaces. Nothing
+-- else is assigned outside a function's own locals.
 local B, NOW_MS, NOW, A, P, TODAY, PROGRAM_ID
 local CALL = {}
 
@@ -819,16 +819,20 @@ local Receipts = {
 
 function Receipts.hash(field) return tonumber(string.sub(redis.sha1hex(field), 1, 8), 16) end
 
--- The bucket of `field`, and the table's level and split (read once a call).
+-- The bucket of `field`, and the table's level and split (read once a call). An earn looks
+-- its receipt up and then stores it: the field's hash is worked out once for both.
 function Receipts.bucket(field)
   if not CALL.receipt_level then
     local meta = redis.call('HMGET', K.receipt_index(), 'level', 'split')
     CALL.receipt_level, CALL.receipt_split = tonumber(meta[1] or '0'), tonumber(meta[2] or '0')
   end
+  if CALL.hashed_field ~= field then
+    CALL.hashed_field, CALL.field_hash = field, Receipts.hash(field)
+  end
   local level, split = CALL.receipt_level, CALL.receipt_split
   local n = 2 ^ level
-  local b = Receipts.hash(field) % n
-  if b < split then b = Receipts.hash(field) % (2 * n) end
+  local b = CALL.field_hash % n
+  if b < split then b = CALL.field_hash % (2 * n) end
   return K.receipt_bucket(b), level, split
 end
 
