@@ -69,6 +69,12 @@ async fn a_friend_who_joins_with_the_word_earns_both_the_bonus_at_the_first_purc
     let earned = app.earn_ok(friend, 1000, "R-1").await;
     // 50 welcome + 10 for $10 + 200 referral.
     assert_eq!(earned["balance"], 260);
+    // The answer is the member after the bonus, as GET /v1/members reads them.
+    let friend_after = app.member_json(friend).await;
+    for field in ["balance", "lifetime_points", "tier", "status"] {
+        assert_eq!(earned[field], friend_after[field], "{field}");
+    }
+    assert_eq!(earned["lifetime_points"], 260);
     assert_eq!(referral_entries(&app.history(friend).await), [200]);
     assert_eq!(app.member_json(ANA).await["balance"], ana_before + 200);
     assert_eq!(referral_entries(&app.history(ANA).await), [200]);

@@ -159,8 +159,7 @@ async fn a_packed_history_entry_reads_back_as_the_json_it_replaced() {
     });
     let now_ms = 1_796_330_000_243;
     let (inline, archived): (Vec<u8>, Vec<u8>) = run_lua(
-        "local packed = Compact.pack(A.entry, 'type', Compact.KINDS, { 'points', 'balance' }, \
-         Compact.HISTORY_TAGS) \
+        "local packed = Compact.pack(A.entry, Compact.HISTORY) \
          local a = cmsgpack.unpack(packed) table.insert(a, 1, 8001) \
          return { packed, cmsgpack.pack(a) }",
         serde_json::json!({ "entry": entry }),
@@ -225,8 +224,9 @@ async fn a_redis_without_the_scripts_library_gets_it_back_at_the_next_call() {
 }
 
 /// The library's definitions live as long as the library; what a call works out (the receipt
-/// table's shape, the webhook endpoints, the erasure key) must not. Two calls, one for a program
-/// that has all three and one for a program that has none, run back to back in one script.
+/// table's shape, the webhook endpoints, the erasure key) must not, and the rules decoded once
+/// per text are those of the call's own text. Two calls, one for a program that has all three
+/// and one for a program that has none, run back to back in one script.
 #[tokio::test]
 async fn a_call_sees_nothing_the_call_before_it_worked_out() {
     let unique = format!("lg-calls-{}", rand::random::<u32>());
@@ -243,23 +243,28 @@ async fn a_call_sees_nothing_the_call_before_it_worked_out() {
         local _, level = Receipts.bucket('store-12:R-1')
         return level .. ' ' .. #endpoints() .. ' ' .. (pseudonym('+14155552671') or 'none')
       end
-      local first = seen()
-      begin({ A.second }, { tostring(NOW_MS), NOW, cjson.encode(A) })
-      return { first, seen(), PROGRAM_ID }";
+      local first = seen() .. ' ' .. P.tiers[1].name
+      begin({ A.second }, { tostring(NOW_MS), NOW, cjson.encode(A), A.rules })
+      return { first, seen() .. ' ' .. P.tiers[1].name, B }";
+    let rules = |tier: &str| serde_json::json!({ "tiers": [{ "name": tier, "min": 0 }] });
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let seen: Vec<String> = redis::Script::new(&script_source(body))
         .key(first.base())
         .arg(0)
         .arg("1970-01-01T00:00:00Z")
-        .arg(serde_json::json!({ "second": second.base() }).to_string())
+        .arg(
+            serde_json::json!({ "second": second.base(), "rules": rules("silver").to_string() })
+                .to_string(),
+        )
+        .arg(rules("gold").to_string())
         .invoke_async(&mut conn)
         .await
         .unwrap();
-    let pseudonym = &seen[0][4..];
+    let pseudonym = seen[0][4..].trim_end_matches(" gold");
     assert!(
-        seen[0].starts_with("3 1 x") && pseudonym.len() == 41,
+        seen[0].starts_with("3 1 x") && seen[0].ends_with(" gold") && pseudonym.len() == 41,
         "{seen:?}"
     );
-    assert_eq!(seen[1..], ["0 0 none", "other"]);
+    assert_eq!(seen[1..], ["0 0 none silver", second.base()]);
 }

@@ -3,42 +3,60 @@
 -- The receipt keeps what the answer is made of rather than the answer: a replay rebuilds it
 -- (lib.lua's Receipts says where it is kept). The fingerprint's first 64 bits tell a replay
 -- from a conflict.
+
+-- The answer to an earn and to its replays: the member after it (as member_summary reads
+-- them), the points it credited, its bonus multiplier and the codes it issued (`issued`, JSON).
+-- Formatted here: a table built for cjson.encode cost more than some of the writes. Of the
+-- strings, only the tier (configured) may need escaping; the phone is E.164 and the status
+-- one of three words.
+local function answer(status, phone, points, balance, lifetime, tier, member_status, bonus,
+    issued)
+  return string.format('{"status":"%s","result":{"phone":"%s","points":%d,"balance":%d,'
+    .. '"lifetime_points":%d,"tier":%s,"status":"%s",%s"rewards_issued":%s}}', status, phone,
+    points, balance, lifetime, cjson.encode(tier), member_status,
+    bonus and string.format('"bonus_multiplier":%.14g,', bonus) or '', issued or '[]')
+end
+
 local r = Receipts.find(A.location, A.receipt)
 if r then
   if r.fp ~= string.sub(A.fingerprint, 1, #r.fp) then return reply({ status = 'conflict' }) end
   -- Receipts written before answers were rebuilt hold theirs whole.
   if r.response then return reply_stored('replay', 'result', r.response) end
-  return reply_stored('replay', 'result', cjson.encode({ phone = r.phone,
-    points = r.points, balance = r.bal, lifetime_points = r.life,
-    tier = r.tier or tier_name(r.life), status = r.st, bonus_multiplier = tonumber(r.bonus),
-    rewards_issued = r.issued and cjson.decode(r.issued) or {} }))
+  return answer('replay', r.phone, r.points, r.bal, r.life, r.tier or tier_name(r.life), r.st,
+    tonumber(r.bonus), r.issued)
 end
 
 local phone = A.phone
 local mkey = K.member(phone)
-if ensure_member(phone, 'pos', 'pending', A.locale) then
-  -- A number typed at a till is not consent; the record says so, and the member stays pending
-  -- (opted out, if the number was erased: see ensure_member).
-  local suppressed = redis.call('HGET', mkey, 'status') == 'opted_out'
-  record_consent(phone, { action = suppressed and 'enrolled_suppressed' or 'enrolled_pending',
-    channel = 'pos', location = A.location, receipt = A.receipt })
-end
-if A.first_name and not redis.call('HGET', mkey, 'first_name') then
-  redis.call('HSET', mkey, 'first_name', A.first_name)
+-- What the earn reads of the member, in one read: each redis.call costs more than the fields
+-- it reads.
+local FIELDS = { 'balance', 'lifetime', 'visits', 'status', 'consent_requested', 'first_name',
+  'touch_campaign', 'touch_group', 'touch_until_ms' }
+local m = redis.call('HMGET', mkey, unpack(FIELDS))
+-- Every member has a balance; without one the member is new.
+if not m[1] then
+  if ensure_member(phone, 'pos', 'pending', A.locale) then
+    -- A number typed at a till is not consent; the record says so, and the member stays
+    -- pending (opted out, if the number was erased: see ensure_member).
+    local suppressed = redis.call('HGET', mkey, 'status') == 'opted_out'
+    record_consent(phone, { action = suppressed and 'enrolled_suppressed' or 'enrolled_pending',
+      channel = 'pos', location = A.location, receipt = A.receipt })
+  end
+  m = redis.call('HMGET', mkey, unpack(FIELDS))
 end
 
 -- Whether this earn texts the member is known now (the status does not change below), so the
 -- text's id can go into the ledger entry.
-local status = redis.call('HGET', mkey, 'status')
+local status = m[4]
 local text_kind
 if status == 'active' then
   text_kind = 'receipt'
-elseif status == 'pending' and redis.call('HGET', mkey, 'consent_requested') ~= '1' then
+elseif status == 'pending' and m[5] ~= '1' then
   text_kind = 'consent_request'
 end
 local message_id = text_kind and new_message_id() or nil
 
-local lifetime_before = tonumber(redis.call('HGET', mkey, 'lifetime'))
+local lifetime_before = tonumber(m[2])
 local points = A.points[tier_index(lifetime_before)]
 -- A win-back bonus (auto_run.lua) multiplies the points of the next purchase within its time;
 -- only a program with a win-back can have granted one, so the others skip the read.
@@ -52,22 +70,28 @@ if bonus[1] then
     points = math.floor(points * bonus_multiplier)
   end
 end
-local balance = redis.call('HINCRBY', mkey, 'balance', points)
-local lifetime = redis.call('HINCRBY', mkey, 'lifetime', points)
-local visits = redis.call('HINCRBY', mkey, 'visits', 1)
--- The locations a member visited are fields of their hash (`loc:<id>`): a key of its own per
--- member cost more than the member's record.
-redis.call('HSET', mkey, 'last_visit_ms', NOW_MS, 'tier', tier_name(lifetime),
-  'loc:' .. A.location, 1)
+local balance = tonumber(m[1]) + points
+local lifetime = lifetime_before + points
+local visits = tonumber(m[3]) + 1
+local tier = tier_name(lifetime)
+-- The member fields this earn sets, written by the HSET of its history entry. The locations a
+-- member visited are fields of their hash (`loc:<id>`): a key of its own per member cost more
+-- than the member's record.
+local writes = { 'balance', int(balance), 'lifetime', int(lifetime), 'visits', int(visits),
+  'last_visit_ms', NOW_MS_TEXT, 'loc:' .. A.location, '1', 'tier', tier }
+if A.first_name and not m[6] then
+  writes[#writes + 1] = 'first_name'
+  writes[#writes + 1] = A.first_name
+end
 local lot = append_ledger(phone, { type = 'earn', points = points, balance = balance,
   amount = A.amount, location = A.location, receipt = A.receipt, tender = A.tender,
-  message_id = message_id, bonus_multiplier = bonus_multiplier })
+  message_id = message_id, bonus_multiplier = bonus_multiplier }, writes)
 lots_add(phone, points, lot)
 stat('points:issued', points, A.location)
 stat('visits', 1, A.location)
 emit('points.earned', phone, { points = points, balance = balance, amount = A.amount,
   location = A.location, receipt = A.receipt, tender = A.tender, source = 'purchase' })
-attribute_visit(phone, A.amount, points)
+attribute_visit(phone, A.amount, points, { m[7], m[8], m[9] })
 if visits == 1 then stat('visitors', 1) end
 if visits == 2 then stat('repeat_visitors', 1) end
 
@@ -96,6 +120,7 @@ if referred_by then
       balances[who] = b
     end
     balance = balances[phone]
+    lifetime = lifetime + bonus
     if r[3] == 'active' then
       enqueue(referrer, 'transactional', 'referral_bonus',
         { points = bonus, balance = balances[referrer] }, A.message_ttl_secs)
@@ -150,12 +175,10 @@ elseif text_kind == 'consent_request' then
     A.message_ttl_secs, message_id)
 end
 
-local result = member_summary(phone)
-result.points = points
-result.bonus_multiplier = bonus_multiplier
-result.rewards_issued = issued
+tier = tier_name(lifetime)
+local issued_json = #issued > 0 and cjson.encode(issued) or nil
 Receipts.store(A.location, A.receipt, { fp = string.sub(A.fingerprint, 1, 16), phone = phone,
-  points = points, amount = A.amount, bal = result.balance, life = result.lifetime_points,
-  tier = result.tier, st = result.status, lot = lot, bonus = bonus_multiplier,
-  issued = #issued > 0 and cjson.encode(issued) or nil }, A.receipt_ttl_secs)
-return reply_stored('ok', 'result', cjson.encode(result))
+  points = points, amount = A.amount, bal = balance, life = lifetime, tier = tier, st = status,
+  lot = lot, bonus = bonus_multiplier, issued = issued_json }, A.receipt_ttl_secs)
+return answer('ok', phone, points, balance, lifetime, tier, status, bonus_multiplier,
+  issued_json)

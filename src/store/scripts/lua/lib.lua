@@ -13,12 +13,21 @@
 -- A script answers one JSON object whose "status" names its outcome.
 --
 -- One rule keeps calls apart: the library's own locals are constants and functions, set at
--- load. What belongs to one call is set by `begin` (B, NOW_MS, NOW, A, P, TODAY, PROGRAM_ID),
--- and what a call works out once and reuses (the webhook endpoints, the erasure key, the
--- receipt table's shape, a receipt's hash) is kept in CALL, which `begin` replaces. Nothing
--- else is assigned outside a function's own locals.
-local B, NOW_MS, NOW, A, P, TODAY, PROGRAM_ID
+-- load. What belongs to one call is set by `begin` (B, NOW_MS, NOW_MS_TEXT, NOW, A, P, TODAY),
+-- and what a call works out once and reuses (the webhook endpoints, the erasure
+-- key, the receipt table's shape, a receipt's hash) is kept in CALL, which `begin` replaces.
+-- Nothing else is assigned outside a function's own locals, but for RULES, a memo of decoded
+-- rules by their exact text (a pure function of it; no script changes P).
+--
+-- Numbers sent to Redis go as text: redis.call formats a Lua number with snprintf("%.17g"),
+-- thousands of instructions each, and an earn sent sixteen. `int` formats an integer with
+-- '%d' (a fraction of that), once, where it is sent more than once; constants are written as
+-- strings, and the call's time is NOW_MS_TEXT, the caller's own text of NOW_MS.
+local B, NOW_MS, NOW_MS_TEXT, NOW, A, P, TODAY
 local CALL = {}
+local RULES = { decoded = {}, count = 0, MAX = 64 }
+
+local function int(x) return string.format('%d', x) end
 
 local K = {}
 function K.member(phone) return B .. 'm:' .. phone end
@@ -117,30 +126,52 @@ local Compact = {
   CHANNELS = { 'sms', 'pos', 'import', 'api', 'web' },
 }
 
-local function index_of(list, value)
-  for i, v in ipairs(list) do if v == value then return i end end
-  return nil
+-- The position of each element of `list`, by element. (At load, when these tables are made,
+-- Redis offers no globals such as ipairs.)
+local function positions(list)
+  local at = {}
+  for i = 1, #list do at[list[i]] = i end
+  return at
 end
 
--- `record` as [word, at_ms, fixed..., tag, value...], or nil if it has a field without a tag.
-function Compact.pack(record, word_field, words, fixed, tags)
-  local out = { index_of(words, record[word_field]) or record[word_field], NOW_MS }
-  for _, name in ipairs(fixed) do
-    if type(record[name]) ~= 'number' then return nil end
-    out[#out + 1] = record[name]
-  end
-  local known = { [word_field] = true }
-  for _, name in ipairs(fixed) do known[name] = true end
-  for i, name in ipairs(tags) do
+-- A kind of record: its word field and words, fixed fields and tags, and the positions of its
+-- words and tags by name, made once, at load (looking them up in the lists was most of a
+-- pack).
+function Compact.layout(word_field, words, fixed, tags)
+  local known = positions(tags)
+  known[word_field] = true
+  for i = 1, #fixed do known[fixed[i]] = true end
+  return { word_field = word_field, words = words, fixed = fixed, tags = tags,
+    word_at = positions(words), tag_at = positions(tags), known = known }
+end
+
+Compact.HISTORY = Compact.layout('type', Compact.KINDS, { 'points', 'balance' },
+  Compact.HISTORY_TAGS)
+Compact.CONSENT = Compact.layout('action', Compact.ACTIONS, {}, Compact.CONSENT_TAGS)
+Compact.CHANNEL_AT = positions(Compact.CHANNELS)
+
+-- `record` as [word, at_ms, fixed..., tag, value...] (tags ascending) by `layout`, or nil if it
+-- has a field without a tag.
+function Compact.pack(record, layout)
+  local word = record[layout.word_field]
+  local out = { layout.word_at[word] or word, NOW_MS }
+  for _, name in ipairs(layout.fixed) do
     local value = record[name]
-    if value ~= nil and value ~= cjson.null then
-      if name == 'channel' then value = index_of(Compact.CHANNELS, value) or value end
+    if type(value) ~= 'number' then return nil end
+    out[#out + 1] = value
+  end
+  for name in pairs(record) do
+    if not layout.known[name] then return nil end
+  end
+  local null = cjson.null
+  for i, name in ipairs(layout.tags) do
+    local value = record[name]
+    if value ~= nil and value ~= null then
+      if name == 'channel' then value = Compact.CHANNEL_AT[value] or value end
       out[#out + 1] = i
       out[#out + 1] = value
     end
-    known[name] = true
   end
-  for name in pairs(record) do if not known[name] then return nil end end
   return cmsgpack.pack(out)
 end
 
@@ -204,21 +235,23 @@ function Compact.spill(phone)
   redis.call('HDEL', mkey, unpack(names))
 end
 
--- Appends one entry to the member's append-only history. Returns its id.
-local function append_ledger(phone, entry)
-  local n = next_id('entry')
+-- Appends one entry to the member's append-only history. Returns its id. `fields` (name,
+-- value, ...), when given, are member fields written by the same HSET as the entry.
+local function append_ledger(phone, entry, fields)
+  local n = int(next_id('entry'))
   local mkey = K.member(phone)
-  local packed = Compact.pack(entry, 'type', Compact.KINDS, { 'points', 'balance' },
-    Compact.HISTORY_TAGS)
-  local fields = redis.call('HLEN', mkey)
-  if packed and #packed <= 64 and fields > 0 then
-    if fields >= Compact.INLINE then Compact.spill(phone) end
-    redis.call('HSET', mkey, n, packed)
+  fields = fields or {}
+  local packed = Compact.pack(entry, Compact.HISTORY)
+  local count = redis.call('HLEN', mkey)
+  if packed and #packed <= 64 and count > 0 then
+    if count >= Compact.INLINE then Compact.spill(phone) end
+    fields[#fields + 1] = n
+    fields[#fields + 1] = packed
   else
     Compact.spill(phone)
     if packed then
       local a = cmsgpack.unpack(packed)
-      table.insert(a, 1, n)
+      table.insert(a, 1, tonumber(n))
       packed = cmsgpack.pack(a)
     else
       entry.id, entry.at = 'e' .. n, NOW
@@ -226,6 +259,7 @@ local function append_ledger(phone, entry)
     end
     redis.call('LPUSH', K.ledger(phone), packed)
   end
+  if #fields > 0 then redis.call('HSET', mkey, unpack(fields)) end
   return 'e' .. n
 end
 
@@ -287,6 +321,7 @@ end
 -- the scripts that change the ledger, so reports never scan (routes::stats).
 local function stat(field, delta, location)
   if delta == 0 then return end
+  delta = int(delta)
   redis.call('HINCRBY', K.stats(), field, delta)
   redis.call('HINCRBY', K.daily_stats(TODAY), field, delta)
   if location and location ~= '' then
@@ -319,11 +354,12 @@ local function member_ref(phone)
 end
 
 local function emit(kind, phone, data)
-  data.program = PROGRAM_ID
   local id, ref
   for _, endpoint in ipairs(endpoints()) do
     local spec = endpoint.spec
     if type(spec.events) ~= 'table' or spec.events[kind] then
+      -- The program is the hash tag of the key base.
+      data.program = data.program or string.match(B, '{([^}]*)}:$')
       id = id or ('evt_' .. next_id('event'))
       if phone then
         ref = ref or member_ref(phone)
@@ -331,7 +367,7 @@ local function emit(kind, phone, data)
         data.phone = spec.phone and phone or nil
       end
       local body = cjson.encode({ type = kind, timestamp = NOW, data = data })
-      redis.call('XADD', K.hook_queue(endpoint.id), '*', 'id', id, 'body', body, 'attempt', 1)
+      redis.call('XADD', K.hook_queue(endpoint.id), '*', 'id', id, 'body', body, 'attempt', '1')
     end
   end
 end
@@ -352,7 +388,7 @@ end
 -- One entry of the member's consent record (newest first): when, how, and what was said.
 local function record_consent(phone, record)
   local mkey = K.member(phone)
-  local packed = Compact.pack(record, 'action', Compact.ACTIONS, {}, Compact.CONSENT_TAGS)
+  local packed = Compact.pack(record, Compact.CONSENT)
   Compact.consent_to_list(phone)
   if packed and #packed <= 64 and redis.call('EXISTS', mkey) == 1 then
     redis.call('HSET', mkey, 'consent', packed)
@@ -376,10 +412,9 @@ local function touch(phone, campaign, group, days)
   redis.call('HINCRBY', K.campaign(campaign), group .. ':members', 1)
 end
 
--- The campaign and group a member's activity now counts for, if any.
-local function touched_by(phone, within_ms)
-  local t = redis.call('HMGET', K.member(phone), 'touch_campaign', 'touch_group',
-    'touch_until_ms', 'touch_ms')
+-- The campaign and group a member's activity now counts for, if any, from their
+-- touch_campaign, touch_group, touch_until_ms and touch_ms (`t`, as HMGET reads them).
+local function touch_in_force(t, within_ms)
   if not t[1] then return nil end
   if within_ms then
     if NOW_MS - tonumber(t[4]) > within_ms then return nil end
@@ -389,16 +424,22 @@ local function touched_by(phone, within_ms)
   return t[1], t[2]
 end
 
--- A purchase of `amount` earning `points`, counted for the campaign that touched the member.
-local function attribute_visit(phone, amount, points)
-  local campaign, group = touched_by(phone)
+local function touched_by(phone, within_ms)
+  return touch_in_force(redis.call('HMGET', K.member(phone), 'touch_campaign', 'touch_group',
+    'touch_until_ms', 'touch_ms'), within_ms)
+end
+
+-- A purchase of `amount` earning `points`, counted for the campaign that touched the member;
+-- `touch` is their touch_campaign, touch_group and touch_until_ms, read by the caller.
+local function attribute_visit(phone, amount, points, touch)
+  local campaign, group = touch_in_force(touch)
   if not campaign then return end
   local key = K.campaign(campaign)
-  redis.call('HINCRBY', key, group .. ':visits', 1)
-  redis.call('HINCRBY', key, group .. ':spend', amount)
-  redis.call('HINCRBY', key, group .. ':points', points)
-  if redis.call('HSETNX', K.member(phone), 'touch_visited', 1) == 1 then
-    redis.call('HINCRBY', key, group .. ':visitors', 1)
+  redis.call('HINCRBY', key, group .. ':visits', '1')
+  redis.call('HINCRBY', key, group .. ':spend', int(amount))
+  redis.call('HINCRBY', key, group .. ':points', int(points))
+  if redis.call('HSETNX', K.member(phone), 'touch_visited', '1') == 1 then
+    redis.call('HINCRBY', key, group .. ':visitors', '1')
   end
 end
 
@@ -430,18 +471,19 @@ local function enqueue(phone, kind, template, vars, ttl_secs, id, campaign)
   id = id or new_message_id()
   local key = K.message(id)
   local fields = { 'id', id, 'to', phone, 'kind', kind, 'template', template,
-    'vars', cjson.encode(vars), 'status', 'queued', 'attempts', 0,
-    'created_ms', NOW_MS, 'created_at', NOW }
+    'vars', cjson.encode(vars), 'status', 'queued', 'attempts', '0',
+    'created_ms', NOW_MS_TEXT, 'created_at', NOW }
   if campaign then
     fields[#fields + 1] = 'campaign'
     fields[#fields + 1] = campaign
   end
   redis.call('HSET', key, unpack(fields))
-  redis.call('EXPIRE', key, ttl_secs)
+  redis.call('EXPIRE', key, int(ttl_secs))
   redis.call('XADD', K.outbox(), '*', 'id', id)
   -- The member's own list of texts, newest first, for their history (bounded).
-  redis.call('LPUSH', K.messages(phone), id)
-  redis.call('LTRIM', K.messages(phone), 0, 199)
+  if redis.call('LPUSH', K.messages(phone), id) > 200 then
+    redis.call('LTRIM', K.messages(phone), '0', '199')
+  end
   return id
 end
 
@@ -816,6 +858,7 @@ local Receipts = {
   LAYOUT = '<HI4I4i4i4i4i4I4B',
   STATUSES = { 'active', 'pending', 'opted_out' },
 }
+Receipts.STATUS_AT = positions(Receipts.STATUSES)
 
 function Receipts.hash(field) return tonumber(string.sub(redis.sha1hex(field), 1, 8), 16) end
 
@@ -833,27 +876,27 @@ function Receipts.bucket(field)
   local n = 2 ^ level
   local b = CALL.field_hash % n
   if b < split then b = CALL.field_hash % (2 * n) end
-  return K.receipt_bucket(b), level, split
+  return K.receipt_bucket(int(b)), level, split
 end
 
--- The bucket value of a receipt `r` (fields as an own key holds them), or nil if it does not
--- fit.
-function Receipts.fits_i32(x)
+-- The bucket value of a receipt `r` (fields as an own key holds them, its tier the tier of its
+-- `life`, as earn.lua makes it), or nil if it does not fit.
+local function fits_i32(x)
   return type(x) == 'number' and x >= -2147483648 and x <= 2147483647
 end
 
 function Receipts.encode(r, until_day)
-  if r.bonus or r.issued or #r.phone > 16 or r.tier ~= tier_name(r.life) then return nil end
-  local st
-  for i, name in ipairs(Receipts.STATUSES) do if name == r.st then st = i end end
+  if r.bonus or r.issued or #r.phone > 16 or #r.fp < 16 then return nil end
+  local st = Receipts.STATUS_AT[r.st]
   local lot = r.lot and tonumber(string.sub(r.lot, 2)) or 0
-  local fits = Receipts.fits_i32
-  if not (st and fits(r.points) and fits(r.amount) and fits(r.bal) and fits(r.life) and lot and lot >= 0 and lot < 4294967296
-      and string.match(r.fp, '^%x+$') and #r.fp >= 16) then
+  -- nil unless hexadecimal (the first 64 bits of the fingerprint, as two halves).
+  local fp_hi, fp_lo = tonumber(string.sub(r.fp, 1, 8), 16), tonumber(string.sub(r.fp, 9, 16), 16)
+  if not (st and fp_hi and fp_lo and fits_i32(r.points) and fits_i32(r.amount)
+      and fits_i32(r.bal) and fits_i32(r.life) and lot and lot >= 0 and lot < 4294967296) then
     return nil
   end
-  return struct.pack(Receipts.LAYOUT, until_day, tonumber(string.sub(r.fp, 1, 8), 16),
-    tonumber(string.sub(r.fp, 9, 16), 16), r.points, r.amount, r.bal, r.life, lot, st) .. r.phone
+  return struct.pack(Receipts.LAYOUT, until_day, fp_hi, fp_lo, r.points, r.amount, r.bal, r.life,
+    lot, st) .. r.phone
 end
 
 function Receipts.decode(value)
@@ -901,7 +944,7 @@ function Receipts.store(location, receipt, r, ttl_secs)
   local key, level, split = Receipts.bucket(field)
   if redis.call('HSET', key, field, value) == 0 then return end
   local index = K.receipt_index()
-  local count = redis.call('HINCRBY', index, 'count', 1)
+  local count = redis.call('HINCRBY', index, 'count', '1')
   local n = 2 ^ level
   if count <= Receipts.LOAD * (n + split) then return end
   local from, to = K.receipt_bucket(split), K.receipt_bucket(split + n)
@@ -950,11 +993,20 @@ end
 -- The start of every call: its keys and arguments, and nothing kept from the call before.
 local function begin(keys, args)
   B = keys[1]
-  NOW_MS = tonumber(args[1])
+  NOW_MS_TEXT = args[1]
+  NOW_MS = tonumber(NOW_MS_TEXT)
   NOW = args[2]
   A = cjson.decode(args[3])
-  P = args[4] and cjson.decode(args[4]) or nil
+  P = nil
+  local rules = args[4]
+  if rules then
+    P = RULES.decoded[rules]
+    if not P then
+      if RULES.count == RULES.MAX then RULES.decoded, RULES.count = {}, 0 end
+      P = cjson.decode(rules)
+      RULES.decoded[rules], RULES.count = P, RULES.count + 1
+    end
+  end
   TODAY = string.sub(NOW, 1, 10)
-  PROGRAM_ID = string.match(B, '{([^}]*)}:$')
   CALL = {}
 end
