@@ -289,13 +289,15 @@ fn run(
     shutdown_timeout: u64,
 ) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
+        // Run on each worker thread, in its runtime.
+        let state = web::Data::new(state.on_own_connection());
         App::new()
             .wrap(actix_web::middleware::from_fn(
                 crate::telemetry::observe_requests,
             ))
             .wrap(TracingLogger::<MaskedRootSpan>::new())
             .wrap(actix_web::middleware::from_fn(crate::telemetry::request_id))
-            .app_data(state.clone())
+            .app_data(state)
             .app_data(web::Data::new(BodyLimit(body_limit)))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::QueryConfig::default().error_handler(|e, _| problem_for_query(e).into()))

@@ -355,6 +355,7 @@ pub fn with_optout_notice(body: &str, locale: &str) -> String {
     }
 }
 
+#[derive(Clone)]
 pub struct Campaigns {
     store: Store,
     prefix: String,
@@ -380,6 +381,15 @@ impl Campaigns {
             templates,
             outbox,
             policy,
+        }
+    }
+
+    /// The same campaigns (and their outbox) on `store`.
+    pub fn with_store(&self, store: Store) -> Self {
+        Self {
+            outbox: self.outbox.with_store(store.clone()),
+            store,
+            ..self.clone()
         }
     }
 

@@ -212,6 +212,7 @@ impl InboundPolicy {
 }
 
 /// The keyword engine: parses an inbound text and applies it with one script.
+#[derive(Clone)]
 pub struct Engine {
     store: Store,
     prefix: String,
@@ -237,6 +238,14 @@ impl Engine {
             programs,
             policy,
             metrics,
+        }
+    }
+
+    /// The same engine on `store`.
+    pub fn with_store(&self, store: Store) -> Self {
+        Self {
+            store,
+            ..self.clone()
         }
     }
 

@@ -139,6 +139,14 @@ impl Events {
         })
     }
 
+    /// The same events (endpoints and HTTP client shared) on `store`.
+    pub fn with_store(&self, store: Store) -> Self {
+        Self {
+            store,
+            ..self.clone()
+        }
+    }
+
     fn keys(&self, program: &Program) -> ProgramKeys {
         ProgramKeys::new(&self.prefix, &program.id)
     }

@@ -244,6 +244,14 @@ impl Ledger {
         &self.clock
     }
 
+    /// The same ledger on `store`.
+    pub fn with_store(&self, store: Store) -> Self {
+        Self {
+            store,
+            ..self.clone()
+        }
+    }
+
     async fn call<S: crate::store::scripts::ScriptCall>(
         &self,
         program: &Program,

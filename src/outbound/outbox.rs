@@ -99,6 +99,14 @@ impl Outbox {
         }
     }
 
+    /// The same outbox on `store`.
+    pub fn with_store(&self, store: Store) -> Self {
+        Self {
+            store,
+            ..self.clone()
+        }
+    }
+
     pub fn keys(&self, program: &Program) -> ProgramKeys {
         ProgramKeys::new(&self.prefix, &program.id)
     }

@@ -311,6 +311,16 @@ impl Store {
         self
     }
 
+    /// The same Redis over a connection of its own, counted in the same metrics. A single node's
+    /// connection is driven on the runtime of the thread that calls this (a cluster's, of the
+    /// thread of its first call): see `AppState::on_own_connection`.
+    pub fn reconnected(&self) -> anyhow::Result<Self> {
+        let mut store = Self::with_response_timeout(&self.settings, self.timeout)?;
+        store.metrics = self.metrics.clone();
+        store.blocking = self.blocking;
+        Ok(store)
+    }
+
     /// A connection of its own, for commands that block for up to `block` (stream reads).
     pub fn dedicated(&self, block: Duration) -> anyhow::Result<Self> {
         let mut store =

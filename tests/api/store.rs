@@ -268,3 +268,46 @@ async fn a_call_sees_nothing_the_call_before_it_worked_out() {
     );
     assert_eq!(seen[1..], ["0 0 none silver", second.base()]);
 }
+
+/// Each HTTP worker reaches Redis over a connection of its own, made on its thread
+/// (`AppState::on_own_connection`): the same Redis, another client, and the same services on it.
+#[tokio::test]
+async fn a_workers_own_connection_is_another_client_of_the_same_redis() {
+    let app = spawn_app().await;
+    let shared = &app.state.store;
+    let own = app.state.on_own_connection();
+    let id = redis::cmd("CLIENT").arg("ID").clone();
+    let (shared_id, own_id): (i64, i64) = (
+        shared.command(&id).await.unwrap(),
+        own.store.command(&id).await.unwrap(),
+    );
+    assert_ne!(shared_id, own_id);
+
+    let key = format!("{}:own-connection", app.prefix);
+    let _: () = shared
+        .command(redis::cmd("SET").arg(&key).arg("seen"))
+        .await
+        .unwrap();
+    let read: String = own
+        .store
+        .command(redis::cmd("GET").arg(&key))
+        .await
+        .unwrap();
+    assert_eq!(read, "seen");
+    // The ledger answers on it: an earn over HTTP, read back through the own connection.
+    app.earn_ok("+14155552671", 1250, "R-1").await;
+    let program = app
+        .state
+        .program(&ProgramId::parse("bloom").unwrap())
+        .unwrap();
+    let member = own
+        .ledger
+        .member(
+            &program,
+            &loyalty_gateway::domain::PhoneNumber::parse_e164("+14155552671").unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("the member the earn made");
+    assert_eq!(member.balance, 12);
+}
