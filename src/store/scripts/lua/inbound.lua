@@ -3,7 +3,7 @@
 
 -- Exactly-once: the claim and the effect are one script, so two overlapping deliveries of the
 -- same provider message cannot both run (a check-then-mark would let them).
-if not redis.call('SET', K.inbound(A.provider_id), NOW_MS, 'NX', 'EX', 604800) then
+if not redis.call('SET', K.inbound(A.provider_id), NOW_MS_TEXT, 'NX', 'EX', '604800') then
   return reply({ status = 'duplicate' })
 end
 
@@ -37,9 +37,9 @@ end
 
 -- A reply text, within the per-member hourly cap that stops auto-responder loops.
 local function reply_text(kind, template, vars)
-  local hour_key = K.replies(PHONE, math.floor(NOW_MS / 3600000))
+  local hour_key = K.replies(PHONE, int(math.floor(NOW_MS / 3600000)))
   local sent = redis.call('INCR', hour_key)
-  redis.call('EXPIRE', hour_key, 7200)
+  redis.call('EXPIRE', hour_key, '7200')
   if sent > A.max_replies_per_hour then return false end
   enqueue(PHONE, kind, template, vars, A.message_ttl_secs)
   return true

@@ -3,7 +3,8 @@
 -- whole batch, in order. Arguments: store::scripts::Prepare.
 local function prepare(message_id, entry)
   local key = K.message(message_id)
-  local m = redis.call('HMGET', key, 'to', 'kind', 'template', 'vars', 'status')
+  local m = redis.call('HMGET', key, 'to', 'kind', 'template', 'vars', 'status', 'campaign',
+    'attempts')
   if not m[1] then ack(entry); return { status = 'gone' } end
   if m[5] == 'sent' or m[5] == 'delivered' or m[5] == 'suppressed' or m[5] == 'failed' then
     ack(entry); return { status = 'gone' }
@@ -27,7 +28,7 @@ local function prepare(message_id, entry)
     allowed = (status == 'active')
   end
   -- A campaign's text goes out only while its campaign still sends.
-  local campaign = redis.call('HGET', key, 'campaign')
+  local campaign = m[6]
   local halted
   if allowed and campaign then
     local campaign_status = redis.call('HGET', K.campaign(campaign), 'status')
@@ -55,8 +56,8 @@ local function prepare(message_id, entry)
     ack(entry)
     return { status = 'suppressed', member_status = status or nil }
   end
-  local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-  redis.call('HSET', key, 'status', 'sending', 'updated_at', NOW)
+  local attempts = tonumber(m[7] or '0') + 1
+  redis.call('HSET', key, 'status', 'sending', 'updated_at', NOW, 'attempts', int(attempts))
   return { status = 'send', to = to, kind = kind, template = m[3], vars = cjson.decode(m[4]),
     attempts = attempts, locale = member[2] or nil, first_name = member[3] or nil }
 end
