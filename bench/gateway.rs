@@ -24,7 +24,11 @@
 //!   the CPU time an earn costs the gateway against what it costs redis-server (from /proc),
 //!   and the gateway's CPU per earn at info against warn.
 //!
-//! Phases alone: `-- earn`, `-- campaigns`, `-- import`, `-- memory`, `-- process`. Every
+//! - the instructions redis-server executes per earn script call, counted by callgrind (when
+//!   valgrind is installed): the one Redis figure this machine's drifting speed cannot move.
+//!
+//! Phases alone: `-- earn`, `-- campaigns`, `-- import`, `-- memory`, `-- process`,
+//! `-- instructions`. Every
 //! figure and its ceiling or target also go to `target/bench/gateway.json`.
 
 use std::sync::{Arc, Mutex};
@@ -647,6 +651,8 @@ fn main() {
     let only_process = std::env::args().skip(1).any(|a| a == "process");
     // `-- send`: dispatch with the rate limit off, then throttled for a minute.
     let only_send = std::env::args().skip(1).any(|a| a == "send");
+    // `-- instructions`: Redis instructions per earn, under valgrind.
+    let only_instructions = std::env::args().skip(1).any(|a| a == "instructions");
     // The Redis children are tied to the thread that starts them: the main thread.
     let dir = tempfile::tempdir().unwrap();
     // Append-only, fsync every second: as the cluster nodes run.
@@ -669,6 +675,11 @@ fn main() {
             let (provider_url, arrivals) = recording_provider().await;
             send_phases(&redis.url(), &provider_url, &arrivals).await
         });
+    } else if only_instructions {
+        runtime.block_on(async {
+            let (provider_url, _) = recording_provider().await;
+            instructions_phase(&provider_url).await
+        });
     } else if only_import {
         runtime.block_on(import_phase(&redis.url()));
     } else if only_campaigns {
@@ -680,6 +691,10 @@ fn main() {
         let cluster = LocalCluster::start(&dir.path().join("cluster"));
         runtime.block_on(run(redis.url(), cluster.urls(), false));
         drop(cluster);
+        runtime.block_on(async {
+            let (provider_url, _) = recording_provider().await;
+            instructions_phase(&provider_url).await
+        });
     }
     drop(redis);
     write_report();
@@ -1892,6 +1907,136 @@ async fn memory_phase(redis_url: &str, provider_url: &str, arrivals: Arc<Mutex<V
         "Redis bytes, everything per member",
         total as f64 / members,
         "B",
+        None,
+    );
+}
+
+/// Earns per phase of the instruction count: returning members, then the measured ones.
+const COUNTED_INSTRUCTION_EARNS: usize = 2_048;
+
+/// The instructions redis-server executes per earn script call, counted by valgrind's
+/// callgrind around a fixed set of earns: a count, not a timing, so it is the same from run to
+/// run and machine to machine (within a Redis build) however busy the machine is, where the
+/// Redis time per call above drifts with it. 2,000 members earn twice, then the counted earns
+/// (a third and fourth purchase each) run with the count on. Skipped without valgrind.
+async fn instructions_phase(provider_url: &str) {
+    let has = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("valgrind") || !has("callgrind_control") {
+        println!("instructions per earn: skipped (no valgrind)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = std::process::Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--instr-atstart=no")
+        .arg(format!(
+            "--callgrind-out-file={}/callgrind.%p",
+            dir.path().display()
+        ))
+        .args([
+            "redis-server",
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("valgrind starts redis-server");
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = loop {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+            if redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .is_ok()
+            {
+                break conn;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut settings = settings(&url, "bench-count", provider_url, 1000.0);
+    // Redis runs some fifty times slower under valgrind, and loads the library first.
+    settings.redis.timeout_ms = 120_000;
+    let state = Application::build(settings).await.unwrap().state();
+    let program = state.programs.iter().next().unwrap().clone();
+    let earns = |round: usize| {
+        let (ledger, program) = (state.ledger.clone(), program.clone());
+        load_count(COUNTED_INSTRUCTION_EARNS / CONCURRENCY, move |worker, i| {
+            let (ledger, program) = (ledger.clone(), program.clone());
+            async move {
+                let n = worker * (COUNTED_INSTRUCTION_EARNS / CONCURRENCY) + i;
+                let cmd = loyalty_gateway::ledger::EarnCommand {
+                    phone: loyalty_gateway::domain::PhoneNumber::parse_e164(&format!(
+                        "+1415558{:04}",
+                        n % 1000
+                    ))
+                    .unwrap(),
+                    amount: loyalty_gateway::domain::Amount::parse(1250).unwrap(),
+                    location: loyalty_gateway::domain::LocationId::parse("store-1").unwrap(),
+                    receipt: loyalty_gateway::domain::Receipt::parse(&format!("I-{round}-{n}"))
+                        .unwrap(),
+                    tender: None,
+                    first_name: None,
+                };
+                ledger.earn(&program, &cmd).await.is_ok()
+            }
+        })
+    };
+    let warm = earns(0).await;
+    let control = |switch: &str| {
+        std::process::Command::new("callgrind_control")
+            .args(["-i", switch, &redis.id().to_string()])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(control("on"), "callgrind_control reaches redis-server");
+    let counted = earns(1).await;
+    assert!(control("off"));
+    let _: Result<(), _> = redis::cmd("SHUTDOWN")
+        .arg("NOSAVE")
+        .query_async(&mut conn)
+        .await;
+    redis.wait().unwrap();
+    // Every dump's total: what ran while the count was on.
+    let instructions: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flat_map(|f| {
+            std::fs::read_to_string(f.unwrap().path())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("totals: ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                })
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    let per_earn = instructions as f64 / counted.count.max(1) as f64;
+    println!(
+        "Redis instructions per earn script call {per_earn:>9.0}  (callgrind, {} earns counted after {}, {} failed; a count, not a timing)",
+        counted.count,
+        warm.count,
+        warm.errors + counted.errors
+    );
+    record(
+        "Redis instructions per earn script call",
+        per_earn,
+        "instructions",
         None,
     );
 }
