@@ -947,7 +947,7 @@ function Receipts.store(location, receipt, r, ttl_secs)
   local count = redis.call('HINCRBY', index, 'count', '1')
   local n = 2 ^ level
   if count <= Receipts.LOAD * (n + split) then return end
-  local from, to = K.receipt_bucket(split), K.receipt_bucket(split + n)
+  local from, to = K.receipt_bucket(int(split)), K.receipt_bucket(int(split + n))
   local flat, moved, names = redis.call('HGETALL', from), {}, {}
   for i = 1, #flat, 2 do
     if Receipts.hash(flat[i]) % (2 * n) ~= split then
