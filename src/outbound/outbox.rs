@@ -20,7 +20,7 @@ use governor::Quota;
 /// How long a status-callback lookup (provider id → message) is kept.
 const SID_TTL_SECS: u64 = 7 * 86_400;
 
-/// The outbox of every program, on the shared connection.
+/// The outbox of every program, on the connection of the store it is given.
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
