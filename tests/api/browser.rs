@@ -355,6 +355,7 @@ async fn an_admin_user_signs_in_with_a_password_and_their_member_page_passes_axe
 #[tokio::test]
 async fn a_marketer_writes_a_campaign_watches_its_preview_change_sends_it_and_sees_it_go_out() {
     let app = spawn_app().await;
+    in_californian_daytime(&app);
     twilio_accepts_everything(&app).await;
     crate::dashboard::three_named_members(&app, "+1415555060").await;
     let browser = Browser::start().await;

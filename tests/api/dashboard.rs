@@ -605,6 +605,7 @@ pub async fn three_named_members(app: &TestApp, prefix: &str) {
 #[tokio::test]
 async fn a_marketer_previews_a_campaign_as_it_is_typed_then_saves_tests_and_sends_it() {
     let app = spawn_app().await;
+    in_californian_daytime(&app);
     twilio_accepts_everything(&app).await;
     three_named_members(&app, "+1415555020").await;
     let mut jar = Jar::default();

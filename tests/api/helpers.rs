@@ -218,6 +218,18 @@ pub struct TestApp {
     sender: Sender,
 }
 
+/// Moves the app's clock on to the next 20:00 UTC: noon in California (13:00 in summer), inside
+/// the marketing window of the test numbers (area code 415), so that a test sending marketing
+/// texts does not depend on the hour it runs at. Call it before the test does anything.
+pub fn in_californian_daytime(app: &TestApp) {
+    let now = app.clock.now();
+    let mut noon = now.date_naive().and_hms_opt(20, 0, 0).unwrap().and_utc();
+    if noon < now {
+        noon += chrono::Duration::days(1);
+    }
+    app.clock.set(noon);
+}
+
 /// The test configuration's `bloom` with `extra` TOML added to it (its own `[programs.*]`
 /// tables: referral, automations, expiry...).
 pub fn bloom_with(extra: &str) -> loyalty_gateway::domain::Program {
