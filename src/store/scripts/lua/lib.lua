@@ -134,15 +134,15 @@ local function positions(list)
   return at
 end
 
--- A kind of record: its word field and words, fixed fields and tags, and the positions of its
--- words and tags by name, made once, at load (looking them up in the lists was most of a
--- pack).
+-- A kind of record: its word field and words, fixed fields and tags, with the position of
+-- each word and the set of field names it knows, made once, at load (searching the lists and
+-- building the set for every record was most of a pack).
 function Compact.layout(word_field, words, fixed, tags)
   local known = positions(tags)
   known[word_field] = true
   for i = 1, #fixed do known[fixed[i]] = true end
   return { word_field = word_field, words = words, fixed = fixed, tags = tags,
-    word_at = positions(words), tag_at = positions(tags), known = known }
+    word_at = positions(words), known = known }
 end
 
 Compact.HISTORY = Compact.layout('type', Compact.KINDS, { 'points', 'balance' },
