@@ -534,6 +534,16 @@ async fn redis_info(conn: &mut redis::aio::MultiplexedConnection, section: &str)
         .unwrap()
 }
 
+/// How many times Redis has rewritten its append-only file since it started.
+async fn aof_rewrites(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    redis_info(conn, "persistence")
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("aof_rewrites:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Microseconds Redis spent per call of `command` since the statistics were last reset.
 async fn usec_per_call(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> f64 {
     let info = redis_info(conn, "commandstats").await;
@@ -754,6 +764,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     let noop_usec =
         (noop_after.1 - noop_before.1) as f64 / (noop_after.0 - noop_before.0).max(1) as f64;
 
+    let rewrites_before = aof_rewrites(&mut stats_conn).await;
     let client = http.clone();
     let url = format!("{base}/v1/earn");
     let mut earn = load(move |worker, i| {
@@ -779,6 +790,9 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     // Half the throughput just measured, from the same 32 connections, open loop.
     let steady_rate = earn.rps() / 2.0;
     let mut steady = earn_at_rate(&http, &base, KEY, steady_rate, PHASE).await;
+    // Redis rewrites its append-only file when it has doubled (64 MB at least): a fork, then a
+    // child writing the whole dataset, on the same two cores. It shows in the tail.
+    let rewrites = aof_rewrites(&mut stats_conn).await - rewrites_before;
 
     // Signed inbound texts: a Twilio webhook with its signature checked, the keyword parsed and
     // its script run (BAL: a balance and a reply queued), against GET /healthz.
@@ -903,6 +917,9 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     println!(
         "Redis time per earn script {:>6.1} us  (same earns; the no-op script: {noop_usec:.1} us)",
         script_usec
+    );
+    println!(
+        "AOF rewrites during the saturated and half-rate earns: {rewrites} (each a fork and a child writing the dataset)"
     );
     record(
         "earn over HTTP, req/s",
