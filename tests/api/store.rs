@@ -83,16 +83,7 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
     let args = serde_json::json!({
         "phone": phone, "location": location, "receipt": receipt, "code": code, "id": id
     });
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let from_lua: Vec<String> = redis::Script::new(&script_source(lua))
-        .key(keys.base())
-        .arg(0)
-        .arg("1970-01-01T00:00:00Z")
-        .arg(args.to_string())
-        .invoke_async(&mut conn)
-        .await
-        .unwrap();
+    let from_lua: Vec<String> = run_lua_as(&keys, lua, args, 0, None).await;
     assert_eq!(from_lua, rust);
     let table = include_str!("../../src/store/keys.rs")
         .lines()
@@ -101,19 +92,34 @@ async fn lua_and_rust_build_every_key_of_the_layout_alike() {
     assert_eq!(rust.len(), table, "every row of the layout table");
 }
 
-/// Runs `body` after the library, with `args` as A, at `now_ms`.
+/// Runs `body` after the library, for program `bloom` under the prefix `lg`, with `args` as A,
+/// at `now_ms`.
 async fn run_lua<T: redis::FromRedisValue>(body: &str, args: serde_json::Value, now_ms: i64) -> T {
     let keys = ProgramKeys::new("lg", &ProgramId::parse("bloom").unwrap());
+    run_lua_as(&keys, body, args, now_ms, None).await
+}
+
+/// Runs `body` after the library, as a call for `keys`' program, with `args` as A, at `now_ms`,
+/// and `rules` as P when given.
+async fn run_lua_as<T: redis::FromRedisValue>(
+    keys: &ProgramKeys,
+    body: &str,
+    args: serde_json::Value,
+    now_ms: i64,
+    rules: Option<&str>,
+) -> T {
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::Script::new(&script_source(body))
-        .key(keys.base())
+    let script = redis::Script::new(&script_source(body));
+    let mut invocation = script.key(keys.base());
+    invocation
         .arg(now_ms)
         .arg(loyalty_gateway::clock::rfc3339_from_ms(now_ms))
-        .arg(args.to_string())
-        .invoke_async(&mut conn)
-        .await
-        .unwrap()
+        .arg(args.to_string());
+    if let Some(rules) = rules {
+        invocation.arg(rules);
+    }
+    invocation.invoke_async(&mut conn).await.unwrap()
 }
 
 /// The scripts write consent times and member times with `Compact.iso`; chrono, which writes
@@ -247,20 +253,15 @@ async fn a_call_sees_nothing_the_call_before_it_worked_out() {
       begin({ A.second }, { tostring(NOW_MS), NOW, cjson.encode(A), A.rules })
       return { first, seen() .. ' ' .. P.tiers[1].name, B }";
     let rules = |tier: &str| serde_json::json!({ "tiers": [{ "name": tier, "min": 0 }] });
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let seen: Vec<String> = redis::Script::new(&script_source(body))
-        .key(first.base())
-        .arg(0)
-        .arg("1970-01-01T00:00:00Z")
-        .arg(
-            serde_json::json!({ "second": second.base(), "rules": rules("silver").to_string() })
-                .to_string(),
-        )
-        .arg(rules("gold").to_string())
-        .invoke_async(&mut conn)
-        .await
-        .unwrap();
+    let args = serde_json::json!({ "second": second.base(), "rules": rules("silver").to_string() });
+    let seen: Vec<String> = run_lua_as(
+        &first,
+        body,
+        args,
+        0,
+        Some(rules("gold").to_string().as_str()),
+    )
+    .await;
     let pseudonym = seen[0][4..].trim_end_matches(" gold");
     assert!(
         seen[0].starts_with("3 1 x") && seen[0].ends_with(" gold") && pseudonym.len() == 41,
