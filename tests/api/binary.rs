@@ -201,16 +201,8 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let body: serde_json::Value = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("http://{addr}/v1/earn"))
-            .bearer_auth(POS_KEY)
-            .json(
-                &serde_json::json!({ "phone": "415 555 2671", "amount": 2500,
-                "location": "store-12", "receipt": "E2E-1" }),
-            )
-            .send()
+        post_earn_to(&format!("http://{addr}"), "415 555 2671", 2500, "E2E-1")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap()

@@ -218,6 +218,24 @@ pub struct TestApp {
     sender: Sender,
 }
 
+/// Posts an earn at store-12 to the gateway at `base` with the POS key: for a gateway that runs
+/// as a process of its own (`serve`), which a [`TestApp`] does not.
+pub async fn post_earn_to(
+    base: &str,
+    phone: &str,
+    amount: i64,
+    receipt: &str,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/v1/earn"))
+        .bearer_auth(POS_KEY)
+        .json(&serde_json::json!({ "phone": phone, "amount": amount,
+            "location": "store-12", "receipt": receipt }))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Moves the app's clock on to the next 20:00 UTC: noon in California (13:00 in summer), inside
 /// the marketing window of the test numbers (area code 415), so that a test sending marketing
 /// texts does not depend on the hour it runs at. Call it before the test does anything.

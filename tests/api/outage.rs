@@ -250,16 +250,8 @@ fn a_ledger_call_that_fails_is_logged_with_its_program_and_masked_member() {
     let address = serve.address();
     redis.kill();
     let status = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        reqwest::Client::new()
-            .post(format!("{address}/v1/earn"))
-            .bearer_auth(POS_KEY)
-            .json(
-                &serde_json::json!({ "phone": "415 555 2671", "amount": 2500,
-                "location": "store-12", "receipt": "R-1" }),
-            )
-            .send()
+        post_earn_to(&address, "415 555 2671", 2500, "R-1")
             .await
-            .unwrap()
             .status()
     });
     assert_eq!(status, 503);

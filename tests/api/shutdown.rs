@@ -123,16 +123,8 @@ fn ctrl_c_in_the_terminal_finishes_the_send_in_flight_and_records_it_before_redi
     let address = serve.address();
 
     let earned = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{address}/v1/earn"))
-            .bearer_auth(POS_KEY)
-            .json(
-                &serde_json::json!({ "phone": "+14155552671", "amount": 1250,
-                "location": "store-12", "receipt": "R-1" }),
-            )
-            .send()
+        post_earn_to(&address, "+14155552671", 1250, "R-1")
             .await
-            .unwrap()
             .status()
     });
     assert_eq!(earned, 200);
@@ -209,16 +201,7 @@ fn a_second_serve_on_the_same_data_folder_uses_the_running_redis() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();
-        let earn = client
-            .post(format!("{second_address}/v1/earn"))
-            .bearer_auth(POS_KEY)
-            .json(
-                &serde_json::json!({ "phone": "+14155552671", "amount": 1250,
-                "location": "store-12", "receipt": "R-1" }),
-            )
-            .send()
-            .await
-            .unwrap();
+        let earn = post_earn_to(&second_address, "+14155552671", 1250, "R-1").await;
         assert_eq!(earn.status(), 200);
         // The first gateway reads what the second wrote: one Redis, one set of files.
         let member: serde_json::Value = client
