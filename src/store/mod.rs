@@ -315,18 +315,19 @@ impl Store {
     /// connection is driven on the runtime of the thread that calls this (a cluster's, of the
     /// thread of its first call): see `AppState::on_own_connection`.
     pub fn reconnected(&self) -> anyhow::Result<Self> {
-        let mut store = Self::with_response_timeout(&self.settings, self.timeout)?;
-        store.metrics = self.metrics.clone();
-        store.blocking = self.blocking;
-        Ok(store)
+        self.own_connection(self.timeout, self.blocking)
     }
 
     /// A connection of its own, for commands that block for up to `block` (stream reads).
     pub fn dedicated(&self, block: Duration) -> anyhow::Result<Self> {
-        let mut store =
-            Self::with_response_timeout(&self.settings, block + self.settings.timeout())?;
+        self.own_connection(block + self.settings.timeout(), true)
+    }
+
+    /// A connection of its own to the same Redis, answering within `timeout`, with these metrics.
+    fn own_connection(&self, timeout: Duration, blocking: bool) -> anyhow::Result<Self> {
+        let mut store = Self::with_response_timeout(&self.settings, timeout)?;
         store.metrics = self.metrics.clone();
-        store.blocking = true;
+        store.blocking = blocking;
         Ok(store)
     }
 
