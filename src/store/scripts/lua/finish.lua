@@ -6,32 +6,33 @@ local function finish(attempt)
   -- Every record has a status (enqueue); a final one moved out of its key (finalize_message).
   local m = redis.call('HMGET', key, 'status', 'campaign', 'to')
   if not m[1] and redis.call('EXISTS', key) == 0 then return end
+  -- The fields this outcome sets, written by one HSET.
   local fields = { 'body', attempt.body, 'segments', int(attempt.segments), 'updated_at', NOW }
-  if attempt.error then
-    fields[#fields + 1] = 'error'
-    fields[#fields + 1] = attempt.error
+  local function set(name, value)
+    fields[#fields + 1] = name
+    fields[#fields + 1] = value
+  end
+  if attempt.error then set('error', attempt.error) end
+  -- Counted on the text's campaign, if it has one: its counters follow its texts.
+  local campaign, to = m[2], m[3]
+  local function count(field)
+    if campaign then redis.call('HINCRBY', K.campaign(campaign), field, '1') end
   end
   local outcome = attempt.outcome
   if outcome == 'sent' then
     -- A status callback may have arrived first; never move a message backwards.
-    local current, campaign = m[1], m[2]
+    local current = m[1]
     local final = current == 'delivered' or current == 'undelivered' or current == 'failed'
-    if not final then
-      fields[#fields + 1] = 'status'
-      fields[#fields + 1] = 'sent'
-    end
-    fields[#fields + 1] = 'provider_id'
-    fields[#fields + 1] = attempt.provider_id
-    fields[#fields + 1] = 'sent_at'
-    fields[#fields + 1] = NOW
+    if not final then set('status', 'sent') end
+    set('provider_id', attempt.provider_id)
+    set('sent_at', NOW)
     redis.call('HSET', key, unpack(fields))
+    count('sent')
     -- A campaign's text touches its recipient when it goes out (not when it was queued: quiet
     -- hours may have held it).
     if campaign then
-      local campaign_key = K.campaign(campaign)
-      redis.call('HINCRBY', campaign_key, 'sent', '1')
-      local days = tonumber(redis.call('HGET', campaign_key, 'attribution_days') or '7')
-      touch(m[3], campaign, 'r', days)
+      local days = tonumber(redis.call('HGET', K.campaign(campaign), 'attribution_days') or '7')
+      touch(to, campaign, 'r', days)
     end
     if final then
       finalize_message(attempt.message_id)
@@ -39,29 +40,28 @@ local function finish(attempt)
       redis.call('SET', K.sid(attempt.provider_id), attempt.message_id, 'EX',
         int(attempt.sid_ttl_secs))
     end
-    return
-  end
-  redis.call('HSET', key, unpack(fields))
-  if outcome == 'retry' then
-    redis.call('HSET', key, 'status', 'queued', 'retry_at_ms', attempt.retry_at_ms)
+  elseif outcome == 'retry' then
+    set('status', 'queued')
+    set('retry_at_ms', int(attempt.retry_at_ms))
+    redis.call('HSET', key, unpack(fields))
     redis.call('ZADD', K.delayed(), attempt.retry_at_ms, attempt.message_id)
   elseif outcome == 'dead' then
-    redis.call('HSET', key, 'status', 'failed', 'dead', '1')
-    campaign_count(key, 'failed')
+    set('status', 'failed')
+    set('dead', '1')
+    redis.call('HSET', key, unpack(fields))
+    count('failed')
     redis.call('XADD', K.dead(), '*', 'id', attempt.message_id, 'error', attempt.error or '')
-  elseif outcome == 'opted_out' then
-    -- The carrier says the handset replied STOP: record it as an opt-out.
-    redis.call('HSET', key, 'status', 'failed')
-    campaign_count(key, 'failed')
-    local to = redis.call('HGET', key, 'to')
-    local status = redis.call('HGET', K.member(to), 'status')
-    if status and status ~= 'opted_out' then
-      opt_out(to, status, 'carrier', attempt.error, attempt.message_id)
-    end
-    finalize_message(attempt.message_id)
   else
-    redis.call('HSET', key, 'status', 'failed')
-    campaign_count(key, 'failed')
+    set('status', 'failed')
+    redis.call('HSET', key, unpack(fields))
+    count('failed')
+    if outcome == 'opted_out' then
+      -- The carrier says the handset replied STOP: record it as an opt-out.
+      local status = redis.call('HGET', K.member(to), 'status')
+      if status and status ~= 'opted_out' then
+        opt_out(to, status, 'carrier', attempt.error, attempt.message_id)
+      end
+    end
     finalize_message(attempt.message_id)
   end
 end
