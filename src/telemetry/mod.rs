@@ -17,6 +17,7 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::configuration::{LogFormat, LogSettings};
 
+pub mod json;
 pub mod writer;
 
 /// Installs the global subscriber; `RUST_LOG` overrides `log.level`. Safe to call twice (the
@@ -36,19 +37,17 @@ pub fn init(settings: &LogSettings) -> writer::FlushGuard {
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     let (writer, guard) = writer::BatchedWriter::new(std::io::stderr());
-    let _ = if json {
-        // json-subscriber keeps each span's fields serialised once and writes them as they
-        // are into every line, where tracing-subscriber's JSON format parses them back on each
-        // line and again on each `record`. Same shape: the event's fields at the top level and
-        // the request's spans once, in `spans`.
-        json_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(writer)
-            .with_target(false)
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(true)
+    // An error means a subscriber is already installed (a second call): it stays.
+    if json {
+        // One line per event, written straight into the line (json.rs says why): the event's
+        // fields at the top level and the request's spans once, in `spans`.
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(json::JsonLines::new(writer))
             .try_init()
+            .ok();
     } else {
         fmt()
             .with_env_filter(filter)
@@ -56,7 +55,8 @@ pub fn init(settings: &LogSettings) -> writer::FlushGuard {
             .with_ansi(std::io::stderr().is_terminal())
             .with_target(false)
             .try_init()
-    };
+            .ok();
+    }
     guard
 }
 

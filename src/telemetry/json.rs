@@ -1,0 +1,307 @@
+//! JSON log lines, written straight into the line.
+//!
+//! At the default level every request writes a line, so a line's cost is part of every
+//! request's. `json-subscriber`, which this replaces, kept each span's fields and each event's
+//! as a map of `serde_json::Value`s, built, serialised and dropped for every line: 29,000
+//! instructions for a request's two spans and its line (callgrind), and the gateway spent a
+//! quarter more CPU per earn at info than at warn. Here a span's fields are written once, as
+//! the JSON they will be in every line of the span (a span is made with its fields; the
+//! request's code does not `record` into it), and a line is the event's fields written into a
+//! buffer of the thread's, followed by those of its spans.
+//!
+//! A line: `{"timestamp":"2026-12-04T06:52:57.108658Z","level":"INFO","message":"earn",
+//! "points":12,...,"spans":[{"name":"HTTP request","http.method":"POST",...},{"name":"earn",...}]}`
+//! (the spans from the root).
+
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// The layer: every enabled event as one line to `W`'s writer, in one `write`.
+pub struct JsonLines<W> {
+    make_writer: W,
+}
+
+impl<W> JsonLines<W> {
+    pub fn new(make_writer: W) -> Self {
+        Self { make_writer }
+    }
+}
+
+/// A span's fields as the members of a JSON object, without its braces: `"name":"earn",...`.
+struct SpanFields(String);
+
+thread_local! {
+    /// The line being written, and a scratch string for values written with `Debug`: kept by
+    /// each thread, so a line allocates nothing once they have grown.
+    static BUFFERS: RefCell<(Vec<u8>, String)> = const { RefCell::new((Vec::new(), String::new())) };
+    /// The whole seconds of the last timestamp written on this thread, and their text.
+    static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+impl<S, W> Layer<S> for JsonLines<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut members = Vec::with_capacity(160);
+        members.extend_from_slice(b"\"name\":");
+        push_str(&mut members, attrs.metadata().name());
+        let mut scratch = String::new();
+        attrs.record(&mut Members {
+            out: &mut members,
+            scratch: &mut scratch,
+        });
+        span.extensions_mut()
+            .insert(SpanFields(into_string(members)));
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(SpanFields(fields)) = extensions.get_mut::<SpanFields>() {
+            let mut members = std::mem::take(fields).into_bytes();
+            let mut scratch = String::new();
+            values.record(&mut Members {
+                out: &mut members,
+                scratch: &mut scratch,
+            });
+            *fields = into_string(members);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        BUFFERS.with(|buffers| {
+            let Ok(mut buffers) = buffers.try_borrow_mut() else {
+                // An event logged while this thread writes a line (from a value's Debug):
+                // there is no line to put it in.
+                return;
+            };
+            let (line, scratch) = &mut *buffers;
+            line.clear();
+            line.extend_from_slice(b"{\"timestamp\":\"");
+            push_timestamp(line, chrono::Utc::now());
+            line.extend_from_slice(b"\",\"level\":\"");
+            line.extend_from_slice(event.metadata().level().as_str().as_bytes());
+            line.push(b'"');
+            event.record(&mut Members { out: line, scratch });
+            if let Some(scope) = ctx.event_scope(event) {
+                line.extend_from_slice(b",\"spans\":[");
+                let mut first = true;
+                for span in scope.from_root() {
+                    if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
+                        if !first {
+                            line.push(b',');
+                        }
+                        first = false;
+                        line.push(b'{');
+                        line.extend_from_slice(fields.as_bytes());
+                        line.push(b'}');
+                    }
+                }
+                line.push(b']');
+            }
+            line.extend_from_slice(b"}\n");
+            // Nowhere to report a failure to write the log.
+            let _ = self.make_writer.make_writer().write_all(line);
+        });
+    }
+}
+
+/// Writes each field it visits as `,"name":value`.
+struct Members<'a> {
+    out: &'a mut Vec<u8>,
+    scratch: &'a mut String,
+}
+
+impl Members<'_> {
+    fn name(&mut self, field: &Field) {
+        self.out.push(b',');
+        push_str(self.out, field.name());
+        self.out.push(b':');
+    }
+}
+
+impl Visit for Members<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.name(field);
+        if value.is_finite() {
+            let _ = write!(self.out, "{value}");
+        } else {
+            push_str(self.out, &value.to_string());
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.name(field);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.name(field);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.name(field);
+        self.out
+            .extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.name(field);
+        push_str(self.out, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{value:?}");
+        self.name(field);
+        push_str(self.out, self.scratch);
+    }
+}
+
+/// `value` as a JSON string, quoted and escaped.
+fn push_str(out: &mut Vec<u8>, value: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// `at` as RFC 3339 in UTC with microseconds, `2026-12-04T06:52:57.108658`; the date and time
+/// of day are formatted once a second per thread.
+fn push_timestamp(out: &mut Vec<u8>, at: chrono::DateTime<chrono::Utc>) {
+    let second = at.timestamp();
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            cached.1.clear();
+            let _ = write!(cached.1, "{}", at.format("%Y-%m-%dT%H:%M:%S"));
+            cached.0 = second;
+        }
+        out.extend_from_slice(cached.1.as_bytes());
+    });
+    let _ = write!(out, ".{:06}Z", at.timestamp_subsec_micros());
+}
+
+fn into_string(bytes: Vec<u8>) -> String {
+    // Only JSON text (from str values and ASCII punctuation) is ever written.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::JsonLines;
+
+    /// Lines written to memory.
+    #[derive(Clone, Default)]
+    struct Memory(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Memory {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines_of(work: impl FnOnce()) -> Vec<serde_json::Value> {
+        let memory = Memory::default();
+        let sink = memory.clone();
+        let subscriber = tracing_subscriber::registry().with(JsonLines::new(move || sink.clone()));
+        tracing::subscriber::with_default(subscriber, work);
+        let text = String::from_utf8(memory.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_line_has_the_events_fields_at_the_top_and_its_spans_from_the_root() {
+        let lines = lines_of(|| {
+            let root = tracing::info_span!("HTTP request", http.route = %"/v1/earn",
+                request_id = "r-1");
+            let _entered = root.enter();
+            let span = tracing::info_span!("earn", program = %"bakery", phone = %"+1415***2671");
+            tracing::info!(parent: &span, points = 12_u64, balance = -3_i64, replay = false,
+                share = 0.5, "earn");
+        });
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "earn");
+        assert_eq!(line["points"], 12);
+        assert_eq!(line["balance"], -3);
+        assert_eq!(line["replay"], false);
+        assert_eq!(line["share"], 0.5);
+        assert_eq!(
+            line["spans"],
+            serde_json::json!([
+                { "name": "HTTP request", "http.route": "/v1/earn", "request_id": "r-1" },
+                { "name": "earn", "program": "bakery", "phone": "+1415***2671" },
+            ])
+        );
+        let timestamp = line["timestamp"].as_str().unwrap();
+        let parsed = chrono::DateTime::parse_from_rfc3339(timestamp).unwrap();
+        assert!((chrono::Utc::now() - parsed.to_utc()).num_seconds().abs() < 60);
+        assert_eq!(timestamp.len(), "2026-12-04T06:52:57.108658Z".len());
+    }
+
+    #[test]
+    fn values_that_need_escaping_stay_valid_json() {
+        let awkward = "quote \" backslash \\ newline \n tab \t bell \u{7} arabic رصيد";
+        let lines = lines_of(|| {
+            let span = tracing::info_span!("s", text = awkward);
+            let _entered = span.enter();
+            tracing::warn!(debug = ?awkward, error = %std::io::Error::other(awkward),
+                nan = f64::NAN, "{awkward}");
+        });
+        let line = &lines[0];
+        assert_eq!(line["message"], awkward);
+        assert_eq!(line["debug"], format!("{awkward:?}"));
+        assert_eq!(line["error"], awkward);
+        assert_eq!(line["nan"], "NaN");
+        assert_eq!(line["spans"][0]["text"], awkward);
+    }
+
+    #[test]
+    fn fields_recorded_later_join_the_spans_object() {
+        let lines = lines_of(|| {
+            let span = tracing::info_span!("job", id = 7_u64, outcome = tracing::field::Empty);
+            span.record("outcome", "sent");
+            let _entered = span.enter();
+            tracing::info!("done");
+        });
+        assert_eq!(
+            lines[0]["spans"],
+            serde_json::json!([{ "name": "job", "id": 7, "outcome": "sent" }])
+        );
+    }
+
+    #[test]
+    fn an_event_outside_any_span_has_no_span_list() {
+        let lines = lines_of(|| tracing::error!(code = 3_i64, "alone"));
+        assert_eq!(lines[0]["message"], "alone");
+        assert!(lines[0].get("spans").is_none());
+    }
+}
