@@ -291,13 +291,14 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
         "using Redis at {redis} ({origin})",
     );
     let bind_host = settings.server.bind.clone();
+    let http_workers = settings.server.http_workers();
     let app = Application::build(settings).await?.stop_on_signals();
     let host = bind_host
         .rsplit_once(':')
         .map(|(h, _)| h)
         .unwrap_or("127.0.0.1");
     let addr = format!("{host}:{}", app.port());
-    tracing::info!(%addr, "listening on {addr}");
+    tracing::info!(%addr, http_workers, "listening on {addr}");
     println!("listening on {addr}");
     let result = app.run_until_stopped().await;
     if let Some(server) = embedded_server {

@@ -17,7 +17,7 @@ use utoipa_actix_web::AppExt;
 use crate::campaigns::{self, CampaignPolicy, Campaigns};
 use crate::clock::Clock;
 use crate::commands::{Engine, InboundPolicy};
-use crate::configuration::Settings;
+use crate::configuration::{ServerSettings, Settings};
 use crate::domain::Programs;
 use crate::error::{ApiError, ErrorKind};
 use crate::events::Events;
@@ -144,10 +144,10 @@ impl Application {
             anyhow::anyhow!("cannot listen on {}: {e}{hint}", settings.server.bind)
         })?;
         let port = listener.local_addr()?.port();
-        let shutdown_timeout = settings.server.shutdown_timeout_secs;
-        let body_limit = settings.server.body_limit;
+        let server_settings = settings.server.clone();
+        let shutdown_timeout = server_settings.shutdown_timeout_secs;
         let state = web::Data::new(services(settings, clock)?);
-        let server = run(listener, state.clone(), body_limit, shutdown_timeout)?;
+        let server = run(listener, state.clone(), &server_settings)?;
         Ok(Self {
             port,
             server,
@@ -285,9 +285,9 @@ async fn unmatched(request: actix_web::HttpRequest) -> Result<HttpResponse, ApiE
 fn run(
     listener: TcpListener,
     state: web::Data<AppState>,
-    body_limit: usize,
-    shutdown_timeout: u64,
+    settings: &ServerSettings,
 ) -> anyhow::Result<Server> {
+    let body_limit = settings.body_limit;
     let server = HttpServer::new(move || {
         // Run on each worker thread, in its runtime.
         let state = web::Data::new(state.on_own_connection());
@@ -308,7 +308,8 @@ fn run(
             .configure(crate::web::configure)
             .default_service(web::to(unmatched))
     })
-    .shutdown_timeout(shutdown_timeout)
+    .workers(settings.http_workers())
+    .shutdown_timeout(settings.shutdown_timeout_secs)
     .disable_signals()
     .listen(listener)?
     .run();

@@ -20,6 +20,9 @@ use crate::domain::{
     WinBack,
 };
 
+/// The most HTTP worker threads `server.workers` may ask for.
+const MAX_HTTP_WORKERS: usize = 256;
+
 impl RawSettings {
     pub fn validate(self) -> Result<Settings, ConfigError> {
         validate_server(&self.server)?;
@@ -137,6 +140,14 @@ fn validate_server(server: &ServerSettings) -> Result<(), ConfigError> {
     }
     if server.body_limit < 1024 {
         return Err(invalid("server.body_limit: must be at least 1024 bytes"));
+    }
+    if let Some(workers) = server.workers {
+        if !(1..=MAX_HTTP_WORKERS).contains(&workers) {
+            return Err(invalid(format!(
+                "server.workers: {workers} is not between 1 and {MAX_HTTP_WORKERS} \
+                 (leave it out for half the machine's cores)"
+            )));
+        }
     }
     Ok(())
 }

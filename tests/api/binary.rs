@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::helpers::*;
+use crate::shutdown::{poll_until, Serve};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_loyalty-gateway");
 const DEFAULT_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
@@ -280,6 +281,41 @@ fn text_refuses_a_number_that_is_not_one() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--from"));
+}
+
+/// The threads of process `pid` that actix-server runs HTTP workers on ("actix-server worker
+/// N", cut to 15 bytes by the kernel).
+fn http_worker_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|name| name.starts_with("actix-server wo"))
+        .count()
+}
+
+#[test]
+fn serve_runs_as_many_http_workers_as_configured_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_toml(&redis_url(), &unique_prefix(), "http://127.0.0.1:1")
+        .replace("[server]\n", "[server]\nworkers = 3\n");
+    let serve = Serve::start(
+        &write_config(dir.path(), &toml),
+        dir.path().join("serve.log"),
+    );
+    let address = serve.address();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let health = runtime.block_on(async {
+        reqwest::get(format!("{address}/healthz"))
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(health, 200);
+    poll_until("three HTTP workers", || {
+        http_worker_threads(serve.id()) >= 3
+    });
+    assert_eq!(http_worker_threads(serve.id()), 3);
+    assert!(serve.logs().contains("http_workers=3"), "{}", serve.logs());
 }
 
 #[test]

@@ -236,6 +236,38 @@ fn every_message_uses_one_path_syntax_and_names_the_variable_that_can_fix_it() {
 }
 
 #[test]
+fn http_workers_are_as_configured_or_half_the_cores_and_at_least_one() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let unset = parse_str(&base()).unwrap();
+    assert_eq!(unset.server.workers, None);
+    let automatic = unset.server.http_workers();
+    assert!(
+        (1..=cores.max(2) / 2).contains(&automatic),
+        "{automatic} workers on {cores} cores"
+    );
+
+    let three = base().replace("[server]\n", "[server]\nworkers = 3\n");
+    assert_eq!(parse_str(&three).unwrap().server.http_workers(), 3);
+    let env = vec![("LOYALTY__SERVER__WORKERS".to_owned(), "5".to_owned())];
+    let from_env = load_from_str(&base(), "test", env)
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(from_env.server.http_workers(), 5);
+
+    for bad in ["0", "257"] {
+        let message =
+            error_of(&base().replace("[server]\n", &format!("[server]\nworkers = {bad}\n")));
+        assert!(
+            message.contains(&format!("server.workers: {bad} is not between 1 and 256")),
+            "{message}"
+        );
+    }
+    let message = error_of(&base().replace("[server]\n", "[server]\nworkers = \"two\"\n"));
+    assert!(message.contains("server.workers"), "{message}");
+}
+
+#[test]
 fn environment_variables_override_any_key() {
     let env = vec![
         (

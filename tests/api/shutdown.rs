@@ -56,6 +56,11 @@ impl Serve {
         }
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL, as a crash or an OOM kill would: nothing is finished or flushed.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
