@@ -129,21 +129,15 @@ pub async fn observe_requests(
 pub struct MaskedRootSpan;
 
 impl RootSpanBuilder for MaskedRootSpan {
+    /// The fields are worked out inside the macro, so only when the span is enabled (at warn
+    /// and above, nothing is).
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default();
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.route = %route,
+            http.route = %request.match_pattern().as_deref().unwrap_or("unmatched"),
             http.target = %mask_path(request.path()),
-            request_id = %request_id,
+            request_id = %request.extensions().get::<RequestId>().map_or("", |id| id.0.as_str()),
         )
     }
 
