@@ -260,6 +260,13 @@ fn serve_answers_an_earn_texts_through_the_console_and_stops_on_sigterm() {
     // The logs tell the story without ever naming the customer's number.
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("listening on"), "{logs}");
+    for line in logs.lines() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.is_ok_and(|l| l.is_object()),
+            "not a JSON object: {line}"
+        );
+    }
     assert!(
         logs.contains("\"request_id\""),
         "requests are logged with their id: {logs}"
