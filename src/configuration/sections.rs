@@ -42,10 +42,10 @@ impl ServerSettings {
     /// least one).
     ///
     /// Each worker is an event loop serving any number of connections, and most of a
-    /// request's time is a wait for Redis: one worker serves about 20,000 earns a second, more
-    /// than one Redis runs (a program's scripts all run on one Redis node). More workers than
-    /// that only compete for the cores with Redis, when it runs on the same machine, and with
-    /// the outbound workers. On the 2-core bench machine, with Redis and the load generator on
+    /// request's time is a wait for Redis: a worker spends about half the CPU per earn that
+    /// Redis does, so one keeps up with a Redis (a program's scripts all run on one Redis
+    /// node). More workers than that only compete for the cores with Redis, when it runs on
+    /// the same machine, and with the outbound workers. On the 2-core bench machine, with Redis and the load generator on
     /// it too, one worker against two (two runs each): 15,800 and 15,600 earns/s at 32
     /// connections against 13,900 and 11,500, p99 4.96 and 4.95 ms against 5.07 and 6.10.
     pub fn http_workers(&self) -> usize {
