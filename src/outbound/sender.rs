@@ -150,11 +150,11 @@ impl Sender {
                 PrepareReply::Suppressed { member_status } => {
                     self.metrics
                         .send(self.provider.name(), SendOutcome::Suppressed, 0);
-                    tracing::info!(message = %entry.1, ?member_status, "not sent: the member's status forbids it");
+                    tracing::info!(message_id = %entry.1, ?member_status, "not sent: the member's status forbids it");
                 }
                 PrepareReply::Gone => {}
                 PrepareReply::Held => {
-                    tracing::info!(message = %entry.1, "held: its campaign is paused");
+                    tracing::info!(message_id = %entry.1, "held: its campaign is paused");
                 }
             }
         }
@@ -194,7 +194,7 @@ impl Sender {
                             .map(|at| (at, "marketing text deferred: quiet hours"))
                     });
                 if let Some((at, why)) = held {
-                    tracing::info!(message = %entry.1, until = %at, "{why}");
+                    tracing::info!(message_id = %entry.1, until = %at, "{why}");
                     self.outbox
                         .defer(
                             program,
@@ -210,7 +210,7 @@ impl Sender {
         let body = match self.render(program, &claim) {
             Ok(body) => body,
             Err(e) => {
-                tracing::error!(message = %entry.1, error = %e, template = %claim.template, "template failed to render");
+                tracing::error!(message_id = %entry.1, error = %e, template = %claim.template, "template failed to render");
                 self.metrics
                     .send(self.provider.name(), SendOutcome::Failed, 0);
                 let attempt = Attempt::new(Outcome::Failed, String::new(), 0)
@@ -331,7 +331,7 @@ impl Sender {
         };
         self.metrics.send(self.provider.name(), outcome, segments);
         tracing::info!(
-            message = %entry.1,
+            message_id = %entry.1,
             outcome = attempt.outcome.as_str(),
             to = %PhoneNumber::parse_e164(&claim.to).map(|p| p.masked().to_string()).unwrap_or_default(),
             segments,

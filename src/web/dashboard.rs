@@ -708,7 +708,7 @@ pub async fn requeue(
     }
     match state.outbox.requeue(&current.program, &form.id).await {
         Ok(requeued) => {
-            tracing::info!(program = %current.program.id, by = %current.actor(), message = %form.id, requeued, "dashboard: requeue");
+            tracing::info!(program = %current.program.id, by = %current.actor(), message_id = %form.id, requeued, "dashboard: requeue");
             see_other("/dashboard/operations").finish()
         }
         Err(e) => unavailable(&e),
