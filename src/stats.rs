@@ -119,6 +119,34 @@ impl Day {
 
 type Counters = HashMap<String, i64>;
 
+/// The counters of a stored hash (`stats`, `stats:day:<date>`; lib.lua's `stat()` writes them)
+/// for the program (`location` None) or for one location, added to `sum`. What happened at a
+/// location is stored under `<name>@<location>`, the rest under `<name>`: the program's figure
+/// is the sum of every field of a name, a location's its own field.
+fn add_counters(sum: &mut Counters, stored: &Counters, location: Option<&str>) {
+    for (field, value) in stored {
+        let name = match (field.split_once('@'), location) {
+            (None, None) => field.as_str(),
+            (Some((name, _)), None) => name,
+            (Some((name, at)), Some(l)) if at == l => name,
+            _ => continue,
+        };
+        match sum.get_mut(name) {
+            Some(total) => *total += value,
+            None => {
+                sum.insert(name.to_owned(), *value);
+            }
+        }
+    }
+}
+
+/// The program's counters of a stored hash (see [`add_counters`]).
+pub fn program_counters(stored: &Counters) -> Counters {
+    let mut sum = Counters::new();
+    add_counters(&mut sum, stored, None);
+    sum
+}
+
 fn get(c: &Counters, name: &str) -> i64 {
     c.get(name).copied().unwrap_or(0)
 }
@@ -136,37 +164,48 @@ fn issued(c: &Counters) -> i64 {
     get(c, "points:issued") + get(c, "points:imported") + get(c, "points:adjusted")
 }
 
-/// The counters of `window` (summed over its days) or of all time, for the program or a
-/// location.
+/// The counters of `window` (summed over its days) or of all time: the program's, and each of
+/// `locations`'. A location's counters written before they were fields of the program's
+/// hashes are in hashes of their own (`stats:loc:<location>`, `...:day:<date>`), which are
+/// read and added; their share of the program's figures was counted in its plain fields then.
 async fn counters(
     store: &Store,
     keys: &ProgramKeys,
     window: Option<Window>,
-    location: Option<&str>,
-) -> Result<Counters, StoreError> {
-    let Some(window) = window else {
-        let key = match location {
-            Some(l) => keys.location_stats(l),
-            None => keys.stats(),
-        };
-        return store.command(redis::cmd("HGETALL").arg(key)).await;
+    locations: &[&str],
+) -> Result<(Counters, Vec<Counters>), StoreError> {
+    let days: Vec<Option<String>> = match window {
+        Some(window) => window.days().map(|d| Some(d.to_string())).collect(),
+        None => vec![None],
     };
     let mut pipe = redis::pipe();
-    for day in window.days() {
-        let day = day.to_string();
-        pipe.hgetall(match location {
-            Some(l) => keys.location_daily_stats(l, &day),
-            None => keys.daily_stats(&day),
+    for day in &days {
+        pipe.hgetall(match day {
+            Some(day) => keys.daily_stats(day),
+            None => keys.stats(),
         });
-    }
-    let days: Vec<Counters> = store.pipeline(&pipe).await?;
-    let mut sum = Counters::new();
-    for day in days {
-        for (k, v) in day {
-            *sum.entry(k).or_default() += v;
+        for l in locations {
+            pipe.hgetall(match day {
+                Some(day) => keys.legacy_location_daily_stats(l, day),
+                None => keys.legacy_location_stats(l),
+            });
         }
     }
-    Ok(sum)
+    let read: Vec<Counters> = if days.is_empty() {
+        Vec::new()
+    } else {
+        store.pipeline(&pipe).await?
+    };
+    let mut program = Counters::new();
+    let mut per_location = vec![Counters::new(); locations.len()];
+    for day in read.chunks(1 + locations.len()) {
+        add_counters(&mut program, &day[0], None);
+        for ((l, sum), legacy) in locations.iter().zip(&mut per_location).zip(&day[1..]) {
+            add_counters(sum, &day[0], Some(l));
+            add_counters(sum, legacy, None);
+        }
+    }
+    Ok((program, per_location))
 }
 
 pub async fn stats(
@@ -180,31 +219,38 @@ pub async fn stats(
     let now: Counters = store
         .command(redis::cmd("HGETALL").arg(keys.stats()))
         .await?;
-    let flow = counters(store, &keys, window, location.map(LocationId::as_str)).await?;
-    let program_flow = match location {
-        Some(_) => counters(store, &keys, window, None).await?,
-        None => flow.clone(),
+    let now = program_counters(&now);
+    let shown: Vec<&str> = program
+        .locations
+        .iter()
+        .map(|l| l.id.as_str())
+        .filter(|l| location.is_none_or(|only| only.as_str() == *l))
+        .collect();
+    let (program_flow, per_location) = counters(store, &keys, window, &shown).await?;
+    let flow = match location {
+        // The callers take only a configured location; any other counts nothing.
+        Some(_) => per_location.first().cloned().unwrap_or_default(),
+        None => program_flow.clone(),
     };
     let outstanding = issued(&now)
         - get(&now, "points:redeemed")
         - get(&now, "points:expired")
         - get(&now, "points:forfeited");
-    let mut by_location = BTreeMap::new();
-    for l in &program.locations {
-        if location.is_some_and(|only| only != &l.id) {
-            continue;
-        }
-        let c = counters(store, &keys, window, Some(l.id.as_str())).await?;
-        by_location.insert(
-            l.id.as_str().to_owned(),
-            LocationStats {
-                visits: get(&c, "visits"),
-                points_issued: get(&c, "points:issued"),
-                points_redeemed: get(&c, "points:redeemed"),
-                rewards_redeemed: get(&c, "rewards:redeemed"),
-            },
-        );
-    }
+    let by_location = shown
+        .iter()
+        .zip(&per_location)
+        .map(|(l, c)| {
+            (
+                (*l).to_owned(),
+                LocationStats {
+                    visits: get(c, "visits"),
+                    points_issued: get(c, "points:issued"),
+                    points_redeemed: get(c, "points:redeemed"),
+                    rewards_redeemed: get(c, "rewards:redeemed"),
+                },
+            )
+        })
+        .collect();
     let issued_points = issued(&flow);
     Ok(Stats {
         from: window.map(|w| w.from),
@@ -258,7 +304,7 @@ pub async fn daily(
         let day = day.to_string();
         pipe.hgetall(keys.daily_stats(&day));
         if let Some(l) = location {
-            pipe.hgetall(keys.location_daily_stats(l.as_str(), &day));
+            pipe.hgetall(keys.legacy_location_daily_stats(l.as_str(), &day));
         }
     }
     let read: Vec<Counters> = if days.is_empty() {
@@ -270,18 +316,56 @@ pub async fn daily(
     Ok(days
         .into_iter()
         .zip(read.chunks(per_day))
-        .map(|(date, c)| {
+        .map(|(date, stored)| {
+            let program = program_counters(&stored[0]);
             // New members are the program's; the rest are the location's when one is asked.
-            let flow = c.last().expect("one hash a day");
+            let flow = match location {
+                Some(l) => {
+                    let mut sum = Counters::new();
+                    add_counters(&mut sum, &stored[0], Some(l.as_str()));
+                    add_counters(&mut sum, &stored[1], None);
+                    sum
+                }
+                None => program.clone(),
+            };
             Day {
                 date,
-                new_members: get(&c[0], "members:joined"),
-                visits: get(flow, "visits"),
-                points_issued: issued(flow),
-                points_redeemed: get(flow, "points:redeemed"),
-                points_expired: get(flow, "points:expired"),
-                points_forfeited: get(flow, "points:forfeited"),
+                new_members: get(&program, "members:joined"),
+                visits: get(&flow, "visits"),
+                points_issued: issued(&flow),
+                points_redeemed: get(&flow, "points:redeemed"),
+                points_expired: get(&flow, "points:expired"),
+                points_forfeited: get(&flow, "points:forfeited"),
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(fields: &[(&str, i64)]) -> Counters {
+        fields.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    }
+
+    #[test]
+    fn the_program_counts_every_field_of_a_name_and_a_location_only_its_own() {
+        let day = stored(&[
+            ("points:issued", 5),
+            ("points:issued@store-1", 10),
+            ("points:issued@store-12", 100),
+            ("visits@store-12", 2),
+            ("members:joined", 1),
+        ]);
+        let program = program_counters(&day);
+        assert_eq!(program.get("points:issued"), Some(&115));
+        assert_eq!(program.get("visits"), Some(&2));
+        assert_eq!(program.get("members:joined"), Some(&1));
+        let mut store_1 = Counters::new();
+        add_counters(&mut store_1, &day, Some("store-1"));
+        assert_eq!(store_1, stored(&[("points:issued", 10)]));
+        add_counters(&mut store_1, &day, Some("store-1"));
+        assert_eq!(store_1, stored(&[("points:issued", 20)]), "added, not replaced");
+    }
 }

@@ -217,9 +217,10 @@ async fn check_counters(
     recount: &Recount,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let stats: HashMap<String, i64> = store
+    let stored: HashMap<String, i64> = store
         .command(redis::cmd("HGETALL").arg(keys.stats()))
         .await?;
+    let stats = crate::stats::program_counters(&stored);
     let stat = |name: &str| stats.get(name).copied().unwrap_or(0);
     let mut found = |problem: String| {
         report.discrepancies.push(Discrepancy {

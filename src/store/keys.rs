@@ -32,10 +32,10 @@
 //! | `inbound:<provider id>`               | `inbound`        | string | exactly-once claim of an inbound text      |
 //! | `rate:<sending number>`               | `rate`           | string | the number's send schedule (GCRA TAT, ms)  |
 //! | `seq`                                 | `seq`            | hash   | id counters (`msg`, `entry`)               |
-//! | `stats`                               | `stats`          | hash   | running totals for reporting               |
-//! | `stats:loc:<location>`                | `location_stats` | hash   | the same, per location                     |
-//! | `stats:day:<YYYY-MM-DD>`              | `daily_stats`    | hash   | the counters of one day (UTC)              |
-//! | `stats:loc:<location>:day:<date>`     | `location_daily_stats` | hash | the same, per location                |
+//! | `stats`                               | `stats`          | hash   | running totals for reporting: `<name>`, and `<name>@<location>` for a location's share |
+//! | `stats:day:<YYYY-MM-DD>`              | `daily_stats`    | hash   | the same, of one day (UTC)                 |
+//! | `stats:loc:<location>`                | `legacy_location_stats` | hash | a location's totals, as written before they were fields of `stats`: read, never written |
+//! | `stats:loc:<location>:day:<date>`     | `legacy_location_daily_stats` | hash | the same, of one day           |
 //! | `m:<e164>:marketing`                  | `marketing`      | zset   | the member's marketing texts, by time (cap) |
 //! | `m:<e164>:lots`                       | `lots`           | list   | points left of each credit, oldest first (expiry) |
 //! | `campaigns`                           | `campaigns`      | zset   | every campaign, by creation time           |
@@ -204,15 +204,15 @@ impl ProgramKeys {
         self.key(format_args!("stats"))
     }
 
-    pub fn location_stats(&self, location: &str) -> String {
-        self.key(format_args!("stats:loc:{location}"))
-    }
-
     pub fn daily_stats(&self, day: &str) -> String {
         self.key(format_args!("stats:day:{day}"))
     }
 
-    pub fn location_daily_stats(&self, location: &str, day: &str) -> String {
+    pub fn legacy_location_stats(&self, location: &str) -> String {
+        self.key(format_args!("stats:loc:{location}"))
+    }
+
+    pub fn legacy_location_daily_stats(&self, location: &str, day: &str) -> String {
         self.key(format_args!("stats:loc:{location}:day:{day}"))
     }
 

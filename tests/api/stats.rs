@@ -130,3 +130,95 @@ async fn a_bad_window_or_location_is_a_422_naming_it() {
     }
     assert_problem(app.get("/v1/stats", POS_KEY).await, 403, "forbidden").await;
 }
+
+#[tokio::test]
+async fn counters_kept_per_location_before_they_were_fields_of_the_program_still_count() {
+    let app = spawn_app().await;
+    let noon = (app.clock.now() + chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
+    app.clock.set(noon);
+    let day = app.clock.now().date_naive();
+    // What an earlier version stored for a 100-point purchase downtown that day: the program's
+    // counters, and the location's again in hashes of its own.
+    let base = format!("{}:{{bloom}}:", app.prefix);
+    let mut conn = app.redis().await;
+    for key in [
+        "stats".to_owned(),
+        format!("stats:day:{day}"),
+        "stats:loc:store-12".to_owned(),
+        format!("stats:loc:store-12:day:{day}"),
+    ] {
+        let _: () = redis::cmd("HSET")
+            .arg(format!("{base}{key}"))
+            .arg(&["points:issued", "100", "visits", "1"])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    app.earn_ok("+14155550701", 5_000, "R-1").await; // 50 points downtown
+
+    let stored: std::collections::HashMap<String, i64> = redis::cmd("HGETALL")
+        .arg(format!("{base}stats"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.get("points:issued@store-12"),
+        Some(&50),
+        "{stored:?}"
+    );
+    let per_location: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{base}stats:loc:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        per_location.len(),
+        2,
+        "only the earlier version's: {per_location:?}"
+    );
+
+    let today = format!("from={day}&to={day}");
+    for query in ["".to_owned(), format!("?{today}")] {
+        let all = stats(&app, &query).await;
+        assert_eq!(
+            (&all["visits"], &all["points"]["issued"]),
+            (&json!(2), &json!(150))
+        );
+        let downtown = &all["by_location"]["store-12"];
+        assert_eq!(
+            (&downtown["visits"], &downtown["points_issued"]),
+            (&json!(2), &json!(150))
+        );
+        assert_eq!(all["by_location"]["store-7"]["visits"], 0);
+    }
+    for query in [
+        "?location=store-12".to_owned(),
+        format!("?location=store-12&{today}"),
+    ] {
+        let downtown = stats(&app, &query).await;
+        assert_eq!(
+            (&downtown["visits"], &downtown["points"]["issued"]),
+            (&json!(2), &json!(150)),
+            "{query}"
+        );
+    }
+    assert_eq!(stats(&app, "?location=store-7").await["visits"], 0);
+    for query in ["", "&location=store-12"] {
+        let daily: Vec<Value> = app
+            .get(&format!("/v1/stats/daily?{today}{query}"), MARKETING_KEY)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (&daily[0]["visits"], &daily[0]["points_issued"]),
+            (&json!(2), &json!(150)),
+            "{query}"
+        );
+    }
+}
