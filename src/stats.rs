@@ -366,6 +366,10 @@ mod tests {
         add_counters(&mut store_1, &day, Some("store-1"));
         assert_eq!(store_1, stored(&[("points:issued", 10)]));
         add_counters(&mut store_1, &day, Some("store-1"));
-        assert_eq!(store_1, stored(&[("points:issued", 20)]), "added, not replaced");
+        assert_eq!(
+            store_1,
+            stored(&[("points:issued", 20)]),
+            "added, not replaced"
+        );
     }
 }

@@ -26,8 +26,8 @@ use crate::domain::{
     Amount, LocationId, PhoneNumber, Program, Receipt, RefundId, RewardCode, RewardId,
 };
 use crate::store::scripts::ledger::{
-    Adjust, AdjustReply, Consent, ConsentReply, Earn, Erase, EraseReply, Member, MemberReply,
-    Receipted, Redeem, RedeemReply, Reverse, ReverseReply, RewardTerms, SweepReceipts,
+    receipt_hash, Adjust, AdjustReply, Consent, ConsentReply, Earn, Erase, EraseReply, Member,
+    MemberReply, Receipted, Redeem, RedeemReply, Reverse, ReverseReply, RewardTerms, SweepReceipts,
     SweepReceiptsReply, Void, VoidReply,
 };
 pub use crate::store::scripts::ledger::{
@@ -292,6 +292,7 @@ impl Ledger {
             phone: cmd.phone.as_str(),
             location: cmd.location.as_str(),
             receipt: cmd.receipt.as_str(),
+            receipt_hash: receipt_hash(cmd.location.as_str(), cmd.receipt.as_str()),
             amount,
             tender: cmd.tender.as_deref(),
             first_name: cmd.first_name.as_deref(),

@@ -4,6 +4,7 @@
 
 use loyalty_gateway::domain::ProgramId;
 use loyalty_gateway::embedded::RedisServer;
+use loyalty_gateway::store::scripts::ledger::receipt_hash;
 use loyalty_gateway::store::scripts::{script_source, Library};
 use loyalty_gateway::store::ProgramKeys;
 
@@ -157,6 +158,41 @@ async fn lua_writes_millisecond_times_exactly_as_chrono_does() {
         .map(|&ms| loyalty_gateway::clock::rfc3339_from_ms(ms))
         .collect();
     assert_eq!(from_lua, from_chrono);
+}
+
+/// An earn sends its receipt's bucket hash, worked out in Rust (`receipt_hash`); lib.lua's
+/// `Receipts.hash`, which places every receipt and splits the buckets, is the reference.
+/// 2,000 generated locations and receipts of printable ASCII, and a few by hand.
+#[tokio::test]
+async fn the_receipt_hash_an_earn_sends_is_the_one_lua_works_out() {
+    const SLUG: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    let mut pairs: Vec<(String, String)> = [("store-12", "R-1001"), ("a", " "), ("x", "\"")]
+        .iter()
+        .map(|(l, r)| ((*l).to_owned(), (*r).to_owned()))
+        .collect();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = |n: u64| {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (x >> 33) % n
+    };
+    for _ in 0..2_000 {
+        let location: String = (0..1 + next(64))
+            .map(|_| SLUG[next(SLUG.len() as u64) as usize] as char)
+            .collect();
+        let receipt: String = (0..1 + next(80))
+            .map(|_| (b' ' + next(95) as u8) as char)
+            .collect();
+        pairs.push((location, receipt));
+    }
+    let fields: Vec<String> = pairs.iter().map(|(l, r)| format!("{l}:{r}")).collect();
+    let from_lua: Vec<u32> = run_lua(
+        "local out = {} for i, f in ipairs(A.fields) do out[i] = Receipts.hash(f) end return out",
+        serde_json::json!({ "fields": fields }),
+        0,
+    )
+    .await;
+    let from_rust: Vec<u32> = pairs.iter().map(|(l, r)| receipt_hash(l, r)).collect();
+    assert_eq!(from_lua, from_rust);
 }
 
 /// A history entry with every field the scripts write, packed by lib.lua and read back by

@@ -57,6 +57,8 @@ pub struct Earn<'a> {
     pub phone: &'a str,
     pub location: &'a str,
     pub receipt: &'a str,
+    /// [`receipt_hash`] of `location` and `receipt`.
+    pub receipt_hash: u32,
     pub amount: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tender: Option<&'a str>,
@@ -86,6 +88,20 @@ pub struct EarnResult {
 }
 
 script_call!(Earn<'_>, "earn", Receipted<EarnResult>, acknowledged);
+
+/// The number that places a receipt in its bucket (lib.lua's `Receipts.hash`): the first 32
+/// bits of the SHA-1 of `<location>:<receipt>`. An earn sends it, because SHA-1 in Redis's Lua
+/// (`redis.sha1hex`, then hex digits back to a number) cost some 14,000 instructions of the
+/// single thread per earn; here it costs a fraction of a microsecond of the gateway's.
+pub fn receipt_hash(location: &str, receipt: &str) -> u32 {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::new()
+        .chain_update(location)
+        .chain_update(":")
+        .chain_update(receipt)
+        .finalize();
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
 
 /// redeem.lua: spend points on a reward, or use a code; idempotent on (location, receipt).
 #[derive(Serialize)]

@@ -17,6 +17,7 @@ local function answer(status, phone, points, balance, lifetime, tier, member_sta
     bonus and string.format('"bonus_multiplier":%.14g,', bonus) or '', issued or '[]')
 end
 
+Receipts.hashed(A.location .. ':' .. A.receipt, A.receipt_hash)
 local r = Receipts.find(A.location, A.receipt)
 if r then
   if r.fp ~= string.sub(A.fingerprint, 1, #r.fp) then return reply({ status = 'conflict' }) end
