@@ -324,7 +324,7 @@ end
 -- location hashes of their own cost two more per count, and most of an earn's writes.
 local function stat(field, delta, location)
   if delta == 0 then return end
-  delta = int(delta)
+  delta = delta == 1 and '1' or int(delta)
   if location and location ~= '' then field = field .. '@' .. location end
   redis.call('HINCRBY', K.stats(), field, delta)
   redis.call('HINCRBY', K.daily_stats(TODAY), field, delta)
@@ -865,24 +865,28 @@ function Receipts.hash(field) return tonumber(string.sub(redis.sha1hex(field), 1
 -- The caller's Receipts.hash of `field`, when it sends one (an earn's A.receipt_hash: SHA-1
 -- costs far less there than here). A test holds the two to the same answers.
 function Receipts.hashed(field, hash)
-  if hash then CALL.hashed_field, CALL.field_hash = field, hash end
+  if hash then CALL.hashed_field, CALL.field_hash, CALL.bucket_key = field, hash, nil end
 end
 
 -- The bucket of `field`, and the table's level and split (read once a call). An earn looks
--- its receipt up and then stores it: the field's hash is worked out once for both.
+-- its receipt up and then stores it: the field's hash and bucket are worked out once for both
+-- (until a split moves the bucket's fields).
 function Receipts.bucket(field)
   if not CALL.receipt_level then
     local meta = redis.call('HMGET', K.receipt_index(), 'level', 'split')
     CALL.receipt_level, CALL.receipt_split = tonumber(meta[1] or '0'), tonumber(meta[2] or '0')
   end
   if CALL.hashed_field ~= field then
-    CALL.hashed_field, CALL.field_hash = field, Receipts.hash(field)
+    CALL.hashed_field, CALL.field_hash, CALL.bucket_key = field, Receipts.hash(field), nil
   end
   local level, split = CALL.receipt_level, CALL.receipt_split
-  local n = 2 ^ level
-  local b = CALL.field_hash % n
-  if b < split then b = CALL.field_hash % (2 * n) end
-  return K.receipt_bucket(int(b)), level, split
+  if not CALL.bucket_key then
+    local n = 2 ^ level
+    local b = CALL.field_hash % n
+    if b < split then b = CALL.field_hash % (2 * n) end
+    CALL.bucket_key = K.receipt_bucket(int(b))
+  end
+  return CALL.bucket_key, level, split
 end
 
 -- The bucket value of a receipt `r` (fields as an own key holds them, its tier the tier of its
@@ -969,7 +973,7 @@ function Receipts.store(location, receipt, r, ttl_secs)
   split = split + 1
   if split == n then level, split = level + 1, 0 end
   redis.call('HSET', index, 'level', level, 'split', split)
-  CALL.receipt_level, CALL.receipt_split = level, split
+  CALL.receipt_level, CALL.receipt_split, CALL.bucket_key = level, split, nil
 end
 
 -- Moves the receipt of (location, receipt) out of its bucket into a key of its own (kept until
