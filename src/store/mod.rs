@@ -13,6 +13,7 @@
 pub mod keys;
 pub mod scripts;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -231,9 +232,23 @@ struct ReplicaAcks {
     timeout: Duration,
 }
 
+/// This process's loads of the scripts' library into one Redis (or cluster), one at a time:
+/// every call in flight finds the library missing at the same moment (the first requests, a
+/// Redis restarted empty, a new build's version), and each loading it again cost Redis's thread
+/// a compilation of the whole library (32 requests arriving together held each other up for
+/// 140 ms). A call that found it missing waits its turn and loads it only if no other call has
+/// since. Shared by a store and the connections made from it.
+#[derive(Default)]
+struct LibraryLoads {
+    /// How many loads this process has made.
+    done: std::sync::atomic::AtomicU64,
+    turn: tokio::sync::Mutex<()>,
+}
+
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    library_loads: Arc<LibraryLoads>,
     /// Where call latencies and failures are counted, when the process exposes metrics.
     metrics: Option<Arc<Metrics>>,
     /// A [`Store::dedicated`] connection for blocking reads, whose latency says nothing.
@@ -297,6 +312,7 @@ impl Store {
         };
         Ok(Self {
             backend,
+            library_loads: Arc::default(),
             metrics: None,
             blocking: false,
             timeout,
@@ -326,6 +342,7 @@ impl Store {
     /// A connection of its own to the same Redis, answering within `timeout`, with these metrics.
     fn own_connection(&self, timeout: Duration, blocking: bool) -> anyhow::Result<Self> {
         let mut store = Self::with_response_timeout(&self.settings, timeout)?;
+        store.library_loads = self.library_loads.clone();
         store.metrics = self.metrics.clone();
         store.blocking = blocking;
         Ok(store)
@@ -497,9 +514,10 @@ impl Store {
         }
         let (mut conn, generation) = self.connection().await?;
         let answered = async {
+            let loads_before = self.library_loads.done.load(Ordering::Acquire);
             let answer: String = match self.bounded(fcall.query_async(&mut conn)).await {
                 Err(e) if is_function_missing(&e) => {
-                    self.load_library(&mut conn, library).await?;
+                    self.load_library(&mut conn, library, loads_before).await?;
                     self.bounded(fcall.query_async(&mut conn)).await?
                 }
                 answer => answer?,
@@ -525,16 +543,23 @@ impl Store {
     }
 
     /// Loads this build's library (on a cluster, on every master; replicas get it from their
-    /// master). Another process may be loading it at the same moment: `REPLACE` makes the
-    /// second load a harmless repeat of the first rather than an error.
+    /// master), unless another call of this process has loaded it since `loads_before` (see
+    /// [`LibraryLoads`]). Another process may be loading it at the same moment: `REPLACE`
+    /// makes the second load a harmless repeat of the first rather than an error.
     async fn load_library(
         &self,
         conn: &mut Connection,
         library: &Library,
+        loads_before: u64,
     ) -> Result<(), StoreError> {
+        let _turn = self.library_loads.turn.lock().await;
+        if self.library_loads.done.load(Ordering::Acquire) != loads_before {
+            return Ok(());
+        }
         let mut load = redis::cmd("FUNCTION");
         load.arg("LOAD").arg("REPLACE").arg(&library.source);
         let _: redis::Value = self.bounded(load.query_async(conn)).await?;
+        self.library_loads.done.fetch_add(1, Ordering::Release);
         tracing::info!("loaded the scripts' library into Redis");
         Ok(())
     }

@@ -271,6 +271,55 @@ async fn a_redis_without_the_scripts_library_gets_it_back_at_the_next_call() {
     );
 }
 
+/// Every call in flight finds the library missing at the same moment; the process loads it
+/// once, and the others wait for that load rather than each compiling the library again on
+/// Redis's one thread.
+#[tokio::test]
+async fn calls_that_find_the_library_missing_together_load_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path(), false).unwrap();
+    let app = spawn_app_on(&redis.url(), |_| {}).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    app.earn_ok("+14155552671", 1250, "R-0").await;
+    for command in ["FUNCTION FLUSH", "CONFIG RESETSTAT"] {
+        let _: () = redis::cmd(command.split(' ').next().unwrap())
+            .arg(command.split(' ').nth(1).unwrap())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    // Straight to the ledger, so that all 32 calls are sent before the first answer is read.
+    let program = app.state.programs.iter().next().unwrap().clone();
+    let earns = (1..=32).map(|i| {
+        let cmd = loyalty_gateway::ledger::EarnCommand {
+            phone: loyalty_gateway::domain::PhoneNumber::parse_e164(&format!("+141555527{i:02}"))
+                .unwrap(),
+            amount: loyalty_gateway::domain::Amount::parse(1250).unwrap(),
+            location: loyalty_gateway::domain::LocationId::parse("store-12").unwrap(),
+            receipt: loyalty_gateway::domain::Receipt::parse(&format!("R-{i}")).unwrap(),
+            tender: None,
+            first_name: None,
+        };
+        let (ledger, program) = (app.state.ledger.clone(), program.clone());
+        async move { ledger.earn(&program, &cmd).await }
+    });
+    for earned in futures_util::future::join_all(earns).await {
+        assert!(earned.is_ok(), "{earned:?}");
+    }
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let loads = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_function|load:calls="))
+        .and_then(|l| l.split(',').next()?.parse::<u64>().ok());
+    assert_eq!(loads, Some(1), "{stats}");
+}
+
 /// The library's definitions live as long as the library; what a call works out (the receipt
 /// table's shape, the webhook endpoints, the erasure key) must not, and the rules decoded once
 /// per text are those of the call's own text. Two calls, one for a program that has all three
