@@ -32,7 +32,7 @@ local mkey = K.member(phone)
 -- What the earn reads of the member, in one read: each redis.call costs more than the fields
 -- it reads.
 local FIELDS = { 'balance', 'lifetime', 'visits', 'status', 'consent_requested', 'first_name',
-  'touch_campaign', 'touch_group', 'touch_until_ms' }
+  'touch_campaign', 'touch_group', 'touch_until_ms', 'tier', 'loc:' .. A.location }
 local m = redis.call('HMGET', mkey, unpack(FIELDS))
 -- Every member has a balance; without one the member is new.
 if not m[1] then
@@ -75,11 +75,20 @@ local balance = tonumber(m[1]) + points
 local lifetime = lifetime_before + points
 local visits = tonumber(m[3]) + 1
 local tier = tier_name(lifetime)
--- The member fields this earn sets, written by the HSET of its history entry. The locations a
--- member visited are fields of their hash (`loc:<id>`): a key of its own per member cost more
--- than the member's record.
+-- The member fields this earn sets, written by the HSET of its history entry; the tier and
+-- the location only when they change (every write is also written to the append-only file).
+-- The locations a member visited are fields of their hash (`loc:<id>`): a key of its own per
+-- member cost more than the member's record.
 local writes = { 'balance', int(balance), 'lifetime', int(lifetime), 'visits', int(visits),
-  'last_visit_ms', NOW_MS_TEXT, 'loc:' .. A.location, '1', 'tier', tier }
+  'last_visit_ms', NOW_MS_TEXT }
+if not m[11] then
+  writes[#writes + 1] = FIELDS[11]
+  writes[#writes + 1] = '1'
+end
+if tier ~= m[10] then
+  writes[#writes + 1] = 'tier'
+  writes[#writes + 1] = tier
+end
 if A.first_name and not m[6] then
   writes[#writes + 1] = 'first_name'
   writes[#writes + 1] = A.first_name
