@@ -2044,6 +2044,7 @@ async fn memory_phase(redis_url: &str, provider_url: &str, arrivals: Arc<Mutex<V
             .query_async(&mut conn)
             .await
             .unwrap();
+        // SCAN may answer a page with no keys (and an empty pipeline is an error).
         let mut pipe = redis::pipe();
         for key in &keys {
             pipe.cmd("MEMORY")
@@ -2052,7 +2053,11 @@ async fn memory_phase(redis_url: &str, provider_url: &str, arrivals: Arc<Mutex<V
                 .arg("SAMPLES")
                 .arg(0);
         }
-        let sizes: Vec<Option<u64>> = pipe.query_async(&mut conn).await.unwrap();
+        let sizes: Vec<Option<u64>> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut conn).await.unwrap()
+        };
         for (key, size) in keys.iter().zip(sizes) {
             let class = key.strip_prefix(&base).map_or("program-wide", key_class);
             let entry = classes.entry(class).or_default();
