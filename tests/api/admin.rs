@@ -243,12 +243,7 @@ async fn erasure_leaves_nothing_personal_keeps_totals_and_consent_and_suppresses
     .await;
     twilio_accepts_everything(&app).await;
     // In the afternoon in California, so the campaign goes out without moving the clock.
-    let afternoon = (app.clock.now() + chrono::Duration::days(1))
-        .date_naive()
-        .and_hms_opt(22, 0, 0)
-        .unwrap()
-        .and_utc();
-    app.clock.set(afternoon);
+    tomorrow_at(&app, 22);
     // A member with a name, purchases, a refund, a reward code, texts and a campaign's link.
     app.text(PHONE, "JOIN").await;
     app.text(PHONE, "NAME Zelda").await;

@@ -39,12 +39,7 @@ async fn spawn_with_automations(automations: &str) -> TestApp {
     })
     .await;
     twilio_accepts_everything(&app).await;
-    let noon = (app.clock.now() + chrono::Duration::days(1))
-        .date_naive()
-        .and_hms_opt(20, 0, 0)
-        .unwrap()
-        .and_utc();
-    app.clock.set(noon);
+    tomorrow_at(&app, 20);
     app
 }
 

@@ -538,12 +538,7 @@ async fn send_and_deliver(app: &TestApp, id: &str) {
         .await;
     assert_eq!(sent.status(), 202);
     app.drain_campaigns().await;
-    let noon_in_california = (app.clock.now() + chrono::Duration::days(1))
-        .date_naive()
-        .and_hms_opt(20, 0, 0)
-        .unwrap()
-        .and_utc();
-    app.clock.set(noon_in_california);
+    tomorrow_at(app, 20);
     app.drain_outbox().await;
 }
 

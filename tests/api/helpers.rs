@@ -248,6 +248,16 @@ pub fn in_californian_daytime(app: &TestApp) {
     app.clock.set(noon);
 }
 
+/// Moves the app's clock to tomorrow at `hour`:00 UTC (20: noon in California, inside the
+/// test numbers' marketing window; 12: far from either midnight, so no step of a test's day
+/// crosses one), and answers that day.
+pub fn tomorrow_at(app: &TestApp, hour: u32) -> chrono::NaiveDate {
+    let day = (app.clock.now() + chrono::Duration::days(1)).date_naive();
+    app.clock
+        .set(day.and_hms_opt(hour, 0, 0).unwrap().and_utc());
+    day
+}
+
 /// The test configuration's `bloom` with `extra` TOML added to it (its own `[programs.*]`
 /// tables: referral, automations, expiry...).
 pub fn bloom_with(extra: &str) -> loyalty_gateway::domain::Program {

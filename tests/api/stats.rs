@@ -16,13 +16,7 @@ async fn the_numbers_follow_the_ledger_by_day_and_location_and_add_up() {
     let app = spawn_app_with(|s| s.programs[0] = bloom_with("value_per_point = \"0.01\"\n")).await;
     twilio_accepts_everything(&app).await;
     // Noon, so no step of a day crosses midnight.
-    let noon = (app.clock.now() + chrono::Duration::days(1))
-        .date_naive()
-        .and_hms_opt(12, 0, 0)
-        .unwrap()
-        .and_utc();
-    app.clock.set(noon);
-    let day1 = app.clock.now().date_naive();
+    let day1 = tomorrow_at(&app, 12);
     // Day 1: Ana joins (50) and buys twice downtown; Bo is enrolled at the till.
     app.text("+14155550701", "JOIN").await;
     app.earn_ok("+14155550701", 100_000, "R-1").await; // 1,000
@@ -134,13 +128,7 @@ async fn a_bad_window_or_location_is_a_422_naming_it() {
 #[tokio::test]
 async fn counters_kept_per_location_before_they_were_fields_of_the_program_still_count() {
     let app = spawn_app().await;
-    let noon = (app.clock.now() + chrono::Duration::days(1))
-        .date_naive()
-        .and_hms_opt(12, 0, 0)
-        .unwrap()
-        .and_utc();
-    app.clock.set(noon);
-    let day = app.clock.now().date_naive();
+    let day = tomorrow_at(&app, 12);
     // What an earlier version stored for a 100-point purchase downtown that day: the program's
     // counters, and the location's again in hashes of its own.
     let base = format!("{}:{{bloom}}:", app.prefix);
