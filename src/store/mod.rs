@@ -13,7 +13,7 @@
 pub mod keys;
 pub mod scripts;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -236,12 +236,12 @@ struct ReplicaAcks {
 /// every call in flight finds the library missing at the same moment (the first requests, a
 /// Redis restarted empty, a new build's version), and each loading it again cost Redis's thread
 /// a compilation of the whole library (32 requests arriving together held each other up for
-/// 140 ms). A call that found it missing waits its turn and loads it only if no other call has
+/// 140-220 ms). A call that found it missing waits its turn and loads it only if no other call has
 /// since. Shared by a store and the connections made from it.
 #[derive(Default)]
 struct LibraryLoads {
     /// How many loads this process has made.
-    done: std::sync::atomic::AtomicU64,
+    done: AtomicU64,
     turn: tokio::sync::Mutex<()>,
 }
 

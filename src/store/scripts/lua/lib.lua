@@ -315,13 +315,12 @@ local function within_rate(key, count, window_ms)
   return true
 end
 
--- The program's counters, all time and per day (UTC), and the same per location: kept exact by
--- the scripts that change the ledger, so reports never scan (routes::stats).
--- The owner's counters (src/stats.rs reads them): all time in `stats`, and per day (UTC) in
--- `stats:day:<date>`. What happened at a location is counted under `<name>@<location>`, what
--- belongs to no location under `<name>`; the program's figure is the sum of both (a location
--- id never holds '@'). So a count is two writes, whether or not it has a location: per
--- location hashes of their own cost two more per count, and most of an earn's writes.
+-- The owner's counters, kept exact by the scripts that change the ledger, so reports never scan
+-- (src/stats.rs reads them): all time in `stats`, and per day (UTC) in `stats:day:<date>`.
+-- What happened at a location is counted under `<name>@<location>`, what belongs to no location
+-- under `<name>`; the program's figure is the sum of both (a location id never holds '@'). So
+-- a count is two writes, whether or not it has a location: per-location hashes of their own
+-- cost two more per count, and were most of an earn's writes.
 local function stat(field, delta, location)
   if delta == 0 then return end
   delta = delta == 1 and '1' or int(delta)
