@@ -216,10 +216,6 @@ pub async fn stats(
     location: Option<&LocationId>,
 ) -> Result<Stats, StoreError> {
     let keys = ProgramKeys::new(prefix, &program.id);
-    let now: Counters = store
-        .command(redis::cmd("HGETALL").arg(keys.stats()))
-        .await?;
-    let now = program_counters(&now);
     let shown: Vec<&str> = program
         .locations
         .iter()
@@ -227,6 +223,16 @@ pub async fn stats(
         .filter(|l| location.is_none_or(|only| only.as_str() == *l))
         .collect();
     let (program_flow, per_location) = counters(store, &keys, window, &shown).await?;
+    // Members and outstanding points are always now: all time's counters, which the flow is
+    // when there is no window.
+    let now = match window {
+        None => program_flow.clone(),
+        Some(_) => program_counters(
+            &store
+                .command(redis::cmd("HGETALL").arg(keys.stats()))
+                .await?,
+        ),
+    };
     let flow = match location {
         // The callers take only a configured location; any other counts nothing.
         Some(_) => per_location.first().cloned().unwrap_or_default(),
