@@ -227,16 +227,29 @@ async fn a_packed_history_entry_reads_back_as_the_json_it_replaced() {
     assert_eq!(read[0].as_ref().unwrap(), &expected);
 }
 
+/// An app on a `redis-server` of its own (in `dir`), for tests that flush the scripts' library
+/// or read Redis's command statistics, which other tests' apps would disturb; with a connection
+/// to that Redis.
+async fn app_on_a_redis_of_its_own(
+    dir: &std::path::Path,
+) -> (RedisServer, TestApp, redis::aio::MultiplexedConnection) {
+    let redis = RedisServer::start(dir, false).unwrap();
+    let app = spawn_app_on(&redis.url(), |_| {}).await;
+    let conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    (redis, app, conn)
+}
+
 /// The scripts are one Redis Functions library, loaded by the first call that finds it
 /// missing: a Redis that lost it (restarted without its data, a node new to a cluster) gets it
 /// back at the next call, without a restart of the gateway and without an error.
 #[tokio::test]
 async fn a_redis_without_the_scripts_library_gets_it_back_at_the_next_call() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), false).unwrap();
-    let app = spawn_app_on(&redis.url(), |_| {}).await;
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, app, mut conn) = app_on_a_redis_of_its_own(dir.path()).await;
     let name = &Library::get().name;
     app.earn_ok("+14155552671", 1250, "R-1").await;
     let libraries = |pattern: &str| {
@@ -277,18 +290,18 @@ async fn a_redis_without_the_scripts_library_gets_it_back_at_the_next_call() {
 #[tokio::test]
 async fn calls_that_find_the_library_missing_together_load_it_once() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), false).unwrap();
-    let app = spawn_app_on(&redis.url(), |_| {}).await;
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (_redis, app, mut conn) = app_on_a_redis_of_its_own(dir.path()).await;
     app.earn_ok("+14155552671", 1250, "R-0").await;
-    for command in ["FUNCTION FLUSH", "CONFIG RESETSTAT"] {
-        let _: () = redis::cmd(command.split(' ').next().unwrap())
-            .arg(command.split(' ').nth(1).unwrap())
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 
     // Straight to the ledger, so that all 32 calls are sent before the first answer is read.
     let program = app.state.programs.iter().next().unwrap().clone();
