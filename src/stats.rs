@@ -225,23 +225,28 @@ pub async fn stats(
     let (program_flow, per_location) = counters(store, &keys, window, &shown).await?;
     // Members and outstanding points are always now: all time's counters, which the flow is
     // when there is no window.
+    let read_now;
     let now = match window {
-        None => program_flow.clone(),
-        Some(_) => program_counters(
-            &store
-                .command(redis::cmd("HGETALL").arg(keys.stats()))
-                .await?,
-        ),
+        None => &program_flow,
+        Some(_) => {
+            read_now = program_counters(
+                &store
+                    .command(redis::cmd("HGETALL").arg(keys.stats()))
+                    .await?,
+            );
+            &read_now
+        }
     };
+    let nothing = Counters::new();
     let flow = match location {
         // The callers take only a configured location; any other counts nothing.
-        Some(_) => per_location.first().cloned().unwrap_or_default(),
-        None => program_flow.clone(),
+        Some(_) => per_location.first().unwrap_or(&nothing),
+        None => &program_flow,
     };
-    let outstanding = issued(&now)
-        - get(&now, "points:redeemed")
-        - get(&now, "points:expired")
-        - get(&now, "points:forfeited");
+    let outstanding = issued(now)
+        - get(now, "points:redeemed")
+        - get(now, "points:expired")
+        - get(now, "points:forfeited");
     let by_location = shown
         .iter()
         .zip(&per_location)
@@ -257,25 +262,25 @@ pub async fn stats(
             )
         })
         .collect();
-    let issued_points = issued(&flow);
+    let issued_points = issued(flow);
     Ok(Stats {
         from: window.map(|w| w.from),
         to: window.map(|w| w.to),
         location: location.map(|l| l.as_str().to_owned()),
         members: Members {
-            total: get(&now, "members:total"),
-            active: get(&now, "members:active"),
-            pending: get(&now, "members:pending"),
-            opted_out: get(&now, "members:opted_out"),
+            total: get(now, "members:total"),
+            active: get(now, "members:active"),
+            pending: get(now, "members:pending"),
+            opted_out: get(now, "members:opted_out"),
             new: get(&program_flow, "members:joined"),
         },
-        visits: get(&flow, "visits"),
-        visitors: get(&flow, "visitors"),
-        repeat_visit_rate: ratio(get(&flow, "repeat_visitors"), get(&flow, "visitors")),
+        visits: get(flow, "visits"),
+        visitors: get(flow, "visitors"),
+        repeat_visit_rate: ratio(get(flow, "repeat_visitors"), get(flow, "visitors")),
         points: Points {
             issued: issued_points,
-            redeemed: get(&flow, "points:redeemed"),
-            expired: get(&flow, "points:expired"),
+            redeemed: get(flow, "points:redeemed"),
+            expired: get(flow, "points:expired"),
             outstanding,
         },
         liability: Liability {
@@ -284,12 +289,12 @@ pub async fn stats(
                 .map(|v| (Decimal::from(outstanding) * v).normalize().to_string()),
             currency: program.currency.clone(),
         },
-        redemption_rate: ratio(get(&flow, "points:redeemed"), issued_points),
-        breakage_rate: ratio(get(&flow, "points:expired"), issued_points),
+        redemption_rate: ratio(get(flow, "points:redeemed"), issued_points),
+        breakage_rate: ratio(get(flow, "points:expired"), issued_points),
         rewards: Rewards {
-            issued: get(&flow, "rewards:issued"),
-            redeemed: get(&flow, "rewards:redeemed"),
-            expired: get(&flow, "rewards:expired"),
+            issued: get(flow, "rewards:issued"),
+            redeemed: get(flow, "rewards:redeemed"),
+            expired: get(flow, "rewards:expired"),
         },
         by_location,
     })
@@ -325,23 +330,21 @@ pub async fn daily(
         .map(|(date, stored)| {
             let program = program_counters(&stored[0]);
             // New members are the program's; the rest are the location's when one is asked.
-            let flow = match location {
-                Some(l) => {
-                    let mut sum = Counters::new();
-                    add_counters(&mut sum, &stored[0], Some(l.as_str()));
-                    add_counters(&mut sum, &stored[1], None);
-                    sum
-                }
-                None => program.clone(),
-            };
+            let at_location = location.map(|l| {
+                let mut sum = Counters::new();
+                add_counters(&mut sum, &stored[0], Some(l.as_str()));
+                add_counters(&mut sum, &stored[1], None);
+                sum
+            });
+            let flow = at_location.as_ref().unwrap_or(&program);
             Day {
                 date,
                 new_members: get(&program, "members:joined"),
-                visits: get(&flow, "visits"),
-                points_issued: issued(&flow),
-                points_redeemed: get(&flow, "points:redeemed"),
-                points_expired: get(&flow, "points:expired"),
-                points_forfeited: get(&flow, "points:forfeited"),
+                visits: get(flow, "visits"),
+                points_issued: issued(flow),
+                points_redeemed: get(flow, "points:redeemed"),
+                points_expired: get(flow, "points:expired"),
+                points_forfeited: get(flow, "points:forfeited"),
             }
         })
         .collect())
