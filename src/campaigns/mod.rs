@@ -39,6 +39,11 @@ use crate::store::{ProgramKeys, Store, StoreError};
 use crate::templates::{CampaignBody, CampaignContext, Templates};
 pub use segment::Segment;
 
+/// The longest campaign body a marketer may write, in characters (the API document's
+/// `maxLength`, `routes::campaigns::CampaignRequest`). The opt-out notice is added after the
+/// check.
+pub const MAX_BODY_CHARS: usize = 1600;
+
 /// Members read per page of a segment, and texts queued per step.
 const BATCH: usize = 500;
 /// Campaigns listed at most in one page.
@@ -420,6 +425,12 @@ impl Campaigns {
         let body = with_optout_notice(&draft.body, notice_locale);
         if draft.body.trim().is_empty() {
             return Err(invalid("body", "must not be empty"));
+        }
+        if draft.body.chars().count() > MAX_BODY_CHARS {
+            return Err(invalid(
+                "body",
+                format!("must be at most {MAX_BODY_CHARS} characters"),
+            ));
         }
         let compiled = self
             .templates
