@@ -3,11 +3,12 @@
 //! with a short `cluster-node-timeout` so a failover takes a second or two. Its nodes are
 //! [`RedisServer`]s: they die with the thread that starts them.
 
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{free_port, RedisServer};
+use super::RedisServer;
 
 /// Milliseconds before a silent master is failed over.
 pub const NODE_TIMEOUT_MS: u64 = 1000;
@@ -23,6 +24,18 @@ fn redis(port: u16) -> redis::Connection {
         .unwrap()
         .get_connection_with_timeout(Duration::from_secs(2))
         .unwrap()
+}
+
+/// A port for a cluster node: free, and so is its cluster bus port, port + 10,000, which must
+/// be a port at all (an ephemeral port above 55,535 has none). Another process may still take
+/// either before the node binds them: `LocalCluster::start` tries again on another.
+fn free_node_port() -> std::io::Result<u16> {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if port <= u16::MAX - 10_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return Ok(port);
+        }
+    }
 }
 
 /// Polls `check` every 20 ms until it holds, for at most `limit` (then panics with `what`).
@@ -42,27 +55,41 @@ impl LocalCluster {
         let mut nodes = Vec::new();
         let mut ports = Vec::new();
         for i in 0..6 {
-            let port = free_port().unwrap();
             let node_dir = dir.join(format!("node{i}"));
-            // Append-only persistence (fsync every second), as a cluster should run: a master
-            // that restarts without its data would hand its replica an empty data set.
-            let node = RedisServer::start_with(
-                port,
-                &node_dir,
-                true,
-                &[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    &NODE_TIMEOUT_MS.to_string(),
-                    // A replica may take over however long it was cut off.
-                    "--cluster-replica-validity-factor",
-                    "0",
-                ],
-            )
-            .unwrap();
+            let start = |port: u16| {
+                // Append-only persistence (fsync every second), as a cluster should run: a
+                // master that restarts without its data would hand its replica an empty data set.
+                RedisServer::start_with(
+                    port,
+                    &node_dir,
+                    true,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        &NODE_TIMEOUT_MS.to_string(),
+                        // A replica may take over however long it was cut off.
+                        "--cluster-replica-validity-factor",
+                        "0",
+                    ],
+                )
+            };
+            // A port taken between its choice and the node's start: another port, twice more.
+            let mut attempt = 0;
+            let (port, node) = loop {
+                let port = free_node_port().unwrap();
+                match start(port) {
+                    Ok(node) => break (port, node),
+                    Err(e) if attempt == 2 => panic!("cluster node {i}: {e:?}"),
+                    Err(_) => {
+                        // Nothing of a node that did not start is kept (its nodes.conf).
+                        let _ = std::fs::remove_dir_all(&node_dir);
+                        attempt += 1;
+                    }
+                }
+            };
             nodes.push(Some(node));
             ports.push(port);
         }
