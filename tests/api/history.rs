@@ -45,9 +45,24 @@ async fn member_hash(app: &TestApp) -> (String, usize, usize) {
 async fn a_long_history_moves_to_the_list_in_order_and_the_record_stays_compact() {
     let app = spawn_app().await;
     let purchases = 100;
+    let member_key = format!("{}:{{bloom}}:m:{PHONE}", app.prefix);
+    let mut conn = app.redis().await;
+    let mut most_fields = 0;
     for i in 0..purchases {
         app.earn_ok(PHONE, 1000 + i, &format!("R-{i}")).await;
+        let fields: usize = redis::cmd("HLEN")
+            .arg(&member_key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        most_fields = most_fields.max(fields);
     }
+    // lib.lua moves the history out at 48 fields; an earn counts them every 8th visit, so the
+    // hash holds at most 7 more.
+    assert!(
+        (48..=48 + 7).contains(&most_fields),
+        "{most_fields} fields at most"
+    );
     let (encoding, inline, archived) = member_hash(&app).await;
     assert_eq!(encoding, "listpack");
     assert_eq!(inline + archived, purchases as usize);

@@ -6,15 +6,17 @@
 
 -- The answer to an earn and to its replays: the member after it (as member_summary reads
 -- them), the points it credited, its bonus multiplier and the codes it issued (`issued`, JSON).
--- Formatted here: a table built for cjson.encode cost more than some of the writes. Of the
--- strings, only the tier (configured) may need escaping; the phone is E.164 and the status
--- one of three words.
+-- Put together here from texts: a table built for cjson.encode cost more than some of the
+-- writes, and the figures (`points`, `balance`, `lifetime`, as int() makes them) are the texts
+-- the earn has already written. Of the strings, only the tier (configured) may need escaping;
+-- the phone is E.164 and the status one of three words.
 local function answer(status, phone, points, balance, lifetime, tier, member_status, bonus,
     issued)
-  return string.format('{"status":"%s","result":{"phone":"%s","points":%d,"balance":%d,'
-    .. '"lifetime_points":%d,"tier":%s,"status":"%s",%s"rewards_issued":%s}}', status, phone,
-    points, balance, lifetime, cjson.encode(tier), member_status,
-    bonus and string.format('"bonus_multiplier":%.14g,', bonus) or '', issued or '[]')
+  return '{"status":"' .. status .. '","result":{"phone":"' .. phone .. '","points":' .. points
+    .. ',"balance":' .. balance .. ',"lifetime_points":' .. lifetime .. ',"tier":'
+    .. json_text(tier) .. ',"status":"' .. member_status .. '",'
+    .. (bonus and string.format('"bonus_multiplier":%.14g,', bonus) or '')
+    .. '"rewards_issued":' .. (issued or '[]') .. '}}'
 end
 
 Receipts.hashed(A.location .. ':' .. A.receipt, A.receipt_hash)
@@ -23,16 +25,18 @@ if r then
   if r.fp ~= string.sub(A.fingerprint, 1, #r.fp) then return reply({ status = 'conflict' }) end
   -- Receipts written before answers were rebuilt hold theirs whole.
   if r.response then return reply_stored('replay', 'result', r.response) end
-  return answer('replay', r.phone, r.points, r.bal, r.life, r.tier or tier_name(r.life), r.st,
-    tonumber(r.bonus), r.issued)
+  return answer('replay', r.phone, int(r.points), int(r.bal), int(r.life),
+    r.tier or tier_name(r.life), r.st, tonumber(r.bonus), r.issued)
 end
 
 local phone = A.phone
 local mkey = K.member(phone)
 -- What the earn reads of the member, in one read: each redis.call costs more than the fields
--- it reads.
-local FIELDS = { 'balance', 'lifetime', 'visits', 'status', 'consent_requested', 'first_name',
-  'touch_campaign', 'touch_group', 'touch_until_ms', 'tier', 'loc:' .. A.location }
+-- it reads. But not a field it may not need: Redis finds a field by reading the member's
+-- hash from its start, and one it lacks (a first name, a campaign's touch) only at its end.
+-- So the first name only when the till sent one, and of a campaign's touch only when it ends.
+local FIELDS = { 'balance', 'lifetime', 'visits', 'status', 'consent_requested', 'tier',
+  'touch_until_ms', 'loc:' .. A.location, A.first_name and 'first_name' or nil }
 local m = redis.call('HMGET', mkey, unpack(FIELDS))
 -- Every member has a balance; without one the member is new.
 if not m[1] then
@@ -79,29 +83,39 @@ local tier = tier_name(lifetime)
 -- the location only when they change (every write is also written to the append-only file).
 -- The locations a member visited are fields of their hash (`loc:<id>`): a key of its own per
 -- member cost more than the member's record.
-local writes = { 'balance', int(balance), 'lifetime', int(lifetime), 'visits', int(visits),
+local points_text, balance_text, lifetime_text = int(points), int(balance), int(lifetime)
+local written_balance, written_lifetime = balance, lifetime
+local writes = { 'balance', balance_text, 'lifetime', lifetime_text, 'visits', int(visits),
   'last_visit_ms', NOW_MS_TEXT }
-if not m[11] then
-  writes[#writes + 1] = FIELDS[11]
+if not m[8] then
+  writes[#writes + 1] = FIELDS[8]
   writes[#writes + 1] = '1'
 end
-if tier ~= m[10] then
+if tier ~= m[6] then
   writes[#writes + 1] = 'tier'
   writes[#writes + 1] = tier
 end
-if A.first_name and not m[6] then
+if A.first_name and not m[9] then
   writes[#writes + 1] = 'first_name'
   writes[#writes + 1] = A.first_name
 end
+-- The member's hash is counted (to move its history out at Compact.INLINE fields) every 8th
+-- visit, not at every one: between two counts it grows by at most 7 entries past INLINE, well
+-- inside Redis's compact encoding (128 fields), and a purchase saves a command.
 local lot = append_ledger(phone, { type = 'earn', points = points, balance = balance,
   amount = A.amount, location = A.location, receipt = A.receipt, tender = A.tender,
-  message_id = message_id, bonus_multiplier = bonus_multiplier }, writes)
+  message_id = message_id, bonus_multiplier = bonus_multiplier }, writes, visits % 8 ~= 0)
 lots_add(phone, points, lot)
-stat('points:issued', points, A.location)
+stat('points:issued', points_text, A.location)
 stat('visits', 1, A.location)
-emit('points.earned', phone, { points = points, balance = balance, amount = A.amount,
-  location = A.location, receipt = A.receipt, tender = A.tender, source = 'purchase' })
-attribute_visit(phone, A.amount, points, { m[7], m[8], m[9] })
+if #endpoints() > 0 then
+  emit('points.earned', phone, { points = points, balance = balance, amount = A.amount,
+    location = A.location, receipt = A.receipt, tender = A.tender, source = 'purchase' })
+end
+if m[7] and tonumber(m[7]) >= NOW_MS then
+  local touch = redis.call('HMGET', mkey, 'touch_campaign', 'touch_group')
+  attribute_visit(phone, A.amount, points, { touch[1], touch[2], m[7] })
+end
 if visits == 1 then stat('visitors', 1) end
 if visits == 2 then stat('repeat_visitors', 1) end
 
@@ -190,5 +204,7 @@ local issued_json = #issued > 0 and cjson.encode(issued) or nil
 Receipts.store(A.location, A.receipt, { fp = string.sub(A.fingerprint, 1, 16), phone = phone,
   points = points, amount = A.amount, bal = balance, life = lifetime, tier = tier, st = status,
   lot = lot, bonus = bonus_multiplier, issued = issued_json }, A.receipt_ttl_secs)
-return answer('ok', phone, points, balance, lifetime, tier, status, bonus_multiplier,
-  issued_json)
+return answer('ok', phone, points_text,
+  balance == written_balance and balance_text or int(balance),
+  lifetime == written_lifetime and lifetime_text or int(lifetime), tier, status,
+  bonus_multiplier, issued_json)

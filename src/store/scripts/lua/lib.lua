@@ -17,7 +17,8 @@
 -- and what a call works out once and reuses (the webhook endpoints, the erasure
 -- key, the receipt table's shape, a receipt's hash) is kept in CALL, which `begin` replaces.
 -- Nothing else is assigned outside a function's own locals, but for RULES, a memo of decoded
--- rules by their exact text (a pure function of it; no script changes P).
+-- rules by their exact text (a pure function of it; no script changes P), and of the JSON text
+-- of the strings they hold (tier names: json_text).
 --
 -- Numbers sent to Redis go as text: redis.call formats a Lua number with snprintf("%.17g"),
 -- thousands of instructions each, and an earn sent sixteen. `int` formats an integer with
@@ -25,7 +26,7 @@
 -- strings, and the call's time is NOW_MS_TEXT, the caller's own text of NOW_MS.
 local B, NOW_MS, NOW_MS_TEXT, NOW, A, P, TODAY
 local CALL = {}
-local RULES = { decoded = {}, count = 0, MAX = 64 }
+local RULES = { decoded = {}, count = 0, MAX = 64, json = {}, json_count = 0 }
 
 local function int(x) return string.format('%d', x) end
 
@@ -85,6 +86,17 @@ local GROUP = 'senders'
 local HOOK_GROUP = 'deliverers'
 
 local function reply(answer) return cjson.encode(answer) end
+
+-- `text` as a JSON string, for texts of the rules that answers repeat (a tier's name).
+local function json_text(text)
+  local json = RULES.json[text]
+  if not json then
+    if RULES.json_count == RULES.MAX then RULES.json, RULES.json_count = {}, 0 end
+    json = cjson.encode(text)
+    RULES.json[text], RULES.json_count = json, RULES.json_count + 1
+  end
+  return json
+end
 
 -- A stored JSON document sent back as it is, under `field`, without decoding it.
 local function reply_stored(status, field, stored)
@@ -150,24 +162,31 @@ Compact.CHANNEL_AT = positions(Compact.CHANNELS)
 
 -- `record` as [word, at_ms, fixed..., tag, value...] (tags ascending) by `layout`, or nil if it
 -- has a field without a tag.
+-- (Numeric for loops: an ipairs loop calls its iterator once a field, and this runs for every
+-- history entry and consent record.)
 function Compact.pack(record, layout)
   local word = record[layout.word_field]
   local out = { layout.word_at[word] or word, NOW_MS }
-  for _, name in ipairs(layout.fixed) do
-    local value = record[name]
+  local fixed, tags, known = layout.fixed, layout.tags, layout.known
+  local n = 2
+  for i = 1, #fixed do
+    local value = record[fixed[i]]
     if type(value) ~= 'number' then return nil end
-    out[#out + 1] = value
+    n = n + 1
+    out[n] = value
   end
   for name in pairs(record) do
-    if not layout.known[name] then return nil end
+    if not known[name] then return nil end
   end
   local null = cjson.null
-  for i, name in ipairs(layout.tags) do
+  for i = 1, #tags do
+    local name = tags[i]
     local value = record[name]
     if value ~= nil and value ~= null then
       if name == 'channel' then value = Compact.CHANNEL_AT[value] or value end
-      out[#out + 1] = i
-      out[#out + 1] = value
+      out[n + 1] = i
+      out[n + 2] = value
+      n = n + 2
     end
   end
   return cmsgpack.pack(out)
@@ -235,14 +254,20 @@ end
 
 -- Appends one entry to the member's append-only history. Returns its id. `fields` (name,
 -- value, ...), when given, are member fields written by the same HSET as the entry.
-local function append_ledger(phone, entry, fields)
+-- `uncounted`: the caller knows the member's hash exists, and that it is counted often enough
+-- without this entry (earn.lua counts it every few visits): HLEN is a command of its own.
+local function append_ledger(phone, entry, fields, uncounted)
   local n = int(next_id('entry'))
   local mkey = K.member(phone)
   fields = fields or {}
   local packed = Compact.pack(entry, Compact.HISTORY)
-  local count = redis.call('HLEN', mkey)
-  if packed and #packed <= 64 and count > 0 then
-    if count >= Compact.INLINE then Compact.spill(phone) end
+  local exists, full = true, false
+  if not uncounted then
+    local count = redis.call('HLEN', mkey)
+    exists, full = count > 0, count >= Compact.INLINE
+  end
+  if packed and #packed <= 64 and exists then
+    if full then Compact.spill(phone) end
     fields[#fields + 1] = n
     fields[#fields + 1] = packed
   else
@@ -321,12 +346,16 @@ end
 -- under `<name>`; the program's figure is the sum of both (a location id never holds '@'). So
 -- a count is two writes, whether or not it has a location: per-location hashes of their own
 -- cost two more per count, and were most of an earn's writes.
+-- `delta` may be given as its text. The two keys are made once a call.
 local function stat(field, delta, location)
-  if delta == 0 then return end
-  delta = delta == 1 and '1' or int(delta)
+  if delta == 0 or delta == '0' then return end
+  if type(delta) == 'number' then delta = delta == 1 and '1' or int(delta) end
   if location and location ~= '' then field = field .. '@' .. location end
-  redis.call('HINCRBY', K.stats(), field, delta)
-  redis.call('HINCRBY', K.daily_stats(TODAY), field, delta)
+  if not CALL.stats_key then
+    CALL.stats_key, CALL.daily_stats_key = K.stats(), K.daily_stats(TODAY)
+  end
+  redis.call('HINCRBY', CALL.stats_key, field, delta)
+  redis.call('HINCRBY', CALL.daily_stats_key, field, delta)
 end
 
 -- Events out (Standard Webhooks). The endpoints of the configuration are registered in
