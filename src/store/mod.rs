@@ -496,7 +496,7 @@ impl Store {
         now: DateTime<Utc>,
         call: &S,
     ) -> Result<S::Reply, StoreError> {
-        let args = serde_json::to_string(call).expect("script arguments serialise");
+        let args = S::ENCODING.encode(call);
         let library = Library::get();
         let function = library
             .function(call.function())

@@ -87,7 +87,16 @@ pub struct EarnResult {
     pub rewards_issued: Vec<IssuedCode>,
 }
 
-script_call!(Earn<'_>, "earn", Receipted<EarnResult>, acknowledged);
+impl super::ScriptCall for Earn<'_> {
+    type Reply = Receipted<EarnResult>;
+    const NAME: &'static str = "earn";
+    const ACKNOWLEDGED: bool = true;
+    /// The hottest call: every purchase at every till.
+    const ENCODING: super::ArgsEncoding = super::ArgsEncoding::MessagePack;
+    fn rules(&self) -> Option<&str> {
+        Some(self.rules)
+    }
+}
 
 /// The number that places a receipt in its bucket (lib.lua's `Receipts.hash`): the first 32
 /// bits of the SHA-1 of `<location>:<receipt>`. An earn sends it, because SHA-1 in Redis's Lua

@@ -8,8 +8,9 @@
 -- src/store/keys.rs; K mirrors it name for name (and a test holds the two to the same answers).
 -- A call's arguments: args[1] is the time in Unix milliseconds and args[2] the same time in
 -- RFC 3339, from the caller, so every write of one call carries one timestamp. args[3] is the
--- call's arguments, one JSON object with named fields (A), and args[4], when given, the
--- program's rules (P): tier table and auto-issued rewards, serialised once at start-up.
+-- call's arguments, one JSON object (or, for an earn, MessagePack map) with named fields (A),
+-- and args[4], when given, the program's rules (P): tier table and auto-issued rewards,
+-- serialised once at start-up.
 -- A script answers one JSON object whose "status" names its outcome.
 --
 -- One rule keeps calls apart: the library's own locals are constants and functions, set at
@@ -1067,7 +1068,9 @@ local function begin(keys, args)
   NOW_MS_TEXT = args[1]
   NOW_MS = tonumber(NOW_MS_TEXT)
   NOW = args[2]
-  A = cjson.decode(args[3])
+  -- A JSON object or a MessagePack map (store::scripts::ArgsEncoding); the second never
+  -- starts with '{' (byte 123).
+  A = string.byte(args[3]) == 123 and cjson.decode(args[3]) or cmsgpack.unpack(args[3])
   P = nil
   local rules = args[4]
   if rules then
