@@ -33,10 +33,12 @@ local phone = A.phone
 local mkey = K.member(phone)
 -- What the earn reads of the member, in one read: each redis.call costs more than the fields
 -- it reads. But not a field it may not need: Redis finds a field by reading the member's
--- hash from its start, and one it lacks (a first name, a campaign's touch) only at its end.
--- So the first name only when the till sent one, and of a campaign's touch only when it ends.
+-- hash from its start, and one it lacks only at its end. So the first name only when the till
+-- sent one. (A campaign's touch is read here too: reading it only when in force would cost the
+-- members a campaign touched a command of their own.)
 local FIELDS = { 'balance', 'lifetime', 'visits', 'status', 'consent_requested', 'tier',
-  'touch_until_ms', 'loc:' .. A.location, A.first_name and 'first_name' or nil }
+  'touch_campaign', 'touch_group', 'touch_until_ms', 'loc:' .. A.location,
+  A.first_name and 'first_name' or nil }
 local m = redis.call('HMGET', mkey, unpack(FIELDS))
 -- Every member has a balance; without one the member is new.
 if not m[1] then
@@ -87,15 +89,15 @@ local points_text, balance_text, lifetime_text = int(points), int(balance), int(
 local written_balance, written_lifetime = balance, lifetime
 local writes = { 'balance', balance_text, 'lifetime', lifetime_text, 'visits', int(visits),
   'last_visit_ms', NOW_MS_TEXT }
-if not m[8] then
-  writes[#writes + 1] = FIELDS[8]
+if not m[10] then
+  writes[#writes + 1] = FIELDS[10]
   writes[#writes + 1] = '1'
 end
 if tier ~= m[6] then
   writes[#writes + 1] = 'tier'
   writes[#writes + 1] = tier
 end
-if A.first_name and not m[9] then
+if A.first_name and not m[11] then
   writes[#writes + 1] = 'first_name'
   writes[#writes + 1] = A.first_name
 end
@@ -112,10 +114,7 @@ if #endpoints() > 0 then
   emit('points.earned', phone, { points = points, balance = balance, amount = A.amount,
     location = A.location, receipt = A.receipt, tender = A.tender, source = 'purchase' })
 end
-if m[7] and tonumber(m[7]) >= NOW_MS then
-  local touch = redis.call('HMGET', mkey, 'touch_campaign', 'touch_group')
-  attribute_visit(phone, A.amount, points, { touch[1], touch[2], m[7] })
-end
+if m[7] then attribute_visit(phone, A.amount, points, { m[7], m[8], m[9] }) end
 if visits == 1 then stat('visitors', 1) end
 if visits == 2 then stat('repeat_visitors', 1) end
 
