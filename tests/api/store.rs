@@ -227,6 +227,49 @@ async fn a_packed_history_entry_reads_back_as_the_json_it_replaced() {
     assert_eq!(read[0].as_ref().unwrap(), &expected);
 }
 
+/// An earn packs its history entry without the generic packer (`Compact.pack_earn`); the
+/// generic one, which every other entry goes through and `ledger::history` reads back, is the
+/// reference. Every combination of the optional fields, and figures of every width.
+#[tokio::test]
+async fn an_earn_packs_its_history_entry_to_the_bytes_the_generic_packer_makes() {
+    let mut entries = Vec::new();
+    for (i, (points, balance, amount)) in [
+        (12_i64, 12_i64, 1250_i64),
+        (0, 0, 0),
+        (-3, 1_000_000_007, 4_294_967_296),
+        (127, 65_536, 9_007_199_254_740_991),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for optional in 0..8 {
+            let mut entry = serde_json::json!({ "type": "earn", "points": points,
+                "balance": balance, "amount": amount, "location": format!("store-{i}"),
+                "receipt": format!("R-{optional}") });
+            if optional & 1 != 0 {
+                entry["tender"] = "store_card".into();
+            }
+            if optional & 2 != 0 {
+                entry["bonus_multiplier"] = 1.5.into();
+            }
+            if optional & 4 != 0 {
+                entry["message_id"] = format!("m{i}{optional}").into();
+            }
+            entries.push(entry);
+        }
+    }
+    let packed: Vec<(Vec<u8>, Vec<u8>)> = run_lua(
+        "local out = {} for i, e in ipairs(A.entries) do            out[i] = { Compact.pack(e, Compact.HISTORY), Compact.pack_earn(e.points, e.balance,              e.amount, e.location, e.receipt, e.tender, e.bonus_multiplier, e.message_id) }          end return out",
+        serde_json::json!({ "entries": entries }),
+        1_796_330_000_243,
+    )
+    .await;
+    assert_eq!(packed.len(), 32);
+    for ((generic, earn), entry) in packed.iter().zip(&entries) {
+        assert_eq!(generic, earn, "{entry}");
+    }
+}
+
 /// An app on a `redis-server` of its own (in `dir`), for tests that flush the scripts' library
 /// or read Redis's command statistics, which other tests' apps would disturb; with a connection
 /// to that Redis.

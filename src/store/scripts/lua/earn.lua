@@ -104,9 +104,8 @@ end
 -- The member's hash is counted (to move its history out at Compact.INLINE fields) every 8th
 -- visit, not at every one: between two counts it grows by at most 7 entries past INLINE, well
 -- inside Redis's compact encoding (128 fields), and a purchase saves a command.
-local lot = append_ledger(phone, { type = 'earn', points = points, balance = balance,
-  amount = A.amount, location = A.location, receipt = A.receipt, tender = A.tender,
-  message_id = message_id, bonus_multiplier = bonus_multiplier }, writes, visits % 8 ~= 0)
+local lot = append_ledger(phone, nil, writes, visits % 8 ~= 0, Compact.pack_earn(points,
+  balance, A.amount, A.location, A.receipt, A.tender, bonus_multiplier, message_id))
 lots_add(phone, points, lot)
 stat('points:issued', points_text, A.location)
 stat('visits', 1, A.location)
