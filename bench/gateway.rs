@@ -28,11 +28,13 @@
 //!   valgrind is installed): the one Redis figure this machine's drifting speed cannot move.
 //!
 //! The load generator is a lean HTTP/1.1 client of its own ([`LoadClient`]) on a thread of its
-//! own; a timed phase starts once each of its 32 connections has made one call.
+//! own; a timed phase starts once each of its 32 connections has made one call. The bench's
+//! Redis runs its main thread on a CPU of its own ([`RedisAffinity`]; `-- unpinned` leaves it to
+//! the kernel).
 //!
 //! Phases alone: `-- earn`, `-- campaigns`, `-- import`, `-- memory`, `-- process`,
-//! `-- instructions`. Every
-//! figure and its ceiling or target also go to `target/bench/gateway.json`.
+//! `-- instructions` (with `BENCH_CALLGRIND_DIR=<dir>`, its callgrind dumps are kept there).
+//! Every figure and its ceiling or target also go to `target/bench/gateway.json`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -197,6 +199,59 @@ impl LoadConnection {
 /// Every figure of the run with what it is measured against, also written as JSON to
 /// `target/bench/gateway.json` (a ceiling measured in the same run, or a target).
 static REPORT: Mutex<Vec<serde_json::Value>> = Mutex::new(Vec::new());
+/// How the run was set up, next to its figures.
+static REPORT_SETTINGS: Mutex<Vec<(&str, serde_json::Value)>> = Mutex::new(Vec::new());
+
+/// Where the bench's redis-server runs its threads: the main thread on a CPU of its own, its
+/// background threads (fsync of the append-only file, lazy frees) and its rewrite child on the
+/// others, by Redis's own `server_cpulist`, `bio_cpulist`, `aof_rewrite_cpulist` and
+/// `bgsave_cpulist`. Redis runs every command on its one main thread; left to the kernel, that
+/// thread shares two cores with the gateway, the load generator and its own rewrite child, and
+/// is moved between the cores. In eight `-- earn` runs in one half hour on one machine, an
+/// earn script took 48, 55, 76 and 51 us of Redis's time pinned, 78, 82, 60 and 55 us not; p99
+/// at 32 connections was 4.93, 4.68, 5.26 and 4.65 ms pinned, 6.02, 5.56, 5.16 and 4.97 ms
+/// not. A deployment that shares a host does the same in redis.conf; `-- unpinned` measures
+/// the other way.
+struct RedisAffinity {
+    server: usize,
+    others: String,
+}
+
+impl RedisAffinity {
+    /// The first CPU this process may run on for Redis's main thread, the rest for the others;
+    /// None with fewer than two.
+    fn of_this_machine() -> Option<Self> {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set, filled in by sched_getaffinity for
+        // this process; CPU_ISSET only reads it.
+        let cpus: Vec<usize> = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+                return None;
+            }
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+                .collect()
+        };
+        let (&server, rest) = cpus.split_first()?;
+        (!rest.is_empty()).then(|| Self {
+            server,
+            others: rest
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = vec!["--server_cpulist".to_owned(), self.server.to_string()];
+        for setting in ["--bio_cpulist", "--aof_rewrite_cpulist", "--bgsave_cpulist"] {
+            args.push(setting.to_owned());
+            args.push(self.others.clone());
+        }
+        args
+    }
+}
 
 /// Records `value` (in `unit`) of `figure`, next to `against`: a ceiling measured in the same
 /// run or a target, and the ratio of the two.
@@ -216,6 +271,9 @@ fn write_report() {
     let report = serde_json::json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "settings": REPORT_SETTINGS.lock().unwrap().iter().cloned()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect::<serde_json::Map<_, _>>(),
         "figures": *REPORT.lock().unwrap(),
     });
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
@@ -870,7 +928,34 @@ fn main() {
     // The Redis children are tied to the thread that starts them: the main thread.
     let dir = tempfile::tempdir().unwrap();
     // Append-only, fsync every second: as the cluster nodes run.
-    let redis = RedisServer::start(&dir.path().join("single"), true).expect("redis-server");
+    // `-- unpinned`: Redis's threads wherever the kernel puts them (see `RedisAffinity`).
+    let affinity = if std::env::args().skip(1).any(|a| a == "unpinned") {
+        None
+    } else {
+        RedisAffinity::of_this_machine()
+    };
+    let affinity_args = affinity.as_ref().map_or_else(Vec::new, RedisAffinity::args);
+    let redis = RedisServer::start_with(
+        loyalty_gateway::embedded::free_port().unwrap(),
+        &dir.path().join("single"),
+        true,
+        &affinity_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .expect("redis-server");
+    match &affinity {
+        Some(affinity) => println!(
+            "Redis's main thread on CPU {}; its fsync threads and rewrite child on CPUs {} \
+             (`-- unpinned` leaves them to the kernel)",
+            affinity.server, affinity.others
+        ),
+        None => println!("Redis's threads unpinned"),
+    }
+    REPORT_SETTINGS.lock().unwrap().push((
+        "redis_main_thread_cpu",
+        affinity
+            .as_ref()
+            .map_or(serde_json::Value::Null, |a| a.server.into()),
+    ));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     if only_earn {
         runtime.block_on(run(redis.url(), Vec::new(), true));
@@ -2162,7 +2247,14 @@ async fn instructions_phase(provider_url: &str) {
         println!("instructions per earn: skipped (no valgrind)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    // `BENCH_CALLGRIND_DIR=<dir>` keeps the dumps there, for callgrind_annotate (with a
+    // redis-server built with symbols first on the PATH).
+    let temporary = tempfile::tempdir().unwrap();
+    let kept = std::env::var_os("BENCH_CALLGRIND_DIR").map(std::path::PathBuf::from);
+    if let Some(kept) = &kept {
+        std::fs::create_dir_all(kept).unwrap();
+    }
+    let dir = kept.as_deref().unwrap_or(temporary.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -2173,7 +2265,7 @@ async fn instructions_phase(provider_url: &str) {
         .arg("--instr-atstart=no")
         .arg(format!(
             "--callgrind-out-file={}/callgrind.%p",
-            dir.path().display()
+            dir.display()
         ))
         .args([
             "redis-server",
@@ -2245,7 +2337,7 @@ async fn instructions_phase(provider_url: &str) {
         .await;
     redis.wait().unwrap();
     // Every dump's total: what ran while the count was on.
-    let instructions: u64 = std::fs::read_dir(dir.path())
+    let instructions: u64 = std::fs::read_dir(dir)
         .unwrap()
         .flat_map(|f| {
             std::fs::read_to_string(f.unwrap().path())
