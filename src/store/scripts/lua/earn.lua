@@ -34,10 +34,11 @@ local mkey = K.member(phone)
 -- What the earn reads of the member, in one read: each redis.call costs more than the fields
 -- it reads. But not a field it may not need: Redis finds a field by reading the member's
 -- hash from its start, and one it lacks only at its end. So the first name only when the till
--- sent one. (A campaign's touch is read here too: reading it only when in force would cost the
--- members a campaign touched a command of their own.)
+-- sent one. (A campaign's touch is read here too, with whether the touch has had its first
+-- visit: reading them only when a touch is in force would cost the members a campaign touched
+-- a command of their own.)
 local FIELDS = { 'balance', 'lifetime', 'visits', 'status', 'consent_requested', 'tier',
-  'touch_campaign', 'touch_group', 'touch_until_ms', 'loc:' .. A.location,
+  'touch_campaign', 'touch_group', 'touch_until_ms', 'touch_visited', 'loc:' .. A.location,
   A.first_name and 'first_name' or nil }
 local m = redis.call('HMGET', mkey, unpack(FIELDS))
 -- Every member has a balance; without one the member is new.
@@ -89,18 +90,19 @@ local points_text, balance_text, lifetime_text = int(points), int(balance), int(
 local written_balance, written_lifetime = balance, lifetime
 local writes = { 'balance', balance_text, 'lifetime', lifetime_text, 'visits', int(visits),
   'last_visit_ms', NOW_MS_TEXT }
-if not m[10] then
-  writes[#writes + 1] = FIELDS[10]
+if not m[11] then
+  writes[#writes + 1] = FIELDS[11]
   writes[#writes + 1] = '1'
 end
 if tier ~= m[6] then
   writes[#writes + 1] = 'tier'
   writes[#writes + 1] = tier
 end
-if A.first_name and not m[11] then
+if A.first_name and not m[12] then
   writes[#writes + 1] = 'first_name'
   writes[#writes + 1] = A.first_name
 end
+if m[7] then attribute_visit(A.amount, points_text, { m[7], m[8], m[9], m[10] }, writes) end
 -- The member's hash is counted (to move its history out at Compact.INLINE fields) every 8th
 -- visit, not at every one: between two counts it grows by at most 7 entries past INLINE, well
 -- inside Redis's compact encoding (128 fields), and a purchase saves a command.
@@ -113,7 +115,6 @@ if #endpoints() > 0 then
   emit('points.earned', phone, { points = points, balance = balance, amount = A.amount,
     location = A.location, receipt = A.receipt, tender = A.tender, source = 'purchase' })
 end
-if m[7] then attribute_visit(phone, A.amount, points, { m[7], m[8], m[9] }) end
 if visits == 1 then stat('visitors', 1) end
 if visits == 2 then stat('repeat_visitors', 1) end
 

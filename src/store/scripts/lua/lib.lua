@@ -479,16 +479,20 @@ local function touched_by(phone, within_ms)
     'touch_until_ms', 'touch_ms'), within_ms)
 end
 
--- A purchase of `amount` earning `points`, counted for the campaign that touched the member;
--- `touch` is their touch_campaign, touch_group and touch_until_ms, read by the caller.
-local function attribute_visit(phone, amount, points, touch)
+-- A purchase of `amount` earning `points` (its text), counted for the campaign that touched
+-- the member; `touch` is their touch_campaign, touch_group, touch_until_ms and touch_visited,
+-- read by the caller, who writes `writes` (name, value, ...) to the member's hash: the first
+-- visit of a touch is marked there.
+local function attribute_visit(amount, points, touch, writes)
   local campaign, group = touch_in_force(touch)
   if not campaign then return end
   local key = K.campaign(campaign)
   redis.call('HINCRBY', key, group .. ':visits', '1')
   redis.call('HINCRBY', key, group .. ':spend', int(amount))
-  redis.call('HINCRBY', key, group .. ':points', int(points))
-  if redis.call('HSETNX', K.member(phone), 'touch_visited', '1') == 1 then
+  redis.call('HINCRBY', key, group .. ':points', points)
+  if not touch[4] then
+    writes[#writes + 1] = 'touch_visited'
+    writes[#writes + 1] = '1'
     redis.call('HINCRBY', key, group .. ':visitors', '1')
   end
 end
