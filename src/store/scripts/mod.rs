@@ -1,5 +1,6 @@
 //! The Rust–Lua boundary, typed. One Rust type per script: its fields are the script's named
-//! arguments (sent as one JSON object, read in Lua as `A.<field>`), and its [`ScriptCall::Reply`]
+//! arguments (sent as one JSON object, or a MessagePack map where [`ScriptCall::ENCODING`] says
+//! so, read in Lua as `A.<field>`), and its [`ScriptCall::Reply`]
 //! is the script's one JSON answer, an enum tagged by `status`. Nothing is read by position, and
 //! a reply that does not match its type is an error, never a silent default.
 //!
