@@ -960,7 +960,7 @@ local function fits_i32(x)
   return type(x) == 'number' and x >= -2147483648 and x <= 2147483647
 end
 
--- `hash` is the field's Receipts.hash, when known.
+-- `hash` is the field's Receipts.hash.
 function Receipts.encode(r, until_day, hash)
   if r.bonus or r.issued or #r.phone > 16 or #r.fp < 16 then return nil end
   local st = Receipts.STATUS_AT[r.st]
@@ -971,29 +971,25 @@ function Receipts.encode(r, until_day, hash)
       and fits_i32(r.bal) and fits_i32(r.life) and lot and lot >= 0 and lot < 4294967296) then
     return nil
   end
-  if hash then
-    return struct.pack(Receipts.LAYOUT, until_day, fp_hi, fp_lo, r.points, r.amount, r.bal,
-      r.life, lot, st + Receipts.HASHED) .. struct.pack(Receipts.HASH_LAYOUT, hash) .. r.phone
-  end
   return struct.pack(Receipts.LAYOUT, until_day, fp_hi, fp_lo, r.points, r.amount, r.bal, r.life,
-    lot, st) .. r.phone
+    lot, st + Receipts.HASHED) .. struct.pack(Receipts.HASH_LAYOUT, hash) .. r.phone
 end
 
--- A bucket value's fields, its until day and its field's hash (nil if not stored).
+-- A bucket value's fields and its until day (the hash, when stored, is skipped: hash_of reads
+-- it).
 function Receipts.decode(value)
   local until_day, fp_hi, fp_lo, points, amount, bal, life, lot, st, rest =
     struct.unpack(Receipts.LAYOUT, value)
-  local hash
   if st > Receipts.HASHED then
     st = st - Receipts.HASHED
-    hash, rest = struct.unpack(Receipts.HASH_LAYOUT, value, rest)
+    rest = rest + 4 -- HASH_LAYOUT's 4 bytes
   end
   return {
     fp = string.format('%08x%08x', fp_hi, fp_lo), phone = string.sub(value, rest),
     -- Scripts without the program's rules (an erasure) leave the tier out; a replay adds it.
     points = points, amount = amount, bal = bal, life = life, tier = P and tier_name(life),
     st = Receipts.STATUSES[st], lot = lot > 0 and ('e' .. lot) or nil,
-  }, until_day, hash
+  }, until_day
 end
 
 -- The Receipts.hash of a bucket's `field` from its `value`: stored, or worked out.
