@@ -352,6 +352,32 @@ format = "json"
     )
 }
 
+/// One of the 2,000 members of block `block` (`+1415555xxxx` for 5), the one worker `worker`'s
+/// `i`th call uses: the workers walk the block at different offsets, so that concurrent calls
+/// seldom share a member.
+fn member_phone(block: u8, worker: usize, i: usize) -> String {
+    format!("+141555{block}{:04}", (worker * 131 + i) % 2000)
+}
+
+/// A $12.50 earn of the first program ([`KEY`]) by [`member_phone`]`(block, worker, i)`.
+async fn post_member_earn(
+    client: &LoadClient,
+    worker: usize,
+    block: u8,
+    i: usize,
+    receipt: &str,
+) -> bool {
+    post_earn(
+        client,
+        worker,
+        KEY,
+        &member_phone(block, worker, i),
+        1250,
+        receipt,
+    )
+    .await
+}
+
 /// One earn at store-1 over HTTP with API key `key`, on `worker`'s connection: true when it
 /// was credited (or replayed).
 async fn post_earn(
@@ -386,7 +412,7 @@ async fn earn_phase(base: &str, keys: &'static [(&str, &str)]) -> Stats {
         let client = client.clone();
         async move {
             let key = keys[(worker + i) % keys.len()].1;
-            let phone = format!("+1415555{:04}", (worker * 131 + i) % 2000);
+            let phone = member_phone(5, worker, i);
             post_earn(
                 &client,
                 worker,
@@ -425,7 +451,7 @@ async fn earn_at_rate(base: &str, key: &'static str, rate: f64, phase: Duration)
                         break;
                     }
                     tokio::time::sleep_until(due).await;
-                    let phone = format!("+1415557{:04}", (worker * 131 + i as usize) % 2000);
+                    let phone = member_phone(7, worker, i as usize);
                     let receipt = format!("S-{run}-{worker}-{i}");
                     let child = REDIS_CHILD.load(std::sync::atomic::Ordering::Relaxed);
                     if post_earn(&client, worker, key, &phone, 1250, &receipt).await {
@@ -1048,7 +1074,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     let mut earn = load(move |worker, i| {
         let client = client.clone();
         async move {
-            let phone = format!("+1415555{:04}", (worker * 131 + i) % 2000);
+            let phone = member_phone(5, worker, i);
             post_earn(
                 &client,
                 worker,
@@ -1079,7 +1105,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     let mut inbound = load(move |worker, i| {
         let client = client.clone();
         async move {
-            let from = format!("+1415555{:04}", (worker * 131 + i) % 2000);
+            let from = member_phone(5, worker, i);
             let params: Vec<(String, String)> = [
                 ("MessageSid", format!("SM{run_id:08x}{worker:04x}{i:020x}")),
                 ("From", from),
@@ -1117,18 +1143,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     let client = http.clone();
     let counted = load_count(COUNTED_EARNS / CONCURRENCY, move |worker, i| {
         let client = client.clone();
-        async move {
-            let phone = format!("+1415556{:04}", (worker * 131 + i) % 2000);
-            post_earn(
-                &client,
-                worker,
-                KEY,
-                &phone,
-                1250,
-                &format!("N-{worker}-{i}"),
-            )
-            .await
-        }
+        async move { post_member_earn(&client, worker, 6, i, &format!("N-{worker}-{i}")).await }
     })
     .await;
     let scripts_after = script_calls(&mut stats_conn).await;
@@ -1309,9 +1324,8 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         let program = program.clone();
         async move {
             let cmd = loyalty_gateway::ledger::EarnCommand {
-                phone: loyalty_gateway::domain::PhoneNumber::parse_e164(&format!(
-                    "+1415555{:04}",
-                    (worker * 131 + i) % 2000
+                phone: loyalty_gateway::domain::PhoneNumber::parse_e164(&member_phone(
+                    5, worker, i,
                 ))
                 .unwrap(),
                 amount: loyalty_gateway::domain::Amount::parse(1250).unwrap(),
@@ -1824,16 +1838,7 @@ async fn process_phase(redis_url: &str, provider_url: &str) {
         load_count(PROCESS_EARNS / CONCURRENCY, move |worker, i| {
             let client = client.clone();
             async move {
-                let phone = format!("+1415557{:04}", (worker * 131 + i) % 2000);
-                post_earn(
-                    &client,
-                    worker,
-                    KEY,
-                    &phone,
-                    1250,
-                    &format!("P-{round}-{worker}-{i}"),
-                )
-                .await
+                post_member_earn(&client, worker, 7, i, &format!("P-{round}-{worker}-{i}")).await
             }
         })
     };

@@ -15,8 +15,13 @@ fn ids(history: &[Value]) -> Vec<u64> {
         .collect()
 }
 
+/// The key of PHONE's member hash in the bloom program.
+fn member_key(app: &TestApp) -> String {
+    format!("{}:{{bloom}}:m:{PHONE}", app.prefix)
+}
+
 async fn member_hash(app: &TestApp) -> (String, usize, usize) {
-    let key = format!("{}:{{bloom}}:m:{PHONE}", app.prefix);
+    let key = member_key(app);
     let mut conn = app.redis().await;
     let encoding: String = redis::cmd("OBJECT")
         .arg("ENCODING")
@@ -45,13 +50,13 @@ async fn member_hash(app: &TestApp) -> (String, usize, usize) {
 async fn a_long_history_moves_to_the_list_in_order_and_the_record_stays_compact() {
     let app = spawn_app().await;
     let purchases = 100;
-    let member_key = format!("{}:{{bloom}}:m:{PHONE}", app.prefix);
+    let key = member_key(&app);
     let mut conn = app.redis().await;
     let mut most_fields = 0;
     for i in 0..purchases {
         app.earn_ok(PHONE, 1000 + i, &format!("R-{i}")).await;
         let fields: usize = redis::cmd("HLEN")
-            .arg(&member_key)
+            .arg(&key)
             .query_async(&mut conn)
             .await
             .unwrap();
@@ -148,7 +153,7 @@ async fn history_and_consent_written_before_the_compact_record_still_read_in_ord
     app.earn_ok(PHONE, 1000, "R-1").await;
     // What the scripts wrote before: JSON in the lists. Put the member's record in that shape:
     // the hash's entries and consent record move to the lists as JSON documents.
-    let key = format!("{}:{{bloom}}:m:{PHONE}", app.prefix);
+    let key = member_key(&app);
     let mut conn = app.redis().await;
     let history = app.history(PHONE).await;
     let consent: Value = app.consent_json(PHONE).await;
@@ -206,7 +211,7 @@ async fn the_newest_consent_record_is_in_the_hash_and_every_earlier_one_in_the_l
         assert!(record["message_id"].as_str().unwrap().starts_with("SM"));
         assert!(record["at"].as_str().unwrap().ends_with('Z'));
     }
-    let key = format!("{}:{{bloom}}:m:{PHONE}", app.prefix);
+    let key = member_key(&app);
     let in_list: usize = redis::cmd("LLEN")
         .arg(format!("{key}:consent"))
         .query_async(&mut app.redis().await)
