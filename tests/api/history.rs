@@ -146,6 +146,85 @@ async fn an_entry_too_long_for_the_hash_goes_to_the_list_after_the_older_ones() 
     app.verify_is_clean().await;
 }
 
+/// A spill takes the hash's entries in the order Redis lists them, which while the hash is a
+/// listpack is the order they were written; entries it lists out of order (a hash Redis
+/// converted, or written by hand) still reach the list oldest first.
+#[tokio::test]
+async fn entries_the_hash_lists_out_of_order_still_move_to_the_list_oldest_first() {
+    let app = spawn_app().await;
+    for i in 1..=3 {
+        app.earn_ok(PHONE, 1000, &format!("R-{i}")).await;
+    }
+    let key = member_key(&app);
+    let mut conn = app.redis().await;
+    let fields: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let entries: Vec<(String, Vec<u8>)> = fields
+        .into_iter()
+        .filter(|(name, _)| name.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    assert_eq!(entries.len(), 3);
+    // Written again newest first, the hash lists them that way.
+    let mut pipe = redis::pipe();
+    for (name, _) in &entries {
+        pipe.hdel(&key, name);
+    }
+    for (name, value) in entries.iter().rev() {
+        pipe.hset(&key, name, value);
+    }
+    let _: () = pipe.query_async(&mut conn).await.unwrap();
+    let names: Vec<String> = redis::cmd("HKEYS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let listed: Vec<u64> = names.iter().filter_map(|n| n.parse().ok()).collect();
+    assert!(listed.windows(2).all(|w| w[0] > w[1]), "{listed:?}");
+
+    // An entry too long for the hash moves the others to the list first.
+    let adjusted = app
+        .client
+        .post(app.url(&format!("/v1/members/{}/adjust", urlencode(PHONE))))
+        .bearer_auth(ADMIN_KEY)
+        .json(
+            &json!({ "points": 5, "reason": "a reason too long to be a field of the member hash" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(adjusted.status(), 200);
+    let archived: Vec<Vec<u8>> = redis::cmd("LRANGE")
+        .arg(format!("{key}:ledger"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let numbers: Vec<u64> = archived
+        .iter()
+        .map(|raw| {
+            let array: Vec<Value> = rmp_serde::from_slice(raw).unwrap();
+            array[0].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(numbers.len(), 4);
+    assert!(
+        numbers.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {numbers:?}"
+    );
+    let history = app.history(PHONE).await;
+    let receipts: Vec<&str> = history
+        .iter()
+        .filter_map(|e| e["receipt"].as_str())
+        .collect();
+    assert_eq!(receipts, ["R-3", "R-2", "R-1"]);
+    assert_eq!(history[0]["type"], "adjust");
+    app.verify_is_clean().await;
+}
+
 #[tokio::test]
 async fn history_and_consent_written_before_the_compact_record_still_read_in_order() {
     let app = spawn_app().await;

@@ -270,6 +270,35 @@ async fn an_earn_packs_its_history_entry_to_the_bytes_the_generic_packer_makes()
     }
 }
 
+/// A spill moves a history entry to the list as the array with its entry number in front,
+/// made from the entry's bytes (`Compact.archived`) rather than by unpacking and packing it:
+/// cmsgpack's own packing of the longer array is the reference. Arrays on both sides of the
+/// one-byte header's limit (15 elements), and entry numbers of every width.
+#[tokio::test]
+async fn a_spilled_entry_is_the_bytes_cmsgpack_packs_for_the_array_with_its_number_in_front() {
+    let numbers: [u64; 9] = [
+        1,
+        127,
+        128,
+        65_535,
+        65_536,
+        4_294_967_295,
+        4_294_967_296,
+        123_456_789_012,
+        9_007_199_254_740_991,
+    ];
+    let compared: Vec<(usize, u64, Vec<u8>, Vec<u8>)> = run_lua(
+        "local out = {} for width = 1, 20 do local a = {} for i = 1, width do            a[i] = (i % 3 == 0) and ('s' .. i) or (i * 977 - 300) end            local packed = cmsgpack.pack(a) for _, n in ipairs(A.numbers) do              local longer = cmsgpack.unpack(packed) table.insert(longer, 1, n)              out[#out + 1] = { width, n, cmsgpack.pack(longer), Compact.archived(n, packed) }            end end return out",
+        serde_json::json!({ "numbers": numbers }),
+        1_796_330_000_243,
+    )
+    .await;
+    assert_eq!(compared.len(), 20 * numbers.len());
+    for (width, n, reference, archived) in &compared {
+        assert_eq!(reference, archived, "{width} elements, entry {n}");
+    }
+}
+
 /// An app on a `redis-server` of its own (in `dir`), for tests that flush the scripts' library
 /// or read Redis's command statistics, which other tests' apps would disturb; with a connection
 /// to that Redis.

@@ -250,24 +250,56 @@ function Compact.unpack(packed, first, word_field, words, fixed, tags)
   return record
 end
 
--- Moves the member's history entries from their hash to the list, oldest first.
+-- `packed` (a history entry as the hash keeps it) as the list keeps it: the same array with
+-- the entry number `n` in front. Made from the bytes, not by unpacking and packing the array
+-- again (most of a spill's time, which is a few times an earn's): a MessagePack array is its
+-- length in a header of its own, a fixarray's one byte (at most 15) or an array 16's three,
+-- followed by its elements, so the new array is a header one longer, n, and the old elements.
+-- A test holds this to cmsgpack's own packing of the longer array.
+function Compact.archived(n, packed)
+  local head = string.byte(packed, 1)
+  local count, elements
+  if head >= 0x90 and head <= 0x9f then
+    count, elements = head - 0x90 + 1, 2
+  else
+    count, elements = string.byte(packed, 2) * 256 + string.byte(packed, 3) + 1, 4
+  end
+  local header = count <= 15 and string.char(0x90 + count)
+    or string.char(0xdc, math.floor(count / 256), count % 256)
+  return header .. cmsgpack.pack(n) .. string.sub(packed, elements)
+end
+
+-- Moves the member's history entries from their hash to the list, oldest first. The hash
+-- lists its fields in the order they were written while it is a listpack, which for entries
+-- is their order; they are sorted only when it is not (a hash Redis converted, entries written
+-- by hand).
 function Compact.spill(phone)
   local mkey = K.member(phone)
   local flat = redis.call('HGETALL', mkey)
-  local entries, names = {}, {}
+  local numbers, values, names = {}, {}, {}
+  local k, ordered, last = 0, true, -1
   for i = 1, #flat, 2 do
-    if string.match(flat[i], '^%d+$') then
-      entries[#entries + 1] = { tonumber(flat[i]), flat[i + 1] }
-      names[#names + 1] = flat[i]
+    local name = flat[i]
+    local first = string.byte(name)
+    -- Only an entry's name starts with a digit; the check of the rest is for safety.
+    if first >= 48 and first <= 57 and not string.find(name, '%D') then
+      local n = tonumber(name)
+      k = k + 1
+      numbers[k], values[k], names[k] = n, flat[i + 1], name
+      if n < last then ordered = false end
+      last = n
     end
   end
-  if #entries == 0 then return end
-  table.sort(entries, function(x, y) return x[1] < y[1] end)
+  if k == 0 then return end
+  local order = {}
+  for i = 1, k do order[i] = i end
+  if not ordered then
+    table.sort(order, function(x, y) return numbers[x] < numbers[y] end)
+  end
   local archived = {}
-  for _, e in ipairs(entries) do
-    local a = cmsgpack.unpack(e[2])
-    table.insert(a, 1, e[1])
-    archived[#archived + 1] = cmsgpack.pack(a)
+  for i = 1, k do
+    local at = order[i]
+    archived[i] = Compact.archived(numbers[at], values[at])
   end
   redis.call('LPUSH', K.ledger(phone), unpack(archived))
   redis.call('HDEL', mkey, unpack(names))
@@ -295,9 +327,7 @@ local function append_ledger(phone, entry, fields, uncounted, packed)
   else
     Compact.spill(phone)
     if packed then
-      local a = cmsgpack.unpack(packed)
-      table.insert(a, 1, tonumber(n))
-      packed = cmsgpack.pack(a)
+      packed = Compact.archived(tonumber(n), packed)
     else
       entry.id, entry.at = 'e' .. n, NOW
       packed = cjson.encode(entry)
