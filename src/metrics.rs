@@ -117,6 +117,11 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
         "Sends put back because their slot of the shared send rate was too far away",
     ),
     (
+        "loyalty_send_slots_missed_total",
+        Kind::Counter,
+        "Sends that took a new slot of the shared send rate because the process was held up past theirs",
+    ),
+    (
         "loyalty_inbound_messages_total",
         Kind::Counter,
         "Inbound texts processed, by command",
@@ -310,6 +315,11 @@ impl Metrics {
     /// A send was put back because its slot of the shared send rate was too far away.
     pub fn send_rate_deferral(&self) {
         self.count("loyalty_send_rate_deferrals_total", &[], 1);
+    }
+
+    /// A send took a new slot of the shared send rate: the process was held up past its own.
+    pub fn send_slot_missed(&self) {
+        self.count("loyalty_send_slots_missed_total", &[], 1);
     }
 
     pub fn inbound(&self, command: &str) {

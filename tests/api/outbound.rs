@@ -189,6 +189,69 @@ async fn sends_are_throttled_by_segments_on_a_schedule_shared_through_redis() {
     assert_eq!(secs(reserve(&app, 1).await), Ok(3));
 }
 
+/// A sender held up past its texts' send slots (here its thread blocks, as a stalled machine or
+/// a process that gets no CPU would hold it) gives those texts new slots rather than sending
+/// them at once with the texts due after them, which would put more texts in a second at the
+/// provider than the rate allows. Every text is still sent, once.
+#[tokio::test]
+async fn texts_whose_send_slots_passed_while_the_sender_was_held_up_take_new_slots() {
+    use loyalty_gateway::domain::PhoneNumber;
+    use loyalty_gateway::store::scripts::outbox::MessageKind;
+    use std::time::Duration;
+    let app = spawn_app_with(|s| {
+        s.sms.messages_per_second = 50.0;
+        s.sms.burst = 1;
+    })
+    .await;
+    twilio_accepts_everything(&app).await;
+    let program = app.bloom();
+    for i in 0..5 {
+        let phone = PhoneNumber::parse_e164(&format!("+1415555270{i}")).unwrap();
+        app.state
+            .outbox
+            .enqueue(
+                &program,
+                &phone,
+                MessageKind::ReplyAny,
+                "help",
+                &json!({}),
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
+    }
+    app.state.outbox.ensure_group(&program).await.unwrap();
+    let batch = app
+        .state
+        .outbox
+        .read_new(&app.state.store, &program, "held-up", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 5);
+    // Slots 20 ms apart from the first text's; once it has reached the provider, the test's one
+    // thread (the sender's too) blocks for longer than the other four slots take.
+    let hold_up = async {
+        while app.sent_texts().await.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    };
+    let (processed, ()) =
+        tokio::join!(app.sender().process(&program, &batch, batch.len()), hold_up);
+    processed.unwrap();
+
+    let sent = app.sent_texts().await;
+    let mut recipients: Vec<&str> = sent.iter().map(|(to, _)| to.as_str()).collect();
+    recipients.sort_unstable();
+    recipients.dedup();
+    assert_eq!((sent.len(), recipients.len()), (5, 5), "each text once");
+    let missed = sample(&scrape(&app).await, "loyalty_send_slots_missed_total", &[]);
+    assert!(
+        missed.is_some_and(|n| n >= 3.0),
+        "the texts whose slots passed took new ones: {missed:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_429_waits_at_least_retry_after() {
     let app = spawn_app().await;
