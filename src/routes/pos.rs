@@ -301,7 +301,7 @@ pub async fn earn(
     let first_name = first_name_of(req.first_name.as_deref())?;
     // Made with its fields rather than recorded into: each `record` serialises the span's
     // fields again.
-    let span = tracing::info_span!("earn", program = %program.id, location = %location,
+    let span = tracing::info_span!("earn", program = program.id.as_str(), location = location.as_str(),
         phone = %phone.masked());
     let cmd = EarnCommand {
         phone,
@@ -374,7 +374,7 @@ pub async fn redeem(
             ))
         }
     };
-    let span = tracing::info_span!("redeem", program = %program.id, location = %location,
+    let span = tracing::info_span!("redeem", program = program.id.as_str(), location = location.as_str(),
         phone = %phone.masked());
     let cmd = RedeemCommand {
         phone,
@@ -446,7 +446,11 @@ pub async fn reverse(
             ))
         }
     };
-    let span = tracing::info_span!("reverse", program = %program.id, location = %location);
+    let span = tracing::info_span!(
+        "reverse",
+        program = program.id.as_str(),
+        location = location.as_str()
+    );
     let written = in_span(
         &span,
         state.ledger.reverse(program, &location, &receipt, &refund),
@@ -495,7 +499,11 @@ pub async fn void_redemption(
     let program = &key.program;
     let location = location_of(&key, &req.location)?;
     let receipt = Receipt::parse(&req.receipt).field("receipt")?;
-    let span = tracing::info_span!("void", program = %program.id, location = %location);
+    let span = tracing::info_span!(
+        "void",
+        program = program.id.as_str(),
+        location = location.as_str()
+    );
     let written = in_span(
         &span,
         state.ledger.void_redemption(program, &location, &receipt),

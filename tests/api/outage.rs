@@ -264,7 +264,9 @@ fn a_ledger_call_that_fails_is_logged_with_its_program_and_masked_member() {
         .find(|l| l.contains("redis unavailable"))
         .unwrap();
     assert!(
-        line.contains("earn{") && line.contains("program=bloom") && line.contains("+1********71"),
+        line.contains("earn{")
+            && line.contains(r#"program="bloom""#)
+            && line.contains("+1********71"),
         "{line}"
     );
     assert!(!logs.contains("4155552671"), "{logs}");
