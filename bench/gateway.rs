@@ -363,10 +363,10 @@ fn member_phone(block: u8, worker: usize, i: usize) -> String {
 /// hash of the worker and the call picks it, the same in every run. For the phases that time
 /// earns. Drawn in turn, every member of a block makes its nth visit within the same few
 /// milliseconds, and the visits that cost Redis more than most (the first, which makes the
-/// member; about every 36th, which moves the history out of the member hash: 3.5 earns before
-/// session 12, 2 since) came to all 2,000 members at once. In one `-- earn` run 1,992 history
-/// moves fell within one second, and the open-loop phase's p99 was 15-48 ms, where that burst
-/// is the whole of its tail; no shop's members visit in turn.
+/// member; about every 36th, which moves the history out of the member hash and cost as much
+/// as 3.5 earns before session 12, 2.5 since) came to all 2,000 members at once. In one
+/// `-- earn` run 1,992 history moves fell within one second, and the open-loop phase's p99 was
+/// 19-48 ms with that burst in it; no shop's members visit in turn.
 fn scattered_member_phone(block: u8, worker: usize, i: usize) -> String {
     // SplitMix64's finaliser: every bit of (worker, i) stirs every bit of the index.
     let mut x = ((worker as u64) << 32 | i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
