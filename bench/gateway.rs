@@ -725,6 +725,43 @@ fn percentile(latencies: &mut [Duration], p: f64) -> Duration {
     latencies.get(i).copied().unwrap_or_default()
 }
 
+/// Stalls of the whole machine, as a thread that asks to sleep 2 ms sees them: every wake-up
+/// more than [`StallWatch::LATE`] late. On the bench machine (a virtual machine) everything
+/// stopped now and then for 50-65 ms (a C program doing the same beside the bench saw the same
+/// moments), and an open-loop phase shows each such stop in every request due during it.
+struct StallWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Duration>>,
+}
+
+impl StallWatch {
+    const LATE: Duration = Duration::from_millis(5);
+
+    fn start() -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut stalls = Vec::new();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let asleep = Instant::now();
+                std::thread::sleep(Duration::from_millis(2));
+                let late = asleep.elapsed().saturating_sub(Duration::from_millis(2));
+                if late > Self::LATE {
+                    stalls.push(late);
+                }
+            }
+            stalls
+        });
+        Self { stop, thread }
+    }
+
+    /// How long each stall it saw lasted.
+    fn stop(self) -> Vec<Duration> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the stall watch")
+    }
+}
+
 /// Whether redis-server has a child writing its dataset (an append-only file rewrite, or a
 /// snapshot), as [`watch_redis_children`] last saw it.
 static REDIS_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -1132,7 +1169,9 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     // the median is 32 divided by the throughput (Little's law), whatever the gateway does.
     // Half the throughput just measured, from the same 32 connections, open loop.
     let steady_rate = earn.rps() / 2.0;
+    let stall_watch = StallWatch::start();
     let (mut steady, mut slack) = earn_at_rate(&base, KEY, steady_rate, PHASE).await;
+    let stalls = stall_watch.stop();
     // Redis rewrites its append-only file when it has doubled (64 MB at least): a fork, then a
     // child writing the whole dataset, on the same two cores. It shows in the tail.
     let rewrites = aof_rewrites(&mut stats_conn).await - rewrites_before;
@@ -1267,6 +1306,12 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
             stats.latencies.len()
         );
     }
+    println!(
+        "half rate: the machine stalled {} times for more than {} ms (longest {:.1} ms), as a sleeping thread saw it",
+        stalls.len(),
+        StallWatch::LATE.as_millis(),
+        stalls.iter().max().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
     let (slack_p50, slack_p99) = (percentile(&mut slack, 0.5), percentile(&mut slack, 0.99));
     println!(
         "half rate: the load generator's timer slack, not counted: p50 {:.2} ms, p99 {:.2} ms ({} of {} calls sent on a free connection)",
@@ -1316,6 +1361,18 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         steady.percentile(0.99).as_secs_f64() * 1000.0,
         "ms",
         Some(("target", 5.0)),
+    );
+    record(
+        "earn at half the measured rate, the machine's longest stall meanwhile",
+        stalls
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0,
+        "ms",
+        None,
     );
     record(
         "earn at half the measured rate, the load generator's timer slack (not counted), p50",
