@@ -1,4 +1,8 @@
 //! The `loyalty-gateway` command line.
+//!
+//! The commands' doc comments are their `--help` text, written for a terminal: `[[api_keys]]`
+//! and `<program>` there are TOML and placeholders, not rustdoc links and HTML tags.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

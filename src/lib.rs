@@ -18,6 +18,9 @@
 //!   errors; [`web`]: the pages for browsers (the public join form).
 //! - [`verify`]: the ledger audited against itself (`loyalty-gateway verify`).
 //! - [`startup`]: wires it all into an [`startup::Application`]; [`cli`] is the binary's interface.
+// Module docs link the private parts they explain: read them with
+// `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod auth;
 pub mod campaigns;

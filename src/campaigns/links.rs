@@ -2,7 +2,7 @@
 //! `{links.base_url}/l/{token}`, that redirects to the URL and counts the click.
 //!
 //! The URLs are found with `linkify`, which gets the boundaries right next to punctuation
-//! ("see https://shop.example/sale." ends before the period). The same finder runs when the
+//! (`see https://shop.example/sale.` ends before the period). The same finder runs when the
 //! campaign is saved (to list its links), in the preview (to count the shortened length) and
 //! in the sender (to put each recipient's links in), so the three agree on what a link is.
 //! Tokens are made in `campaign_step.lua` from the campaign's secret seed: 8 base-62

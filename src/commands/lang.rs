@@ -1,4 +1,4 @@
-//! LANG <language> (IDIOMA, LINGUA, لغة): the member's language for later texts.
+//! `LANG <language>` (IDIOMA, LINGUA, لغة): the member's language for later texts.
 
 use super::{Command, Parsed, Text};
 use crate::domain::keyword::{Tagged, Words};

@@ -1,4 +1,4 @@
-//! NAME <first name> (NOMBRE, NOME, اسم).
+//! `NAME <first name>` (NOMBRE, NOME, اسم).
 
 use super::{Command, Parsed, Text};
 use crate::domain::keyword::Words;

@@ -1,4 +1,4 @@
-//! REDEEM <reward> (CANJEAR, RESGATAR, استبدال). Without a reward id it lists the rewards.
+//! `REDEEM <reward>` (CANJEAR, RESGATAR, استبدال). Without a reward id it lists the rewards.
 
 use super::{Command, Parsed, Text};
 use crate::domain::keyword::Words;

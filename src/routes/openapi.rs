@@ -3,8 +3,8 @@
 //! Handlers declare what is particular to them (their bodies, the 404s and 409s they answer).
 //! What every operation of a kind answers is added here by [`Conventions`], from the same
 //! facts that produce those answers in the code: an operation with an API key answers 401 and
-//! 403 (the [`crate::auth::ApiKey`] extractor), one with a JSON body 400, 413, 415 and 422
-//! ([`crate::extract::ValidJson`]), one with path or query parameters 422, one that reads Redis
+//! 403 (the [`crate::routes::extract::ApiKey`] extractor), one with a JSON body 400, 413, 415 and 422
+//! ([`crate::routes::extract::ValidJson`]), one with path or query parameters 422, one that reads Redis
 //! 503 with `Retry-After`. Every error is `application/problem+json` with the [`Problem`] schema,
 //! and every response carries `X-Request-Id`.
 

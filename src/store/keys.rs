@@ -84,7 +84,7 @@ impl ProgramKeys {
         }
     }
 
-    /// `<prefix>:{<program>}:`, KEYS[1] of every script.
+    /// `<prefix>:{<program>}:`, `KEYS[1]` of every script.
     pub fn base(&self) -> &str {
         &self.base
     }

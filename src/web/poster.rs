@@ -1,5 +1,5 @@
 //! Join posters, `/join/{program}/poster`: a printable page for a shop's wall or counter with
-//! the program's name, "Text JOIN to <number>", a QR code that opens the phone's messages app
+//! the program's name, "Text JOIN to `<number>`", a QR code that opens the phone's messages app
 //! with the keyword filled in (an RFC 5724 `sms:` URI), and a second one that opens the join
 //! page. Public, like the number and the keyword it shows. `poster.svg?code=sms|web` is one code
 //! alone, for a designer's own poster.
