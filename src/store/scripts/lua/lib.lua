@@ -291,14 +291,15 @@ function Compact.spill(phone)
     end
   end
   if k == 0 then return end
-  local order = {}
-  for i = 1, k do order[i] = i end
+  local order
   if not ordered then
+    order = {}
+    for i = 1, k do order[i] = i end
     table.sort(order, function(x, y) return numbers[x] < numbers[y] end)
   end
   local archived = {}
   for i = 1, k do
-    local at = order[i]
+    local at = order and order[i] or i
     archived[i] = Compact.archived(numbers[at], values[at])
   end
   redis.call('LPUSH', K.ledger(phone), unpack(archived))
