@@ -352,11 +352,15 @@ format = "json"
     )
 }
 
-/// One of the 2,000 members of block `block` (`+1415555xxxx` for 5), the one worker `worker`'s
-/// `i`th call uses: the workers walk the block at different offsets, so that concurrent calls
-/// seldom share a member.
+/// Member `index` (taken modulo 2,000) of block `block`: `+1415555xxxx` for 5.
+fn block_member(block: u8, index: u64) -> String {
+    format!("+141555{block}{:04}", index % 2000)
+}
+
+/// The member of block `block` that worker `worker`'s `i`th call uses: the workers walk the
+/// block at different offsets, so that concurrent calls seldom share a member.
 fn member_phone(block: u8, worker: usize, i: usize) -> String {
-    format!("+141555{block}{:04}", (worker * 131 + i) % 2000)
+    block_member(block, (worker * 131 + i) as u64)
 }
 
 /// One of the 2,000 members of block `block`, as [`member_phone`], but drawn in no order: a
@@ -373,26 +377,7 @@ fn scattered_member_phone(block: u8, worker: usize, i: usize) -> String {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^= x >> 31;
-    format!("+141555{block}{:04}", x % 2000)
-}
-
-/// A $12.50 earn of the first program ([`KEY`]) by [`member_phone`]`(block, worker, i)`.
-async fn post_member_earn(
-    client: &LoadClient,
-    worker: usize,
-    block: u8,
-    i: usize,
-    receipt: &str,
-) -> bool {
-    post_earn(
-        client,
-        worker,
-        KEY,
-        &member_phone(block, worker, i),
-        1250,
-        receipt,
-    )
-    .await
+    block_member(block, x)
 }
 
 /// One earn at store-1 over HTTP with API key `key`, on `worker`'s connection: true when it
@@ -493,9 +478,10 @@ async fn earn_at_rate(
                     let credited = post_earn(&client, worker, key, &phone, 1250, &receipt).await;
                     previous_answered = tokio::time::Instant::now();
                     if credited {
-                        latencies.push(previous_answered - from);
+                        let latency = previous_answered - from;
+                        latencies.push(latency);
                         if calm_since(child) {
-                            calm.push(previous_answered - from);
+                            calm.push(latency);
                         }
                     } else {
                         errors += 1;
@@ -1172,6 +1158,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     let stall_watch = StallWatch::start();
     let (mut steady, mut slack) = earn_at_rate(&base, KEY, steady_rate, PHASE).await;
     let stalls = stall_watch.stop();
+    let longest_stall = stalls.iter().max().copied().unwrap_or_default();
     // Redis rewrites its append-only file when it has doubled (64 MB at least): a fork, then a
     // child writing the whole dataset, on the same two cores. It shows in the tail.
     let rewrites = aof_rewrites(&mut stats_conn).await - rewrites_before;
@@ -1222,7 +1209,18 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     let client = http.clone();
     let counted = load_count(COUNTED_EARNS / CONCURRENCY, move |worker, i| {
         let client = client.clone();
-        async move { post_member_earn(&client, worker, 6, i, &format!("N-{worker}-{i}")).await }
+        async move {
+            let receipt = format!("N-{worker}-{i}");
+            post_earn(
+                &client,
+                worker,
+                KEY,
+                &member_phone(6, worker, i),
+                1250,
+                &receipt,
+            )
+            .await
+        }
     })
     .await;
     let scripts_after = script_calls(&mut stats_conn).await;
@@ -1310,7 +1308,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
         "half rate: the machine stalled {} times for more than {} ms (longest {:.1} ms), as a sleeping thread saw it",
         stalls.len(),
         StallWatch::LATE.as_millis(),
-        stalls.iter().max().copied().unwrap_or_default().as_secs_f64() * 1000.0
+        longest_stall.as_secs_f64() * 1000.0
     );
     let (slack_p50, slack_p99) = (percentile(&mut slack, 0.5), percentile(&mut slack, 0.99));
     println!(
@@ -1364,13 +1362,7 @@ async fn run(redis_url: String, cluster_urls: Vec<String>, only_earn: bool) {
     );
     record(
         "earn at half the measured rate, the machine's longest stall meanwhile",
-        stalls
-            .iter()
-            .max()
-            .copied()
-            .unwrap_or_default()
-            .as_secs_f64()
-            * 1000.0,
+        longest_stall.as_secs_f64() * 1000.0,
         "ms",
         None,
     );
@@ -2022,6 +2014,7 @@ async fn process_phase(redis_url: &str, provider_url: &str) {
         "info / warn                {:>6.2}  (target >= 0.90)",
         info_rate / warn_rate
     );
+    // `median` sorted them.
     for (name, rates) in [("info", &rates[0]), ("warn", &rates[1])] {
         let rates: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
         println!(
